@@ -1,0 +1,5 @@
+#ifndef VMTEST_CLIBVIRT_SHIM_H
+#define VMTEST_CLIBVIRT_SHIM_H
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#endif

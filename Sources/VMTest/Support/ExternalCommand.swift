@@ -1,0 +1,99 @@
+import Foundation
+import Subprocess
+
+/// A host tool vmtest drives (qemu-img, mmdebstrap, xorriso, ssh ...).
+///
+/// Tools are looked up on `PATH` before they run so a missing one is reported with the
+/// Debian package that provides it, instead of a bare "No such file or directory".
+public struct ExternalTool: Sendable, Hashable {
+    public let name: String
+    /// The Debian package that installs it, named in the error when it is missing.
+    public let debianPackage: String
+
+    public init(_ name: String, debianPackage: String) {
+        self.name = name
+        self.debianPackage = debianPackage
+    }
+
+    /// The tool's absolute path, or `nil` when it is not installed.
+    public var path: String? {
+        let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let directories = searchPath.split(separator: ":") + ["/usr/sbin", "/sbin"]
+        for directory in directories {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// The tool's path; throws a ``ToolError/missing(_:)`` naming the package to install.
+    public func resolved() throws(ToolError) -> String {
+        guard let path else { throw .missing(self) }
+        return path
+    }
+
+    /// Runs the tool to completion and returns its standard output.
+    ///
+    /// A non-zero exit is an error here: these are infrastructure steps, and their
+    /// standard error (the last lines of it) is what a person needs to see.
+    @discardableResult
+    public func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        workingDirectory: String? = nil,
+        outputLimit: Int = 16 << 20
+    ) async throws -> String {
+        let executable = try resolved()
+        var env: Environment = .inherit
+        if !environment.isEmpty {
+            env = .inherit.updating(
+                Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(rawValue: $0.key)!, Optional($0.value)) })
+            )
+        }
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            environment: env,
+            workingDirectory: workingDirectory.map { FilePath($0) },
+            output: .string(limit: outputLimit),
+            error: .string(limit: outputLimit)
+        )
+        guard case .exited(0) = result.terminationStatus else {
+            throw ToolError.failed(
+                tool: name,
+                arguments: arguments,
+                status: "\(result.terminationStatus)",
+                standardError: result.standardError ?? ""
+            )
+        }
+        return result.standardOutput ?? ""
+    }
+}
+
+/// An external tool was missing or failed.
+public enum ToolError: Error, CustomStringConvertible, Equatable {
+    case missing(ExternalTool)
+    case failed(tool: String, arguments: [String], status: String, standardError: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let tool):
+            return "\(tool.name) is not installed; install it with `apt-get install \(tool.debianPackage)` (or run script/setup)"
+        case .failed(let tool, let arguments, let status, let standardError):
+            let tail = standardError.split(separator: "\n").suffix(15).joined(separator: "\n")
+            return "\(tool) \(arguments.joined(separator: " ")) failed (\(status)):\n\(tail)"
+        }
+    }
+}
+
+extension ExternalTool {
+    public static let qemuImg = ExternalTool("qemu-img", debianPackage: "qemu-utils")
+    public static let mmdebstrap = ExternalTool("mmdebstrap", debianPackage: "mmdebstrap")
+    public static let mkfsExt4 = ExternalTool("mkfs.ext4", debianPackage: "e2fsprogs")
+    public static let xorriso = ExternalTool("xorriso", debianPackage: "xorriso")
+    public static let ssh = ExternalTool("ssh", debianPackage: "openssh-client")
+    public static let scp = ExternalTool("scp", debianPackage: "openssh-client")
+    public static let sshKeygen = ExternalTool("ssh-keygen", debianPackage: "openssh-client")
+    public static let dpkgDeb = ExternalTool("dpkg-deb", debianPackage: "dpkg")
+    public static let depmod = ExternalTool("depmod", debianPackage: "kmod")
+}
