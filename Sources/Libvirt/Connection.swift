@@ -1,0 +1,193 @@
+internal import CLibvirt
+import Foundation
+
+/// A version number as libvirt reports it: `major * 1_000_000 + minor * 1_000 + release`.
+public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public var release: Int
+
+    public init(major: Int, minor: Int, release: Int) {
+        self.major = major
+        self.minor = minor
+        self.release = release
+    }
+
+    /// Decodes libvirt's packed form, e.g. 9000000 is 9.0.0.
+    public init(packed: UInt) {
+        self.init(
+            major: Int(packed / 1_000_000), minor: Int(packed / 1_000 % 1_000),
+            release: Int(packed % 1_000))
+    }
+
+    public static func < (lhs: Version, rhs: Version) -> Bool {
+        (lhs.major, lhs.minor, lhs.release) < (rhs.major, rhs.minor, rhs.release)
+    }
+
+    public var description: String { "\(major).\(minor).\(release)" }
+}
+
+/// An open, read-write connection to a libvirt driver.
+///
+/// libvirt connections are internally locked and may be used from any thread, so this
+/// class is `Sendable`. The connection closes when the last reference goes away; objects
+/// obtained from it (domains, streams) keep it alive.
+///
+/// The corresponding libvirt type is `virConnectPtr`.
+public final class Connection: Sendable {
+    /// Immutable after init, and libvirt serialises access to what it points to.
+    nonisolated(unsafe) let pointer: OpaquePointer
+
+    /// Opens a read-write connection to any libvirt URI: `test:///default`,
+    /// `qemu:///system`, `qemu:///embed?root=/some/dir`, ...
+    ///
+    /// The event loop is started first, because the embedded QEMU driver requires it at
+    /// open time and streams and events need it later.
+    ///
+    /// The corresponding libvirt function is `virConnectOpen`.
+    public init(uri: String) throws(LibvirtError) {
+        try EventLoop.ensureRunning()
+        guard let pointer = virConnectOpen(uri) else {
+            throw LibvirtError.last(from: "virConnectOpen")
+        }
+        self.pointer = pointer
+    }
+
+    deinit {
+        virConnectClose(pointer)
+    }
+
+    /// The version of the libvirt library loaded into this process.
+    ///
+    /// The corresponding libvirt function is `virGetVersion`.
+    public static func libraryVersion() throws(LibvirtError) -> Version {
+        try LibvirtLibrary.initialize()
+        var version: UInt = 0
+        guard virGetVersion(&version, nil, nil) == 0 else {
+            throw LibvirtError.last(from: "virGetVersion")
+        }
+        return Version(packed: version)
+    }
+
+    /// The canonical URI of this connection, which may differ from the one passed to
+    /// ``init(uri:)`` (for example when libvirt picked a default).
+    ///
+    /// The corresponding libvirt function is `virConnectGetURI`.
+    public func uri() throws(LibvirtError) -> String {
+        guard let uri = takeString(virConnectGetURI(pointer)) else {
+            throw LibvirtError.last(from: "virConnectGetURI")
+        }
+        return uri
+    }
+
+    /// The host name of the machine the hypervisor runs on.
+    ///
+    /// The corresponding libvirt function is `virConnectGetHostname`.
+    public func hostname() throws(LibvirtError) -> String {
+        guard let name = takeString(virConnectGetHostname(pointer)) else {
+            throw LibvirtError.last(from: "virConnectGetHostname")
+        }
+        return name
+    }
+
+    /// The version of the hypervisor behind the driver (for QEMU, the QEMU version).
+    ///
+    /// The corresponding libvirt function is `virConnectGetVersion`.
+    public func hypervisorVersion() throws(LibvirtError) -> Version {
+        var version: UInt = 0
+        guard virConnectGetVersion(pointer, &version) == 0 else {
+            throw LibvirtError.last(from: "virConnectGetVersion")
+        }
+        return Version(packed: version)
+    }
+
+    /// The driver's capabilities XML: host CPU, guest architectures, machine types.
+    ///
+    /// The corresponding libvirt function is `virConnectGetCapabilities`.
+    public func capabilities() throws(LibvirtError) -> String {
+        guard let xml = takeString(virConnectGetCapabilities(pointer)) else {
+            throw LibvirtError.last(from: "virConnectGetCapabilities")
+        }
+        return xml
+    }
+
+    /// Whether the connection still works. Remote connections die when the daemon goes
+    /// away; local ones stay alive until closed.
+    ///
+    /// The corresponding libvirt function is `virConnectIsAlive`.
+    public var isAlive: Bool {
+        virConnectIsAlive(pointer) == 1
+    }
+
+    /// Options for ``createDomain(xml:flags:)``.
+    ///
+    /// The corresponding libvirt type is `virDomainCreateFlags`.
+    public struct CreateFlags: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// Start with the CPUs paused.
+        public static let startPaused = CreateFlags(rawValue: VIR_DOMAIN_START_PAUSED.rawValue)
+        /// Destroy the domain when this connection closes, so a crashed test leaves
+        /// nothing behind.
+        public static let autodestroy = CreateFlags(rawValue: VIR_DOMAIN_START_AUTODESTROY.rawValue)
+        /// Avoid polluting the host's file system cache.
+        public static let bypassCache = CreateFlags(rawValue: VIR_DOMAIN_START_BYPASS_CACHE.rawValue)
+        /// Boot, discarding any managed save image.
+        public static let forceBoot = CreateFlags(rawValue: VIR_DOMAIN_START_FORCE_BOOT.rawValue)
+        /// Validate the XML against libvirt's schema first, for clearer errors.
+        public static let validate = CreateFlags(rawValue: VIR_DOMAIN_START_VALIDATE.rawValue)
+    }
+
+    /// Creates and starts a transient domain: it disappears once it stops, so nothing
+    /// needs undefining afterwards.
+    ///
+    /// The corresponding libvirt function is `virDomainCreateXML`.
+    public func createDomain(xml: String, flags: CreateFlags = []) throws(LibvirtError) -> Domain {
+        guard let domain = virDomainCreateXML(pointer, xml, flags.rawValue) else {
+            throw LibvirtError.last(from: "virDomainCreateXML")
+        }
+        return Domain(pointer: domain, connection: self)
+    }
+
+    /// The domain with this name, or `nil` if there is none. Other failures throw.
+    ///
+    /// The corresponding libvirt function is `virDomainLookupByName`.
+    public func domain(named name: String) throws(LibvirtError) -> Domain? {
+        guard let domain = virDomainLookupByName(pointer, name) else {
+            let error = LibvirtError.last(from: "virDomainLookupByName")
+            if error.code == .noDomain { return nil }
+            throw error
+        }
+        return Domain(pointer: domain, connection: self)
+    }
+
+    /// The domain with this UUID, or `nil` if there is none. Other failures throw.
+    ///
+    /// The corresponding libvirt function is `virDomainLookupByUUIDString`.
+    public func domain(uuid: UUID) throws(LibvirtError) -> Domain? {
+        guard let domain = virDomainLookupByUUIDString(pointer, uuid.uuidString.lowercased())
+        else {
+            let error = LibvirtError.last(from: "virDomainLookupByUUIDString")
+            if error.code == .noDomain { return nil }
+            throw error
+        }
+        return Domain(pointer: domain, connection: self)
+    }
+
+    /// The running (and paused) domains.
+    ///
+    /// The corresponding libvirt function is `virConnectListAllDomains`.
+    public func domains() throws(LibvirtError) -> [Domain] {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllDomains(
+            pointer, &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue)
+        guard count >= 0 else {
+            throw LibvirtError.last(from: "virConnectListAllDomains")
+        }
+        defer { free(list) }
+        return (0..<Int(count)).compactMap { index in
+            list?[index].map { Domain(pointer: $0, connection: self) }
+        }
+    }
+}
