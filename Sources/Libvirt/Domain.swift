@@ -146,6 +146,26 @@ public final class Domain: Sendable {
         }
     }
 
+    /// Pauses the domain's CPUs; memory and devices stay as they are.
+    ///
+    /// The corresponding libvirt function is `virDomainSuspend`.
+    public func suspend() throws(LibvirtError) {
+        guard virDomainSuspend(pointer) == 0 else {
+            throw LibvirtError.last(from: "virDomainSuspend")
+        }
+    }
+
+    /// Resumes a paused domain, e.g. one created with
+    /// ``Connection/CreateFlags/startPaused`` so that a console could be attached before
+    /// the guest printed anything.
+    ///
+    /// The corresponding libvirt function is `virDomainResume`.
+    public func resume() throws(LibvirtError) {
+        guard virDomainResume(pointer) == 0 else {
+            throw LibvirtError.last(from: "virDomainResume")
+        }
+    }
+
     /// The domain's XML description as libvirt currently sees it (for a running domain,
     /// including what libvirt filled in: pty paths, addresses, ...).
     ///

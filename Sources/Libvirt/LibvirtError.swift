@@ -179,12 +179,25 @@ enum LibvirtLibrary {
     }
 
     private static let initialized: Result<Void, LibvirtError> = {
+        quietenLogging()
         guard virInitialize() == 0 else {
             return .failure(LibvirtError.last(from: "virInitialize"))
         }
         virSetErrorFunc(nil) { _, _ in }
         return .success(())
     }()
+
+    /// In-process drivers (`qemu:///embed`, `test:///`) log warnings to stderr, and every
+    /// guest started as root logs "tainted: high-privileges". Unless the user configured
+    /// libvirt's logging, raise the threshold to errors. (Not via LIBVIRT_LOG_OUTPUTS:
+    /// naming an output explicitly makes libvirt also log every reported error, even
+    /// those callers expect, like a lookup miss.) libvirt reads these variables once, in
+    /// `virInitialize`.
+    private static func quietenLogging() {
+        let variables = ["LIBVIRT_DEBUG", "LIBVIRT_LOG_FILTERS", "LIBVIRT_LOG_OUTPUTS"]
+        guard variables.allSatisfy({ getenv($0) == nil }) else { return }
+        setenv("LIBVIRT_LOG_FILTERS", "4:*", 0)
+    }
 }
 
 /// Converts a C string that the caller must free into a Swift string, freeing it.
