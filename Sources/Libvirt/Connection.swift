@@ -53,6 +53,14 @@ public final class Connection: Sendable {
         self.pointer = pointer
     }
 
+    /// Like ``init(uri:)``, but without blocking a thread of the cooperative pool: opening
+    /// the QEMU driver probes the emulator, which takes seconds the first time.
+    ///
+    /// The corresponding libvirt function is `virConnectOpen`.
+    public static func open(uri: String) async throws(LibvirtError) -> Connection {
+        try await offload { () throws(LibvirtError) in try Connection(uri: uri) }
+    }
+
     deinit {
         virConnectClose(pointer)
     }
@@ -132,7 +140,8 @@ public final class Connection: Sendable {
         /// nothing behind.
         public static let autodestroy = CreateFlags(rawValue: VIR_DOMAIN_START_AUTODESTROY.rawValue)
         /// Avoid polluting the host's file system cache.
-        public static let bypassCache = CreateFlags(rawValue: VIR_DOMAIN_START_BYPASS_CACHE.rawValue)
+        public static let bypassCache = CreateFlags(
+            rawValue: VIR_DOMAIN_START_BYPASS_CACHE.rawValue)
         /// Boot, discarding any managed save image.
         public static let forceBoot = CreateFlags(rawValue: VIR_DOMAIN_START_FORCE_BOOT.rawValue)
         /// Validate the XML against libvirt's schema first, for clearer errors.
@@ -148,6 +157,17 @@ public final class Connection: Sendable {
             throw LibvirtError.last(from: "virDomainCreateXML")
         }
         return Domain(pointer: domain, connection: self)
+    }
+
+    /// Like ``createDomain(xml:flags:)``, but without blocking a thread of the cooperative
+    /// pool while QEMU starts.
+    ///
+    /// The corresponding libvirt function is `virDomainCreateXML`.
+    public func createDomain(xml: String, flags: CreateFlags = []) async throws(LibvirtError)
+        -> Domain
+    {
+        try await offload { () throws(LibvirtError) in try self.createDomain(xml: xml, flags: flags)
+        }
     }
 
     /// The domain with this name, or `nil` if there is none. Other failures throw.

@@ -123,8 +123,9 @@ private final class StreamCore: Sendable {
     }
 
     private static let readEvents =
-        Int32(VIR_STREAM_EVENT_READABLE.rawValue | VIR_STREAM_EVENT_ERROR.rawValue
-            | VIR_STREAM_EVENT_HANGUP.rawValue)
+        Int32(
+            VIR_STREAM_EVENT_READABLE.rawValue | VIR_STREAM_EVENT_ERROR.rawValue
+                | VIR_STREAM_EVENT_HANGUP.rawValue)
     private static let writableEvent = Int32(VIR_STREAM_EVENT_WRITABLE.rawValue)
     private static let hangupEvents =
         Int32(VIR_STREAM_EVENT_ERROR.rawValue | VIR_STREAM_EVENT_HANGUP.rawValue)
@@ -193,7 +194,8 @@ private final class StreamCore: Sendable {
         var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
         while true {
             let count = buffer.withUnsafeMutableBytes { raw in
-                virStreamRecv(stream, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+                virStreamRecv(
+                    stream, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
             }
             if count > 0 {
                 state.continuation.yield(Array(buffer[0..<Int(count)]))
@@ -248,7 +250,8 @@ private final class StreamCore: Sendable {
                 return .failed(Self.closedError)
             }
             let count = bytes.withUnsafeBytes { raw in
-                virStreamSend(stream, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+                virStreamSend(
+                    stream, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
             }
             if count >= 0 { return .sent(Int(count)) }
             if count == -2 {

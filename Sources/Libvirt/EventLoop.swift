@@ -51,3 +51,22 @@ enum EventLoop {
         return .success(())
     }()
 }
+
+/// Runs slow libvirt calls (opening a QEMU connection probes the emulator for seconds,
+/// starting and destroying QEMU take about as long) on a thread of their own, so they
+/// don't hold one of the few threads of Swift's cooperative pool while they block.
+///
+/// The whole body, including reading libvirt's thread-local error, runs on that thread.
+/// libvirt calls can't be interrupted, so the await does not end early on cancellation.
+func offload<T: Sendable>(
+    _ body: @escaping @Sendable () throws(LibvirtError) -> T
+) async throws(LibvirtError) -> T {
+    let result: Result<T, LibvirtError> = await withCheckedContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(returning: Result { () throws(LibvirtError) in try body() })
+        }
+        thread.name = "libvirt-call"
+        thread.start()
+    }
+    return try result.get()
+}

@@ -26,7 +26,7 @@ struct EmbeddedQEMUTests {
     func consoleRoundTripAndLifecycle(_ connection: Connection, root: URL) async throws {
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("vmtest-libvirt")
-        let domain = try connection.createDomain(
+        let domain = try await connection.createDomain(
             xml: EmbeddedQEMU.domainXML(name: name, root: root), flags: .startPaused)
         defer { _ = try? domain.destroyIfRunning() }
 
@@ -64,13 +64,13 @@ struct EmbeddedQEMUTests {
         try await console.write(Array("ping 2\r".utf8))
         try await transcript.waitFor("ping 2")
 
-        try domain.destroy()
+        try await domain.destroy()
         // The console hangs up when QEMU exits, which ends the byte stream cleanly.
         try await withTimeout(seconds: 10) { try await reader.value }
         let stopped = try await firstEvent(.stopped, for: name, in: events)
         #expect(stopped.domainUUID == domain.uuid)
         #expect(try connection.domain(named: name) == nil)
-        #expect(try domain.destroyIfRunning() == false)
+        #expect(try await domain.destroyIfRunning() == false)
 
         try await withTimeout(seconds: 10) {
             while EmbeddedQEMU.isRunning(pid) {
@@ -87,7 +87,8 @@ struct EmbeddedQEMUTests {
     /// opened again.
     func closingTheConsoleEndsItsByteStream(_ connection: Connection, root: URL) async throws {
         let name = uniqueDomainName("vmtest-libvirt-close")
-        let domain = try connection.createDomain(xml: EmbeddedQEMU.domainXML(name: name, root: root))
+        let domain = try await connection.createDomain(
+            xml: EmbeddedQEMU.domainXML(name: name, root: root))
         defer { _ = try? domain.destroyIfRunning() }
 
         let console = try domain.openConsole(device: "serial0")
@@ -109,7 +110,7 @@ struct EmbeddedQEMUTests {
         try await withTimeout(seconds: 10) { try await secondReader.value }
 
         #expect(try domain.state().state == .running)
-        try domain.destroy()
+        try await domain.destroy()
     }
 }
 
@@ -159,11 +160,15 @@ enum EmbeddedQEMU {
         for directory in ["etc", "etc/qemu"] {
             let url = root.appending(path: directory)
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            try config.write(to: url.appending(path: "qemu.conf"), atomically: true, encoding: .utf8)
+            try config.write(
+                to: url.appending(path: "qemu.conf"), atomically: true, encoding: .utf8)
         }
-        try Data(echoGuest.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } })
-            .write(to: root.appending(path: "echo.bin"))
-        try await body(try Connection(uri: "qemu:///embed?root=\(root.path)"), root)
+        try Data(
+            echoGuest.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) }
+            }
+        )
+        .write(to: root.appending(path: "echo.bin"))
+        try await body(try await Connection.open(uri: "qemu:///embed?root=\(root.path)"), root)
     }
 
     /// A bare-metal ARM program, loaded as the "kernel": it prints "OK\n" on the virt

@@ -125,12 +125,12 @@ struct TestDriverTests {
     @Test func lifecycleEventsArriveForCreateAndDestroy() async throws {
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("events")
-        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
 
         let started = try await firstEvent(.started, for: name, in: events)
         #expect(started.domainUUID == domain.uuid)
-        try domain.destroy()
+        try await domain.destroy()
         let stopped = try await firstEvent(.stopped, for: name, in: events)
         #expect(stopped.domainUUID == domain.uuid)
     }
@@ -148,19 +148,19 @@ struct TestDriverTests {
 
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("resubscribe")
-        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
         _ = try await firstEvent(.started, for: name, in: events)
     }
 
     @Test func waitUntilStoppedReturnsOnDestroy() async throws {
         let name = uniqueDomainName("wait")
-        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
 
         let waiter = Task { try await domain.waitUntilStopped() }
         try await Task.sleep(for: .milliseconds(100))
-        try domain.destroy()
+        try await domain.destroy()
         try await withTimeout(seconds: 10) { try await waiter.value }
         // Already stopped: returns at once.
         try await withTimeout(seconds: 10) { try await domain.waitUntilStopped() }
