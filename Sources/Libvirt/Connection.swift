@@ -58,7 +58,7 @@ public final class Connection: Sendable {
     ///
     /// The corresponding libvirt function is `virConnectOpen`.
     public static func open(uri: String) async throws(LibvirtError) -> Connection {
-        try await offload { () throws(LibvirtError) in try Connection(uri: uri) }
+        try await offloadLibvirtCall { () throws(LibvirtError) in try Connection(uri: uri) }
     }
 
     deinit {
@@ -157,17 +157,6 @@ public final class Connection: Sendable {
             throw LibvirtError.last(from: "virDomainCreateXML")
         }
         return Domain(pointer: domain, connection: self)
-    }
-
-    /// Like ``createDomain(xml:flags:)``, but without blocking a thread of the cooperative
-    /// pool while QEMU starts.
-    ///
-    /// The corresponding libvirt function is `virDomainCreateXML`.
-    public func createDomain(xml: String, flags: CreateFlags = []) async throws(LibvirtError)
-        -> Domain
-    {
-        try await offload { () throws(LibvirtError) in try self.createDomain(xml: xml, flags: flags)
-        }
     }
 
     /// The domain with this name, or `nil` if there is none. Other failures throw.

@@ -129,22 +129,6 @@ public final class Domain: Sendable {
         }
     }
 
-    /// Like ``destroy()``, but without blocking a thread of the cooperative pool while
-    /// libvirt waits for QEMU to exit (about two seconds).
-    ///
-    /// The corresponding libvirt function is `virDomainDestroy`.
-    public func destroy() async throws(LibvirtError) {
-        try await offload { () throws(LibvirtError) in try self.destroy() }
-    }
-
-    /// Like ``destroyIfRunning()``, but without blocking a thread of the cooperative pool.
-    ///
-    /// The corresponding libvirt function is `virDomainDestroy`.
-    @discardableResult
-    public func destroyIfRunning() async throws(LibvirtError) -> Bool {
-        try await offload { () throws(LibvirtError) in try self.destroyIfRunning() }
-    }
-
     /// Stops the domain if it still runs, for cleanup paths that must not fail because the
     /// domain already stopped on its own. Only "no such domain" and "not running" are
     /// swallowed; anything else (say, QEMU refusing to die) still throws.

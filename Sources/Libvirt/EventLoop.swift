@@ -52,18 +52,21 @@ enum EventLoop {
     }()
 }
 
-/// Runs slow libvirt calls (opening a QEMU connection probes the emulator for seconds,
-/// starting and destroying QEMU take about as long) on a thread of their own, so they
-/// don't hold one of the few threads of Swift's cooperative pool while they block.
+/// Runs slow libvirt calls on a thread of their own, so they don't hold one of the few
+/// threads of Swift's cooperative pool while they block: opening the QEMU driver probes
+/// the emulator (seconds, the first time), starting and destroying QEMU take about as long.
 ///
-/// The whole body, including reading libvirt's thread-local error, runs on that thread.
-/// libvirt calls can't be interrupted, so the await does not end early on cancellation.
-func offload<T: Sendable>(
-    _ body: @escaping @Sendable () throws(LibvirtError) -> T
-) async throws(LibvirtError) -> T {
-    let result: Result<T, LibvirtError> = await withCheckedContinuation { continuation in
+///     let domain = try await offloadLibvirtCall { try connection.createDomain(xml: xml) }
+///
+/// The whole body, including reading libvirt's thread-local error, runs on that thread,
+/// so errors are captured correctly. libvirt calls can't be interrupted, so the await does
+/// not end early on cancellation.
+public func offloadLibvirtCall<T: Sendable, E: Error>(
+    _ body: @escaping @Sendable () throws(E) -> T
+) async throws(E) -> T {
+    let result: Result<T, E> = await withCheckedContinuation { continuation in
         let thread = Thread {
-            continuation.resume(returning: Result { () throws(LibvirtError) in try body() })
+            continuation.resume(returning: Result { () throws(E) in try body() })
         }
         thread.name = "libvirt-call"
         thread.start()

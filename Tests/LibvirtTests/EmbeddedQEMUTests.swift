@@ -26,8 +26,10 @@ struct EmbeddedQEMUTests {
     func consoleRoundTripAndLifecycle(_ connection: Connection, root: URL) async throws {
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("vmtest-libvirt")
-        let domain = try await connection.createDomain(
-            xml: EmbeddedQEMU.domainXML(name: name, root: root), flags: .startPaused)
+        let xml = EmbeddedQEMU.domainXML(name: name, root: root)
+        let domain = try await offloadLibvirtCall {
+            try connection.createDomain(xml: xml, flags: .startPaused)
+        }
         defer { _ = try? domain.destroyIfRunning() }
 
         let started = try await firstEvent(.started, for: name, in: events)
@@ -64,13 +66,13 @@ struct EmbeddedQEMUTests {
         try await console.write(Array("ping 2\r".utf8))
         try await transcript.waitFor("ping 2")
 
-        try await domain.destroy()
+        try await offloadLibvirtCall { try domain.destroy() }
         // The console hangs up when QEMU exits, which ends the byte stream cleanly.
         try await withTimeout(seconds: 10) { try await reader.value }
         let stopped = try await firstEvent(.stopped, for: name, in: events)
         #expect(stopped.domainUUID == domain.uuid)
         #expect(try connection.domain(named: name) == nil)
-        #expect(try await domain.destroyIfRunning() == false)
+        #expect(try domain.destroyIfRunning() == false)
 
         try await withTimeout(seconds: 10) {
             while EmbeddedQEMU.isRunning(pid) {
@@ -87,7 +89,7 @@ struct EmbeddedQEMUTests {
     /// opened again.
     func closingTheConsoleEndsItsByteStream(_ connection: Connection, root: URL) async throws {
         let name = uniqueDomainName("vmtest-libvirt-close")
-        let domain = try await connection.createDomain(
+        let domain = try connection.createDomain(
             xml: EmbeddedQEMU.domainXML(name: name, root: root))
         defer { _ = try? domain.destroyIfRunning() }
 
@@ -110,7 +112,7 @@ struct EmbeddedQEMUTests {
         try await withTimeout(seconds: 10) { try await secondReader.value }
 
         #expect(try domain.state().state == .running)
-        try await domain.destroy()
+        try domain.destroy()
     }
 }
 

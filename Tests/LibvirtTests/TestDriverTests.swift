@@ -68,6 +68,20 @@ struct TestDriverTests {
         #expect(!error.message.isEmpty)
     }
 
+    @Test func offloadedCallsReturnResultsAndErrors() async throws {
+        let connection = try await Connection.open(uri: "test:///default")
+        let name = try await offloadLibvirtCall { try connection.domain(named: "test")?.name }
+        #expect(name == "test")
+        do {
+            _ = try await offloadLibvirtCall { try connection.createDomain(xml: "<domain") }
+            Issue.record("bad XML was accepted")
+        } catch let error as LibvirtError {
+            // Read on the thread that failed, not the one that awaited.
+            #expect(error.function == "virDomainCreateXML")
+            #expect(!error.message.isEmpty)
+        }
+    }
+
     @Test func createdDomainRunsUntilDestroyed() throws {
         let name = uniqueDomainName("create")
         let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
@@ -125,12 +139,12 @@ struct TestDriverTests {
     @Test func lifecycleEventsArriveForCreateAndDestroy() async throws {
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("events")
-        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
 
         let started = try await firstEvent(.started, for: name, in: events)
         #expect(started.domainUUID == domain.uuid)
-        try await domain.destroy()
+        try domain.destroy()
         let stopped = try await firstEvent(.stopped, for: name, in: events)
         #expect(stopped.domainUUID == domain.uuid)
     }
@@ -148,19 +162,19 @@ struct TestDriverTests {
 
         let events = try connection.lifecycleEvents()
         let name = uniqueDomainName("resubscribe")
-        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
         _ = try await firstEvent(.started, for: name, in: events)
     }
 
     @Test func waitUntilStoppedReturnsOnDestroy() async throws {
         let name = uniqueDomainName("wait")
-        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
         defer { _ = try? domain.destroyIfRunning() }
 
         let waiter = Task { try await domain.waitUntilStopped() }
         try await Task.sleep(for: .milliseconds(100))
-        try await domain.destroy()
+        try domain.destroy()
         try await withTimeout(seconds: 10) { try await waiter.value }
         // Already stopped: returns at once.
         try await withTimeout(seconds: 10) { try await domain.waitUntilStopped() }
