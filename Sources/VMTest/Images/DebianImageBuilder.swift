@@ -1,0 +1,615 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How to build a Debian base image; decoded from a profile's `image.build` section.
+public struct DebianImageRecipe: Sendable, Hashable, Codable {
+    /// Debian suite, e.g. `bookworm`. Only its `main` component is used.
+    public var suite: String
+    /// Debian mirror, e.g. `http://deb.debian.org/debian`.
+    public var mirror: String
+    /// Debian architecture of the guest, e.g. `armhf`.
+    public var architecture: String
+    /// Kernel package, a meta package (`linux-image-armmp-lpae`) or a versioned one. It is
+    /// unpacked on the host, not installed with apt.
+    public var kernelPackage: String
+    /// Extra packages for the root file system, on top of ``DebianImageBuilder/basePackages``.
+    public var packages: [String]
+    /// Size of the (sparse) disk, as `mkfs.ext4` takes it: `4G`, `8192M`.
+    public var diskSize: String
+
+    public init(
+        suite: String = "bookworm",
+        mirror: String = "http://deb.debian.org/debian",
+        architecture: String = "armhf",
+        kernelPackage: String = "linux-image-armmp-lpae",
+        packages: [String] = [],
+        diskSize: String = "4G"
+    ) {
+        self.suite = suite
+        self.mirror = mirror
+        self.architecture = architecture
+        self.kernelPackage = kernelPackage
+        self.packages = packages
+        self.diskSize = diskSize
+    }
+}
+
+/// What ``DebianImageBuilder`` produced: absolute paths inside the build directory.
+public struct BuiltImage: Sendable, Hashable, Codable {
+    /// The base qcow2 disk (an ext4 file system on the whole disk, no partition table).
+    public var disk: String
+    public var kernel: String
+    public var initrd: String
+    public var kernelCommandLine: String
+    /// Kernel release, e.g. `6.1.0-50-armmp-lpae`.
+    public var kernelVersion: String
+
+    public init(disk: String, kernel: String, initrd: String, kernelCommandLine: String, kernelVersion: String) {
+        self.disk = disk
+        self.kernel = kernel
+        self.initrd = initrd
+        self.kernelCommandLine = kernelCommandLine
+        self.kernelVersion = kernelVersion
+    }
+}
+
+public enum DebianImageBuildError: Error, CustomStringConvertible, Equatable {
+    /// apt saw a mirror in the middle of a sync (size or hash mismatches) on every attempt.
+    case mirrorOutOfSync(mirror: String, attempts: Int, detail: String)
+    case requiresRoot
+    case dataDirectoryMissing(searched: [String])
+    case invalidRecipe(String)
+    case bootPackageMissing(String, directory: String)
+    case kernelNotFound(String)
+
+    public var description: String {
+        switch self {
+        case .mirrorOutOfSync(let mirror, let attempts, let detail):
+            return """
+                the Debian mirror \(mirror) looks like it is in the middle of a sync (\(attempts) attempts failed: \(detail)). \
+                Wait a few minutes and build again, or set image.build.mirror in the profile to another Debian mirror.
+                """
+        case .requiresRoot:
+            return "building a Debian image needs root (mmdebstrap --mode=root, ownership of the guest's files); run vmtest as root"
+        case .dataDirectoryMissing(let searched):
+            return "the image data directory (images/debian12-armhf) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
+        case .invalidRecipe(let reason):
+            return "invalid image build recipe: \(reason)"
+        case .bootPackageMissing(let package, let directory):
+            return "the \(package) package was not downloaded into \(directory)"
+        case .kernelNotFound(let detail):
+            return "no kernel found in the kernel package: \(detail)"
+        }
+    }
+}
+
+extension ExternalTool {
+    static let chroot = ExternalTool("chroot", debianPackage: "coreutils")
+    static let systemctl = ExternalTool("systemctl", debianPackage: "systemd")
+    static let openssl = ExternalTool("openssl", debianPackage: "openssl")
+    static let zstd = ExternalTool("zstd", debianPackage: "zstd")
+    static let python311 = ExternalTool("python3.11", debianPackage: "python3.11")
+}
+
+/// Builds a Debian base image for a foreign architecture (armhf) quickly.
+///
+/// Only the work that must run guest code runs under qemu-user emulation: mmdebstrap
+/// installing the packages (dpkg and maintainer scripts). Everything else happens natively
+/// on the host:
+/// - the kernel package is downloaded, not installed: unpacked with `dpkg-deb -x`, `depmod`
+///   run on the host; no initramfs-tools in the guest;
+/// - the initramfs (busybox, the modules to mount root, `/init`) is assembled in Swift
+///   (``MinimalInitramfs``);
+/// - `update-ca-certificates`, `py3compile`/`py3clean` and `locale-gen` are no-ops during
+///   the install (see `hooks/essential-divert.sh`) and their work is done natively afterwards;
+/// - the disk is made with `mkfs.ext4 -d` (no loop mount) and `qemu-img convert`.
+public struct DebianImageBuilder: Sendable {
+    public var recipe: DebianImageRecipe
+    /// Directory holding `init`, `hooks/` and `rootfs/` (the repository's
+    /// `images/debian12-armhf`); found by ``locateDataDirectory()`` when `nil`.
+    public var dataDirectory: URL?
+    /// Attempts when the mirror is mid-sync, and the pause between them.
+    public var mirrorAttempts = 3
+    public var mirrorRetryPause: Duration = .seconds(60)
+
+    /// Packages a vmtest guest needs: systemd as init, the hvc0 shell, cloud-init (with
+    /// systemd-networkd rendering its network config), sshd and what tests use.
+    public static let basePackages = [
+        "systemd-sysv", "udev", "dbus", "kmod", "procps", "iproute2", "netbase",
+        "systemd-resolved", "openssh-server", "openssh-sftp-server", "cloud-init", "sudo", "rpm",
+    ]
+    /// Modules the initramfs loads to mount the root file system (with their dependencies):
+    /// virtio over MMIO (`-device virtio-blk-device`) and PCI (libvirt's default on `virt`).
+    public static let initramfsModules = ["virtio_mmio", "virtio_pci", "virtio_blk", "ext4"]
+    public static let kernelCommandLine = "console=ttyAMA0 root=/dev/vda rw"
+    public static let filesystemLabel = "vmtest-root"
+    public static let hostname = "vmtest"
+    /// Units that only cost boot time (or write to the disk) in a throw-away test VM.
+    public static let maskedUnits = [
+        "apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service", "apt-daily-upgrade.service",
+        "man-db.timer", "man-db.service", "e2scrub_all.timer", "e2scrub_all.service", "e2scrub_reap.service",
+        "fstrim.timer", "fstrim.service", "dpkg-db-backup.timer", "dpkg-db-backup.service",
+        "systemd-tmpfiles-clean.timer", "logrotate.timer",
+    ]
+    /// Paths whose maintainer-script work is done natively (see the essential hook).
+    static let divertedPaths = [
+        "/usr/sbin/update-ca-certificates", "/usr/bin/py3compile", "/usr/bin/py3clean", "/usr/sbin/locale-gen",
+        "/usr/share/i18n/SUPPORTED",
+    ]
+    static let excludedPaths = [
+        "/usr/share/man/*", "/usr/share/info/*", "/usr/share/doc/*", "/usr/share/locale/*",
+        "/usr/share/lintian/*", "/usr/share/linda/*",
+    ]
+
+    public init(recipe: DebianImageRecipe, dataDirectory: URL? = nil) {
+        self.recipe = recipe
+        self.dataDirectory = dataDirectory
+    }
+
+    /// Finds the image data directory: `$VMTEST_IMAGES_DIR/debian12-armhf`, then
+    /// `share/vmtest/images/debian12-armhf` beside the executable's `bin`, then
+    /// `images/debian12-armhf` in the source tree this file was compiled from.
+    public static func locateDataDirectory() throws(DebianImageBuildError) -> URL {
+        let name = "debian12-armhf"
+        var candidates: [URL] = []
+        if let override = ProcessInfo.processInfo.environment["VMTEST_IMAGES_DIR"] {
+            candidates.append(URL(fileURLWithPath: override).appendingPathComponent(name))
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("share/vmtest/images").appendingPathComponent(name))
+        // Sources/VMTest/Images/DebianImageBuilder.swift -> repository root
+        let sourceRoot = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(sourceRoot.appendingPathComponent("images").appendingPathComponent(name))
+        for candidate in candidates
+        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("init").path) {
+            return candidate
+        }
+        throw .dataDirectoryMissing(searched: candidates.map(\.path))
+    }
+
+    /// Builds into `directory` (empty, created by the caller; the caller renames it into
+    /// place on success). Leaves `disk.qcow2`, `vmlinuz`, `initrd.img` and `build.log`
+    /// there; every temporary file is removed, also on failure.
+    public func build(into directory: URL, progress: @Sendable (String) -> Void) async throws -> BuiltImage {
+        try validate()
+        guard geteuid() == 0 else { throw DebianImageBuildError.requiresRoot }
+        let data = try dataDirectory ?? Self.locateDataDirectory()
+        let directory = directory.standardizedFileURL
+        let root = directory.appendingPathComponent("rootfs.tmp")
+        let downloads = directory.appendingPathComponent("debs.tmp")
+        let staging = directory.appendingPathComponent("unpack.tmp")
+        let raw = directory.appendingPathComponent("disk.raw.tmp")
+        defer {
+            for url in [root, downloads, staging, raw] { try? FileManager.default.removeItem(at: url) }
+        }
+        let total = ContinuousClock.now
+        var log = BuildLog()
+
+        try await step("install packages (mmdebstrap, emulated)", progress, &log) {
+            try await bootstrap(root: root, downloads: downloads, data: data, progress: progress)
+        }
+        try await step("native replacements for diverted maintainer-script work", progress, &log) {
+            try undoDiversions(root: root)
+            try Self.completeLocaleGen(root: root)
+            try await NativeCertificates(root: root).update()
+            try await compilePython(root: root, progress: progress)
+        }
+        let kernelVersion = try await step("kernel: unpack, depmod (native)", progress, &log) {
+            try await installKernel(root: root, downloads: downloads, staging: staging, output: directory)
+        }
+        try await step("initramfs (native)", progress, &log) {
+            try await buildInitramfs(root: root, kernelVersion: kernelVersion, downloads: downloads,
+                                     staging: staging, data: data, output: directory)
+        }
+        try await step("configure the guest", progress, &log) {
+            try await configure(root: root, data: data)
+        }
+        try await step("mkfs.ext4 -d (\(recipe.diskSize))", progress, &log) {
+            try await ExternalTool.mkfsExt4.run([
+                "-q", "-F", "-t", "ext4", "-L", Self.filesystemLabel, "-d", root.path,
+                "-E", "root_owner=0:0", raw.path, recipe.diskSize,
+            ])
+        }
+        try FileManager.default.removeItem(at: root)
+        let disk = directory.appendingPathComponent("disk.qcow2")
+        try await step("qemu-img convert to qcow2", progress, &log) {
+            try await ExternalTool.qemuImg.run(["convert", "-f", "raw", "-O", "qcow2", raw.path, disk.path])
+        }
+        let seconds = Self.seconds(ContinuousClock.now - total)
+        log.lines.append(String(format: "total %.1f s", seconds))
+        try? Data(log.lines.joined(separator: "\n").appending("\n").utf8)
+            .write(to: directory.appendingPathComponent("build.log"))
+        progress(String(format: "image built in %.1f s (kernel %@)", seconds, kernelVersion))
+        return BuiltImage(
+            disk: disk.path,
+            kernel: directory.appendingPathComponent("vmlinuz").path,
+            initrd: directory.appendingPathComponent("initrd.img").path,
+            kernelCommandLine: Self.kernelCommandLine,
+            kernelVersion: kernelVersion
+        )
+    }
+
+    // MARK: steps
+
+    private struct BuildLog { var lines: [String] = [] }
+
+    @discardableResult
+    private func step<T>(
+        _ name: String, _ progress: @Sendable (String) -> Void, _ log: inout BuildLog,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        progress("\(name)...")
+        let start = ContinuousClock.now
+        let result = try await body()
+        let line = String(format: "%@: %.1f s", name, Self.seconds(ContinuousClock.now - start))
+        log.lines.append(line)
+        progress(line)
+        return result
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    func validate() throws(DebianImageBuildError) {
+        let word = /^[A-Za-z0-9][A-Za-z0-9.+:~_-]*$/
+        for (field, value) in [("suite", recipe.suite), ("architecture", recipe.architecture),
+                               ("kernelPackage", recipe.kernelPackage)] + recipe.packages.map({ ("packages", $0) }) {
+            guard value.wholeMatch(of: word) != nil else { throw .invalidRecipe("\(field) '\(value)' is not a Debian name") }
+        }
+        guard recipe.diskSize.wholeMatch(of: /^[1-9][0-9]*[KMGT]?$/) != nil else {
+            throw .invalidRecipe("diskSize '\(recipe.diskSize)' is not a size like 4G")
+        }
+        guard let url = URL(string: recipe.mirror), ["http", "https", "file"].contains(url.scheme ?? "") else {
+            throw .invalidRecipe("mirror '\(recipe.mirror)' is not an http(s) or file URL")
+        }
+    }
+
+    /// The mmdebstrap command line (without the hooks' environment).
+    func mmdebstrapArguments(root: URL, data: URL) -> [String] {
+        var arguments = [
+            "--mode=root", "--variant=minbase", "--arch=\(recipe.architecture)", "--components=main",
+            "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+            "--include=\((Self.basePackages + recipe.packages).joined(separator: ","))",
+            "--aptopt=APT::Install-Recommends \"false\"",
+            "--dpkgopt=force-unsafe-io",
+        ]
+        arguments += Self.excludedPaths.map { "--dpkgopt=path-exclude=\($0)" }
+        arguments += [
+            "--essential-hook=\(data.appendingPathComponent("hooks/essential-divert.sh").path)",
+            "--customize-hook=\(data.appendingPathComponent("hooks/download-boot-packages.sh").path)",
+        ]
+        // mmdebstrap's binfmt check needs arch-test; without it, trust the registration
+        // (a missing one fails the first chroot call with a clear exec format error).
+        if ExternalTool("arch-test", debianPackage: "arch-test").path == nil {
+            arguments.append("--skip=check/qemu")
+        }
+        arguments += [recipe.suite, root.path, recipe.mirror]
+        return arguments
+    }
+
+    /// apt's words for a mirror caught mid-sync.
+    static func isMirrorSyncFailure(_ text: String) -> Bool {
+        ["Mirror sync in progress", "Hash Sum mismatch", "File has unexpected size"].contains { text.contains($0) }
+    }
+
+    private func bootstrap(root: URL, downloads: URL, data: URL, progress: @Sendable (String) -> Void) async throws {
+        var attempt = 1
+        while true {
+            for url in [root, downloads] { try? FileManager.default.removeItem(at: url) }
+            do {
+                try await ExternalTool.mmdebstrap.run(
+                    mmdebstrapArguments(root: root, data: data),
+                    environment: [
+                        "VMTEST_DIVERT": Self.divertedPaths.joined(separator: " "),
+                        "VMTEST_KERNEL_PACKAGE": recipe.kernelPackage,
+                        "VMTEST_DOWNLOAD_DIR": downloads.path,
+                    ]
+                )
+                return
+            } catch let error as ToolError {
+                guard case .failed(_, _, _, let standardError) = error,
+                      Self.isMirrorSyncFailure(standardError) else { throw error }
+                let detail = standardError.split(separator: "\n")
+                    .first { Self.isMirrorSyncFailure(String($0)) }.map(String.init) ?? "mirror sync in progress"
+                guard attempt < mirrorAttempts else {
+                    throw DebianImageBuildError.mirrorOutOfSync(mirror: recipe.mirror, attempts: attempt, detail: detail)
+                }
+                progress("mirror \(recipe.mirror) is mid-sync (\(detail)); retrying in \(mirrorRetryPause) (attempt \(attempt + 1) of \(mirrorAttempts))")
+                try await Task.sleep(for: mirrorRetryPause)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Removes the build-time no-ops and the local diversions the essential hook added,
+    /// putting each package's real file back.
+    func undoDiversions(root: URL) throws {
+        let diversionsFile = root.appendingPathComponent("var/lib/dpkg/diversions")
+        let lines = try String(contentsOf: diversionsFile, encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var kept: [String] = []
+        var index = 0
+        while index + 2 < lines.count {
+            let (path, divertedTo, package) = (lines[index], lines[index + 1], lines[index + 2])
+            index += 3
+            guard Self.divertedPaths.contains(path), divertedTo == path + ".distrib", package == ":" else {
+                kept += [path, divertedTo, package]
+                continue
+            }
+            let file = root.appendingPathComponent(String(path.dropFirst()))
+            let real = root.appendingPathComponent(String(divertedTo.dropFirst()))
+            try? FileManager.default.removeItem(at: file)
+            if FileManager.default.fileExists(atPath: real.path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: real.path)) != nil {
+                try FileManager.default.moveItem(at: real, to: file)
+            }
+        }
+        let text = kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: diversionsFile)
+    }
+
+    /// Finishes what the locales postinst does with the real list of supported locales (it
+    /// saw a stub listing only C.UTF-8): every supported locale not yet in
+    /// `/etc/locale.gen` is added commented out, in `LC_ALL=C sort -u` order.
+    static func completeLocaleGen(root: URL) throws {
+        let localeGen = root.appendingPathComponent("etc/locale.gen")
+        let supported = root.appendingPathComponent("usr/share/i18n/SUPPORTED")
+        guard FileManager.default.fileExists(atPath: localeGen.path),
+              let list = try? String(contentsOf: supported, encoding: .utf8) else { return }
+        var text = try String(contentsOf: localeGen, encoding: .utf8)
+        let present = Set(text.split(separator: "\n").map { line in
+            var line = Substring(line)
+            while let first = line.first, first == "#" || first == " " { line = line.dropFirst() }
+            while line.hasSuffix(" ") { line = line.dropLast() }
+            return String(line)
+        })
+        let locales = Set(list.split(separator: "\n")
+            .filter { $0.first.map { $0.isASCII && $0.isLetter } ?? false }
+            .map { line -> String in
+                var line = Substring(line)
+                while line.hasSuffix(" ") { line = line.dropLast() }
+                return String(line)
+            })
+        let missing = locales.filter { !present.contains($0) }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        if missing.isEmpty { return }
+        if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
+        text += missing.map { "# " + $0 + "\n" }.joined()
+        try Data(text.utf8).write(to: localeGen)
+    }
+
+    /// Byte-compiles the guest's Python modules with the host's Python of the same minor
+    /// version (.pyc files are architecture-independent); falls back to the guest's
+    /// compileall under emulation when the host has no matching Python.
+    private func compilePython(root: URL, progress: @Sendable (String) -> Void) async throws {
+        let libraries = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("usr/lib").path)) ?? []
+        guard let version = libraries.filter({ $0.wholeMatch(of: /python3\.[0-9]+/) != nil }).sorted().last else { return }
+        let directories = ["usr/lib/\(version)", "usr/lib/python3/dist-packages", "usr/share/python3"]
+            .filter { FileManager.default.fileExists(atPath: root.appendingPathComponent($0).path) }
+        let host = ["/usr/bin/\(version)", ExternalTool(version, debianPackage: version).path].compactMap { $0 }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        // -s/-p make the recorded source paths the guest's; errors in single files (test
+        // data with deliberate syntax errors) are reported by compileall but are not fatal.
+        do {
+            if let host {
+                // ExternalTool looks names up on PATH; `env` runs the absolute path.
+                try await ExternalTool("env", debianPackage: "coreutils").run([host] +
+                    ["-E", "-m", "compileall", "-q", "-j", "0", "-s", root.path, "-p", "/",
+                     "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { root.appendingPathComponent($0).path })
+            } else {
+                progress("no host \(version); byte-compiling under emulation")
+                try await ExternalTool.chroot.run(
+                    [root.path, "/usr/bin/\(version)", "-E", "-m", "compileall", "-q", "-j", "0",
+                     "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { "/" + $0 })
+            }
+        } catch let error as ToolError {
+            progress("compileall reported errors (ignored): \(error)")
+        }
+    }
+
+    /// Unpacks the kernel package, moves its modules into the root, runs depmod and copies
+    /// vmlinuz out. Returns the kernel release.
+    private func installKernel(root: URL, downloads: URL, staging: URL, output: URL) async throws -> String {
+        let deb = try Self.downloadedPackage(prefix: "linux-image-", in: downloads)
+        let unpacked = staging.appendingPathComponent("kernel")
+        try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
+        try await ExternalTool.dpkgDeb.run(["-x", deb.path, unpacked.path])
+        let moduleRoot = unpacked.appendingPathComponent("lib/modules")
+        guard let version = try? FileManager.default.contentsOfDirectory(atPath: moduleRoot.path).sorted().first else {
+            throw DebianImageBuildError.kernelNotFound("no lib/modules in \(deb.lastPathComponent)")
+        }
+        let boot = unpacked.appendingPathComponent("boot")
+        let vmlinuz = boot.appendingPathComponent("vmlinuz-\(version)")
+        guard FileManager.default.fileExists(atPath: vmlinuz.path) else {
+            throw DebianImageBuildError.kernelNotFound("no boot/vmlinuz-\(version) in \(deb.lastPathComponent)")
+        }
+        // Root is merged-/usr: lib -> usr/lib.
+        let guestModules = root.appendingPathComponent("usr/lib/modules")
+        try FileManager.default.createDirectory(at: guestModules, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: moduleRoot.appendingPathComponent(version),
+                                         to: guestModules.appendingPathComponent(version))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("boot"), withIntermediateDirectories: true)
+        for file in ["config-\(version)", "System.map-\(version)"]
+        where FileManager.default.fileExists(atPath: boot.appendingPathComponent(file).path) {
+            let target = root.appendingPathComponent("boot").appendingPathComponent(file)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.moveItem(at: boot.appendingPathComponent(file), to: target)
+        }
+        try await ExternalTool.depmod.run(["-a", "-b", root.path, version])
+        try FileManager.default.copyItem(at: vmlinuz, to: output.appendingPathComponent("vmlinuz"))
+        try FileManager.default.removeItem(at: unpacked)
+        return version
+    }
+
+    private func buildInitramfs(
+        root: URL, kernelVersion: String, downloads: URL, staging: URL, data: URL, output: URL
+    ) async throws {
+        let deb = try Self.downloadedPackage(prefix: "busybox-static_", in: downloads)
+        let unpacked = staging.appendingPathComponent("busybox")
+        try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
+        try await ExternalTool.dpkgDeb.run(["-x", deb.path, unpacked.path])
+        let initramfs = MinimalInitramfs(
+            busybox: try Data(contentsOf: unpacked.appendingPathComponent("bin/busybox")),
+            initScript: try Data(contentsOf: data.appendingPathComponent("init")),
+            modulesDirectory: root.appendingPathComponent("usr/lib/modules/\(kernelVersion)"),
+            modules: Self.initramfsModules
+        )
+        let cpio = staging.appendingPathComponent("initrd.cpio")
+        try initramfs.archive().archive.write(to: cpio)
+        // The kernel unpacks zstd (CONFIG_RD_ZSTD); it decompresses faster than gzip in the
+        // emulated CPU.
+        try await ExternalTool.zstd.run(["-q", "-19", "-f", cpio.path, "-o", output.appendingPathComponent("initrd.img").path])
+    }
+
+    /// Files, units and settings a vmtest guest relies on.
+    private func configure(root: URL, data: URL) async throws {
+        let fm = FileManager.default
+        func write(_ path: String, _ text: String, permissions: Int = 0o644) throws {
+            let url = root.appendingPathComponent(path)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? fm.removeItem(at: url)
+            try Data(text.utf8).write(to: url)
+            try fm.setAttributes([.posixPermissions: permissions], ofItemAtPath: url.path)
+        }
+        try Self.copyTree(from: data.appendingPathComponent("rootfs"), to: root)
+
+        try write("etc/hostname", Self.hostname + "\n")
+        try write("etc/hosts", """
+            127.0.0.1\tlocalhost
+            127.0.1.1\t\(Self.hostname)
+            ::1\t\tlocalhost ip6-localhost ip6-loopback
+            ff02::1\t\tip6-allnodes
+            ff02::2\t\tip6-allrouters
+
+            """)
+        try write("etc/fstab", "# vmtest: the root file system is the whole disk\nLABEL=\(Self.filesystemLabel) / ext4 rw,noatime,errors=remount-ro 0 1\n")
+        // Empty: systemd makes a fresh machine id on every boot of every overlay.
+        try write("etc/machine-id", "", permissions: 0o444)
+        try? fm.removeItem(at: root.appendingPathComponent("var/lib/dbus/machine-id"))
+        try Self.lockRootPassword(shadow: root.appendingPathComponent("etc/shadow"))
+        // No host keys in the image: cloud-init makes them at first boot.
+        for name in (try? fm.contentsOfDirectory(atPath: root.appendingPathComponent("etc/ssh").path)) ?? []
+        where name.hasPrefix("ssh_host_") {
+            try fm.removeItem(at: root.appendingPathComponent("etc/ssh").appendingPathComponent(name))
+        }
+
+        let systemctl = ["--root=\(root.path)", "--quiet", "--no-reload"]
+        try await ExternalTool.systemctl.run(systemctl + ["enable", "serial-getty@hvc0.service", "systemd-networkd.service"])
+        try await ExternalTool.systemctl.run(systemctl + ["mask"] + Self.maskedUnits)
+
+        // apt lists and caches are gone already (mmdebstrap cleans them); logs of the build
+        // are of no use in the guest.
+        for path in ["var/log/dpkg.log", "var/log/alternatives.log", "var/log/apt", "var/cache/debconf/config.dat-old",
+                     "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old", "etc/ssh/sshd_config.ucf-dist"] {
+            try? fm.removeItem(at: root.appendingPathComponent(path))
+        }
+    }
+
+    /// Sets root's password field to `!*`: no password login (the hvc0 shell is an
+    /// autologin, SSH uses keys).
+    static func lockRootPassword(shadow: URL) throws {
+        let text = try String(contentsOf: shadow, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (index, line) in lines.enumerated() where line.hasPrefix("root:") {
+            var fields = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            if fields.count > 1 { fields[1] = "!*" }
+            lines[index] = fields.joined(separator: ":")
+        }
+        try Data(lines.joined(separator: "\n").utf8).write(to: shadow)
+    }
+
+    /// Copies a directory tree over the root (directories merged, files replaced).
+    static func copyTree(from source: URL, to destination: URL) throws {
+        let fm = FileManager.default
+        guard let enumerator = fm.enumerator(at: source, includingPropertiesForKeys: [.isDirectoryKey]) else { return }
+        let base = source.standardizedFileURL.path
+        for case let url as URL in enumerator {
+            let relative = String(url.standardizedFileURL.path.dropFirst(base.count + 1))
+            let target = destination.appendingPathComponent(relative)
+            if (try url.resourceValues(forKeys: [.isDirectoryKey])).isDirectory == true {
+                try fm.createDirectory(at: target, withIntermediateDirectories: true)
+            } else {
+                try? fm.removeItem(at: target)
+                try fm.copyItem(at: url, to: target)
+            }
+        }
+    }
+
+    static func downloadedPackage(prefix: String, in directory: URL) throws -> URL {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        guard let name = names.filter({ $0.hasPrefix(prefix) && $0.hasSuffix(".deb") }).sorted().last else {
+            throw DebianImageBuildError.bootPackageMissing(prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")),
+                                                           directory: directory.path)
+        }
+        return directory.appendingPathComponent(name)
+    }
+}
+
+/// `update-ca-certificates`, done on the host: links each certificate enabled in
+/// `/etc/ca-certificates.conf` into `/etc/ssl/certs`, writes the bundle
+/// `ca-certificates.crt`, and makes the OpenSSL hash links with the host's `openssl rehash`
+/// (run on copies, since the guest's links point at guest paths).
+struct NativeCertificates {
+    var root: URL
+
+    func update() async throws {
+        let fm = FileManager.default
+        let conf = root.appendingPathComponent("etc/ca-certificates.conf")
+        guard fm.fileExists(atPath: conf.path) else { return }
+        let hooks = root.appendingPathComponent("etc/ca-certificates/update.d")
+        if let entries = try? fm.contentsOfDirectory(atPath: hooks.path), !entries.isEmpty {
+            // Hooks (ca-certificates-java ...) are guest programs: let the real tool run them.
+            try await ExternalTool.chroot.run([root.path, "/usr/sbin/update-ca-certificates", "--fresh"])
+            return
+        }
+        let etcCerts = root.appendingPathComponent("etc/ssl/certs")
+        try fm.createDirectory(at: etcCerts, withIntermediateDirectories: true)
+        var certificates: [String] = []  // guest paths
+        for line in try String(contentsOf: conf, encoding: .utf8).split(separator: "\n") {
+            let entry = line.trimmingCharacters(in: .whitespaces)
+            if entry.isEmpty || entry.hasPrefix("#") || entry.hasPrefix("!") { continue }
+            let path = "/usr/share/ca-certificates/" + entry
+            if fm.fileExists(atPath: root.path + path) { certificates.append(path) }
+        }
+        let local = root.appendingPathComponent("usr/local/share/ca-certificates")
+        if let enumerator = fm.enumerator(atPath: local.path) {
+            let found = enumerator.compactMap { $0 as? String }.filter { $0.hasSuffix(".crt") }.sorted()
+            certificates += found.map { "/usr/local/share/ca-certificates/" + $0 }
+        }
+
+        let scratch = root.appendingPathComponent("tmp/vmtest-rehash")
+        try? fm.removeItem(at: scratch)
+        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: scratch) }
+        var bundle = Data()
+        for certificate in certificates {
+            var name = (certificate as NSString).lastPathComponent
+            if name.hasSuffix(".crt") { name.removeLast(4) }
+            name = name.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "(", with: "=")
+                .replacingOccurrences(of: ")", with: "=").replacingOccurrences(of: ",", with: "_") + ".pem"
+            let link = etcCerts.appendingPathComponent(name)
+            try? fm.removeItem(at: link)
+            try fm.createSymbolicLink(atPath: link.path, withDestinationPath: certificate)
+            var contents = try Data(contentsOf: URL(fileURLWithPath: root.path + certificate))
+            try contents.write(to: scratch.appendingPathComponent(name))
+            if let last = contents.last, last != UInt8(ascii: "\n") { contents.append(UInt8(ascii: "\n")) }
+            bundle.append(contents)
+        }
+        try bundle.write(to: etcCerts.appendingPathComponent("ca-certificates.crt"))
+        try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: etcCerts.appendingPathComponent("ca-certificates.crt").path)
+
+        try await ExternalTool.openssl.run(["rehash", scratch.path])
+        for name in try fm.contentsOfDirectory(atPath: scratch.path) {
+            guard let target = try? fm.destinationOfSymbolicLink(atPath: scratch.appendingPathComponent(name).path) else { continue }
+            let link = etcCerts.appendingPathComponent(name)
+            try? fm.removeItem(at: link)
+            try fm.createSymbolicLink(atPath: link.path, withDestinationPath: target)
+        }
+    }
+}
