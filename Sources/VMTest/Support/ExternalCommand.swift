@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import SystemPackage
 
 /// A host tool vmtest drives (qemu-img, mmdebstrap, xorriso, ssh ...).
 ///
@@ -63,10 +64,10 @@ public struct ExternalTool: Sendable, Hashable {
                 tool: name,
                 arguments: arguments,
                 status: "\(result.terminationStatus)",
-                standardError: result.standardError ?? ""
+                standardError: result.standardError
             )
         }
-        return result.standardOutput ?? ""
+        return result.standardOutput
     }
 }
 

@@ -111,15 +111,35 @@ private final class DecodingState {
     var locations: [String: SourceLocation] = [:]
     /// Keys each mapping was asked about, by the mapping's path.
     var requestedKeys: [String: Set<String>] = [:]
+    var mappings: [String: Node.Mapping] = [:]
 
     func visit(_ node: Node, at path: [any CodingKey]) {
         if let location = node.location { locations[path.dotted] = location }
+        if case .mapping(let mapping) = node { mappings[path.dotted] = mapping }
+    }
+
+    /// A key beside a missing one that is probably it, misspelt (`memroy` for `memory`).
+    private func misspelling(of key: String, in path: String) -> (String, SourceLocation?)? {
+        guard let mapping = mappings[path] else { return nil }
+        let requested = requestedKeys[path] ?? []
+        for (candidate, _) in mapping {
+            guard let name = candidate.string, !requested.contains(name) else { continue }
+            if closestMatch(to: name, among: [key]) != nil { return (name, candidate.location) }
+        }
+        return nil
     }
 
     func problem(for error: DecodingError) -> YAMLProblem {
         switch error {
         case .keyNotFound(let key, let context):
             let parent = context.codingPath.dotted
+            if let (typo, location) = misspelling(of: key.stringValue, in: parent) {
+                let section = parent.isEmpty ? "" : " in '\(parent)'"
+                return YAMLProblem(
+                    location: location,
+                    message: "unknown key '\(typo)'\(section); did you mean '\(key.stringValue)'?",
+                    fix: "rename it to '\(key.stringValue)'")
+            }
             let name = parent.isEmpty ? "'\(key.stringValue)'" : "'\(key.stringValue)' in '\(parent)'"
             return YAMLProblem(
                 location: locations[parent],
