@@ -1,0 +1,61 @@
+/// Everything that goes into one guest's libvirt domain XML, already resolved to paths.
+///
+/// Kept apart from ``Profile`` so that rendering is a pure function of plain values and
+/// can be tested against golden files.
+public struct DomainDefinition: Sendable, Hashable {
+    public var name: String
+    public var run: RunTag
+    public var arch: GuestArchitecture
+    public var machine: String
+    public var accelerator: AcceleratorChoice
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var boot: Boot
+    public var disks: [Disk]
+    /// File that receives everything the guest writes to its first serial port.
+    public var consoleLog: String
+    /// The device the command channel uses; a virtio console is added for `hvc0`.
+    public var commandConsole: ConsoleDevice
+
+    public enum Boot: Sendable, Hashable {
+        case directKernel(kernel: String, initrd: String?, commandLine: String)
+        /// A U-Boot (or other) firmware image QEMU loads as its ROM (`-bios`).
+        case firmware(path: String)
+    }
+
+    public struct Disk: Sendable, Hashable {
+        public enum Kind: Sendable, Hashable {
+            case qcow2Overlay
+            case seed
+        }
+
+        public var kind: Kind
+        public var path: String
+
+        public init(kind: Kind, path: String) {
+            self.kind = kind
+            self.path = path
+        }
+    }
+
+    /// vmtest's own metadata on every domain it creates: how leftovers are recognised.
+    public struct RunTag: Sendable, Hashable {
+        public static let namespaceURI = "https://github.com/vmtest/vmtest/run/1"
+        public var id: String
+        public var profile: String
+        /// The vmtest process that owns the guest; a dead owner means a leftover.
+        public var ownerPID: Int32
+
+        public init(id: String, profile: String, ownerPID: Int32) {
+            self.id = id
+            self.profile = profile
+            self.ownerPID = ownerPID
+        }
+    }
+
+    /// The libvirt console device name of the command channel (what
+    /// `virDomainOpenConsole` takes): the serial port, or the virtio console after it.
+    public var commandConsoleAlias: String {
+        commandConsole == .hvc0 ? "console1" : "serial0"
+    }
+}
