@@ -1,0 +1,169 @@
+import Foundation
+
+/// A base image ready to boot: the disk every run overlays, and how to boot it.
+public struct BaseImage: Sendable, Hashable, Codable {
+    public var directory: String
+    public var disk: String
+    public var kernel: String?
+    public var initrd: String?
+    public var kernelCommandLine: String?
+    /// SHA-256 of the disk as built: proof in every report that runs used the same base.
+    public var diskSHA256: String
+    public var buildSeconds: Double?
+    public var builtAt: Date
+}
+
+/// Built base images under the cache directory, one folder per profile and recipe.
+///
+/// A folder is named after a hash of the recipe that made it, so changing a profile's
+/// package list makes a new image instead of silently reusing the old one. A build
+/// happens in a temporary folder that is renamed into place only when it succeeded.
+public struct ImageStore: Sendable {
+    public let root: URL
+
+    public init(root: URL) {
+        self.root = root
+    }
+
+    static let manifestName = "manifest.json"
+
+    public func directory(for profile: Profile) -> URL {
+        root.appendingPathComponent(profile.name).appendingPathComponent(Self.recipeKey(profile.image))
+    }
+
+    /// The built image for this profile's current recipe, if there is one.
+    public func cached(_ profile: Profile) -> BaseImage? {
+        let manifest = directory(for: profile).appendingPathComponent(Self.manifestName)
+        guard let data = try? Data(contentsOf: manifest) else { return nil }
+        return try? Self.decoder.decode(BaseImage.self, from: data)
+    }
+
+    /// Returns the cached image, building it first if needed.
+    public func image(for profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        if let image = cached(profile) { return image }
+        return try await build(profile, reporter: reporter)
+    }
+
+    public func build(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        guard let recipe = profile.image.build?.debian else {
+            throw ImageError.notBuildable(profile: profile.name)
+        }
+        let fileManager = FileManager.default
+        let target = directory(for: profile)
+        let scratch = target.deletingLastPathComponent().appendingPathComponent(".building-\(getpid())")
+        try? fileManager.removeItem(at: scratch)
+        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fileManager.removeItem(at: scratch) }
+
+        let started = ContinuousClock.now
+        reporter.begin("image", "building \(profile.name) from \(recipe.mirror) (\(recipe.suite), \(recipe.architecture))")
+        let built = try await DebianImageBuilder(recipe: recipe).build(into: scratch) { message in
+            reporter.detail("image", message)
+        }
+        reporter.detail("image", "checksumming the disk")
+        let checksum = try await SHA256Sum.of(file: URL(fileURLWithPath: built.disk))
+        let seconds = (ContinuousClock.now - started).seconds
+        var image = BaseImage(
+            directory: target.path,
+            disk: target.appendingPathComponent(URL(fileURLWithPath: built.disk).lastPathComponent).path,
+            kernel: target.appendingPathComponent(URL(fileURLWithPath: built.kernel).lastPathComponent).path,
+            initrd: target.appendingPathComponent(URL(fileURLWithPath: built.initrd).lastPathComponent).path,
+            kernelCommandLine: built.kernelCommandLine,
+            diskSHA256: checksum,
+            buildSeconds: seconds,
+            builtAt: Date())
+        try Self.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
+        // The base is never written again: make that a property of the file system.
+        _ = chmod(built.disk, 0o444)
+        try? fileManager.removeItem(at: target)
+        try fileManager.moveItem(at: scratch, to: target)
+        image.directory = target.path
+        reporter.end("image", seconds: seconds, "built \(profile.name) (disk sha256 \(checksum.prefix(12))...)")
+        return image
+    }
+
+    /// Every built image: profile name and folder.
+    public func list() -> [(profile: String, image: BaseImage)] {
+        let fileManager = FileManager.default
+        var found: [(String, BaseImage)] = []
+        for profile in (try? fileManager.contentsOfDirectory(atPath: root.path))?.sorted() ?? [] {
+            let folder = root.appendingPathComponent(profile)
+            for key in (try? fileManager.contentsOfDirectory(atPath: folder.path))?.sorted() ?? [] where !key.hasPrefix(".") {
+                let manifest = folder.appendingPathComponent(key).appendingPathComponent(Self.manifestName)
+                if let data = try? Data(contentsOf: manifest), let image = try? Self.decoder.decode(BaseImage.self, from: data) {
+                    found.append((profile, image))
+                }
+            }
+        }
+        return found
+    }
+
+    /// Deletes every image of the profile; returns how many there were.
+    @discardableResult
+    public func remove(profileName: String) throws -> Int {
+        let folder = root.appendingPathComponent(profileName)
+        let count = list().filter { $0.profile == profileName }.count
+        if FileManager.default.fileExists(atPath: folder.path) {
+            try FileManager.default.removeItem(at: folder)
+        }
+        return count
+    }
+
+    /// A short stable hash of the image section (FNV-1a over its canonical JSON).
+    static func recipeKey(_ source: ImageSource) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = (try? encoder.encode(source)) ?? Data()
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
+
+public enum ImageError: Error, CustomStringConvertible, Sendable {
+    case notBuildable(profile: String)
+    case downloadNotSupported(profile: String, url: String)
+
+    public var description: String {
+        switch self {
+        case .notBuildable(let profile):
+            return "profile \(profile) has no build recipe; its image is downloaded, not built"
+        case .downloadNotSupported(let profile, let url):
+            return "profile \(profile) boots a downloaded image (\(url)); fetching images is not implemented yet. Use `--dry-run` to see the domain it would boot"
+        }
+    }
+}
+
+/// SHA-256 of a file through coreutils' `sha256sum`: streaming and native speed, and
+/// the same number a person gets by running it by hand.
+enum SHA256Sum {
+    static let tool = ExternalTool("sha256sum", debianPackage: "coreutils")
+
+    static func of(file: URL) async throws -> String {
+        let output = try await tool.run([file.path])
+        return String(output.prefix { $0 != " " })
+    }
+}
+
+/// A copy-on-write disk over a base image: all of a run's writes land here.
+public enum Overlay {
+    public static func create(at path: URL, over base: String) async throws {
+        try await ExternalTool.qemuImg.run(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, path.path])
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// A private root for libvirt's embedded QEMU driver (`qemu:///embed?root=DIR`).
+///
+/// The embedded driver runs inside this process, so no libvirtd is needed. Each run
+/// gets its own root: two vmtest processes can never trip over each other's driver
+/// state, and tearing a run down removes every file libvirt made for it.
+struct EmbeddedLibvirtRoot {
+    let root: URL
+
+    var uri: String { "qemu:///embed?root=\(root.path)" }
+
+    /// Creates the root with vmtest's `qemu.conf`, seeding the QEMU capability cache
+    /// from earlier runs so the driver need not probe QEMU again (2.4 s measured here).
+    static func prepare(at root: URL, sharedCapabilities: URL) throws -> EmbeddedLibvirtRoot {
+        let fileManager = FileManager.default
+        for directory in ["etc/qemu", "cache/qemu"] {
+            try fileManager.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true)
+        }
+        let config = qemuConfiguration(runningAsRoot: getuid() == 0)
+        // libvirt reads etc/qemu.conf for the driver and etc/qemu/qemu.conf for some paths.
+        try config.write(to: root.appendingPathComponent("etc/qemu.conf"), atomically: true, encoding: .utf8)
+        try config.write(to: root.appendingPathComponent("etc/qemu/qemu.conf"), atomically: true, encoding: .utf8)
+        if fileManager.fileExists(atPath: sharedCapabilities.path) {
+            try? fileManager.copyItem(at: sharedCapabilities, to: root.appendingPathComponent("cache/qemu/capabilities"))
+        }
+        return EmbeddedLibvirtRoot(root: root)
+    }
+
+    /// Keeps this root's capability cache for later runs if none is kept yet.
+    func shareCapabilities(to shared: URL) {
+        let fileManager = FileManager.default
+        let own = root.appendingPathComponent("cache/qemu/capabilities")
+        guard !fileManager.fileExists(atPath: shared.path), fileManager.fileExists(atPath: own.path) else { return }
+        try? fileManager.createDirectory(at: shared.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let staging = shared.deletingLastPathComponent().appendingPathComponent(".capabilities-\(getpid())")
+        try? fileManager.removeItem(at: staging)
+        if (try? fileManager.copyItem(at: own, to: staging)) != nil {
+            if (try? fileManager.moveItem(at: staging, to: shared)) == nil { try? fileManager.removeItem(at: staging) }
+        }
+    }
+
+    /// - `stdio_handler = "file"`: QEMU writes its own logs; there is no virtlogd.
+    /// - `remember_owner = 0`: no XATTRs on images (silences warnings, and the base is read-only).
+    /// - `security_driver = "none"`, `namespaces = []`: throw-away test guests on
+    ///   files this user owns need no labelling and no private /dev.
+    static func qemuConfiguration(runningAsRoot: Bool) -> String {
+        var lines = [
+            "# Written by vmtest for libvirt's embedded QEMU driver.",
+            "stdio_handler = \"file\"",
+            "remember_owner = 0",
+            "security_driver = \"none\"",
+            "namespaces = []",
+        ]
+        if runningAsRoot {
+            // Otherwise libvirt would run QEMU as libvirt-qemu, which cannot read
+            // images under root's home.
+            lines += ["user = \"root\"", "group = \"root\"", "dynamic_ownership = 0"]
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

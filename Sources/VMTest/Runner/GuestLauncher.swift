@@ -1,0 +1,238 @@
+import Foundation
+import Libvirt
+
+/// How to launch a guest, beyond what its profile says.
+public struct LaunchOptions: Sendable {
+    /// libvirt URI; nil means this process's embedded QEMU driver.
+    public var connectURI: String?
+    /// How long the guest may take to answer on its console; nil scales a default by accelerator.
+    public var readyTimeout: Duration?
+
+    public init(connectURI: String? = nil, readyTimeout: Duration? = nil) {
+        self.connectURI = connectURI
+        self.readyTimeout = readyTimeout
+    }
+}
+
+/// A booted guest inside a ``GuestLauncher/withGuest(_:options:_:)`` scope.
+public struct Guest: Sendable {
+    public let runID: String
+    public let profile: Profile
+    public let domainName: String
+    public let accelerator: AcceleratorChoice
+    public let image: BaseImage
+    /// The serial console's whole output, written by QEMU.
+    public let consoleLog: URL
+    public let shell: GuestShell
+    /// Seconds each launch phase took, in order.
+    public let phases: [PhaseTiming]
+}
+
+public struct PhaseTiming: Sendable, Hashable, Codable {
+    public var name: String
+    public var seconds: Double
+}
+
+/// Boots guests from profiles and guarantees they are gone afterwards.
+///
+/// A guest lives exactly as long as the closure given to ``withGuest(_:options:_:)``:
+/// its domain is destroyed and its overlay deleted when the closure returns, throws or
+/// is cancelled (Ctrl-C), so nothing outlives the scope. The base image is only ever
+/// read, through a fresh copy-on-write overlay.
+public struct GuestLauncher: Sendable {
+    public var directories: Directories
+    public var host: Host
+    public var reporter: any Reporter
+
+    public init(directories: Directories = .standard(), host: Host = .current(), reporter: any Reporter = SilentReporter()) {
+        self.directories = directories
+        self.host = host
+        self.reporter = reporter
+    }
+
+    /// A new run identifier: sortable by time, unique across concurrent processes.
+    public static func newRunID() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "\(formatter.string(from: Date()))-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+
+    /// The domain a profile boots as, with these files. Pure: used by `--dry-run` and tests.
+    public func definition(
+        for profile: Profile, image: BaseImage?, runID: String, runDirectory: URL, seed: URL? = nil
+    ) -> DomainDefinition {
+        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: host)
+        let boot: DomainDefinition.Boot
+        switch profile.boot.method {
+        case .directKernel:
+            boot = .directKernel(
+                kernel: image?.kernel ?? "(kernel of the built image)",
+                initrd: image?.initrd,
+                commandLine: profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=/dev/vda rw")
+        case .uBoot:
+            boot = .firmware(path: profile.boot.firmware ?? "/usr/lib/u-boot/qemu_arm/u-boot.bin")
+        }
+        var disks = [DomainDefinition.Disk(kind: .qcow2Overlay, path: runDirectory.appendingPathComponent("overlay.qcow2").path)]
+        if let seed { disks.append(.init(kind: .seed, path: seed.path)) }
+        return DomainDefinition(
+            name: "vmtest-\(runID)",
+            run: .init(id: runID, profile: profile.name, ownerPID: getpid()),
+            arch: profile.arch,
+            machine: profile.machine,
+            accelerator: accelerator,
+            cpus: profile.cpus,
+            memoryMiB: profile.memory,
+            boot: boot,
+            disks: disks,
+            consoleLog: runDirectory.appendingPathComponent("console.log").path,
+            commandConsole: profile.console.device)
+    }
+
+    public func withGuest<T: Sendable>(
+        _ profile: Profile,
+        options: LaunchOptions = LaunchOptions(),
+        _ body: (Guest) async throws -> T
+    ) async throws -> T {
+        var phases: [PhaseTiming] = []
+        func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
+            let start = ContinuousClock.now
+            reporter.begin(phase, detail)
+            let result = try await work()
+            let seconds = (ContinuousClock.now - start).seconds
+            phases.append(PhaseTiming(name: phase, seconds: seconds))
+            reporter.end(phase, seconds: seconds, "done")
+            return result
+        }
+
+        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: host)
+        if accelerator.accelerator == .tcg { reporter.note(accelerator.reason) }
+        _ = try ExternalTool.qemuImg.resolved()
+        _ = try ExternalTool(URL(fileURLWithPath: accelerator.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
+
+        guard profile.image.build != nil else {
+            throw ImageError.downloadNotSupported(profile: profile.name, url: profile.image.url ?? "")
+        }
+        let store = ImageStore(root: directories.images)
+        let image: BaseImage
+        if let cached = store.cached(profile) {
+            image = cached
+        } else {
+            image = try await store.build(profile, reporter: reporter)
+        }
+
+        let runID = Self.newRunID()
+        let runDirectory = directories.runs.appendingPathComponent(runID)
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        // Everything below is torn down by `RunTeardown`, whatever happens.
+        let teardown = RunTeardown(runDirectory: runDirectory)
+        do {
+            let definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory)
+            try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
+                try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
+            }
+            let hypervisor = try Hypervisor.connect(uri: options.connectURI, directories: directories)
+            let domain = try await timed("boot", "starting \(definition.name) (\(accelerator.accelerator.rawValue), \(profile.cpus) vCPU, \(profile.memory) MiB)") {
+                try hypervisor.connection.createDomain(xml: DomainXML.render(definition))
+            }
+            teardown.domain = domain
+            let console = try domain.openConsole(device: definition.commandConsoleAlias)
+            teardown.console = console
+            let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
+            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console), record: { transcript.append($0) })
+            teardown.shell = shell
+            let timeout = options.readyTimeout ?? (accelerator.accelerator == .tcg ? .seconds(300) : .seconds(90))
+            try await timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
+                try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+            }
+            let guest = Guest(
+                runID: runID, profile: profile, domainName: definition.name, accelerator: accelerator, image: image,
+                consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell, phases: phases)
+            let result = try await body(guest)
+            await teardown.run(reporter: reporter)
+            return result
+        } catch {
+            let tail = teardown.consoleTail()
+            await teardown.run(reporter: reporter)
+            if !tail.isEmpty, !(error is Interrupted), !(error is CancellationError) {
+                reporter.note("the serial console's last lines:\n" + tail.map { "  | \($0)" }.joined(separator: "\n"))
+            }
+            throw error
+        }
+    }
+}
+
+extension ConsoleSpec {
+    var loginMethod: ConsoleLogin {
+        switch login {
+        case .autologin: return .autologin
+        case .password: return .password(user: user ?? "root", password: password ?? "")
+        }
+    }
+}
+
+/// What a run has made so far, torn down in reverse and exactly once.
+private final class RunTeardown: @unchecked Sendable {
+    let runDirectory: URL
+    var domain: Domain?
+    var console: ConsoleStream?
+    var shell: GuestShell?
+
+    init(runDirectory: URL) { self.runDirectory = runDirectory }
+
+    func consoleTail(lines: Int = 20) -> [String] {
+        guard let text = try? String(contentsOf: runDirectory.appendingPathComponent("console.log"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
+    }
+
+    /// Synchronous libvirt calls only after the first await, so cancellation cannot cut it short.
+    func run(reporter: any Reporter) async {
+        let start = ContinuousClock.now
+        await shell?.stop()
+        console?.close()
+        if let domain {
+            do {
+                _ = try domain.destroyIfRunning()
+            } catch {
+                reporter.note("could not destroy \(domain.name): \(error)")
+            }
+        }
+        domain = nil
+        console = nil
+        shell = nil
+        try? FileManager.default.removeItem(at: runDirectory)
+        reporter.end("teardown", seconds: (ContinuousClock.now - start).seconds, "guest destroyed, overlay removed")
+    }
+}
+
+/// Appends the raw console bytes of the command channel to a file.
+final class TranscriptFile: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    init(url: URL) throws {
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        handle = try FileHandle(forWritingTo: url)
+    }
+
+    func append(_ bytes: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        handle.write(Data(bytes))
+    }
+
+    deinit { try? handle.close() }
+}
+
+/// The libvirt console stream as a ``ConsoleTransport``.
+struct LibvirtConsoleTransport: ConsoleTransport {
+    let stream: ConsoleStream
+
+    func output() -> AsyncThrowingStream<[UInt8], any Error> {
+        stream.bytes
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await stream.write(bytes)
+    }
+}

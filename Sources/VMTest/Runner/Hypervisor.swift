@@ -1,0 +1,73 @@
+import Foundation
+import Libvirt
+import Synchronization
+
+/// The libvirt connection guests are created through, shared by every run in a process.
+///
+/// One connection from create to destroy matters: a second connection that destroys a
+/// domain right away races libvirt re-attaching to it ("Domain not found"). And the
+/// embedded driver keeps global state, so a process has one embedded root, under the
+/// state directory and named after the process: leftovers of a dead process are
+/// recognisable by that PID alone.
+public final class Hypervisor: Sendable {
+    public let connection: Connection
+    public let uri: String
+    /// The embedded driver's root, when that is what this is.
+    let embeddedRoot: URL?
+
+    private init(connection: Connection, uri: String, embeddedRoot: URL?) {
+        self.connection = connection
+        self.uri = uri
+        self.embeddedRoot = embeddedRoot
+    }
+
+    private static let shared = Mutex<[String: Hypervisor]>([:])
+
+    /// The connection for `uri`, or for this process's embedded root when `uri` is nil.
+    public static func connect(uri: String?, directories: Directories) throws -> Hypervisor {
+        let key = uri ?? "embedded"
+        return try shared.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let hypervisor: Hypervisor
+            if let uri {
+                hypervisor = Hypervisor(connection: try Connection(uri: uri), uri: uri, embeddedRoot: nil)
+            } else {
+                let root = embeddedRoot(for: getpid(), in: directories)
+                let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
+                let connection = try Connection(uri: prepared.uri)
+                hypervisor = Hypervisor(connection: connection, uri: prepared.uri, embeddedRoot: root)
+            }
+            cache[key] = hypervisor
+            return hypervisor
+        }
+    }
+
+    static func embeddedRoot(for pid: Int32, in directories: Directories) -> URL {
+        directories.state.appendingPathComponent("libvirt").appendingPathComponent(String(pid))
+    }
+
+    static func sharedCapabilities(in directories: Directories) -> URL {
+        directories.state.appendingPathComponent("libvirt-capabilities")
+    }
+
+    /// Keeps the capability cache this process probed, for the next process.
+    func shareCapabilities(directories: Directories) {
+        guard let embeddedRoot else { return }
+        EmbeddedLibvirtRoot(root: embeddedRoot).shareCapabilities(to: Self.sharedCapabilities(in: directories))
+    }
+
+    /// Removes this process's embedded root if no guest is left in it. Called when the
+    /// command ends; a root left by a crashed process is removed by `vmtest clean`.
+    public static func closeAll(directories: Directories) {
+        let all = shared.withLock { cache -> [Hypervisor] in
+            defer { cache.removeAll() }
+            return Array(cache.values)
+        }
+        for hypervisor in all {
+            hypervisor.shareCapabilities(directories: directories)
+            if let root = hypervisor.embeddedRoot, (try? hypervisor.connection.domains().isEmpty) ?? false {
+                try? FileManager.default.removeItem(at: root)
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import VMTest
+
+struct BootCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot a profile's guest on a throw-away overlay, run a command in it, tear it down.",
+        discussion: "Exits with the guest command's exit status; 2 for bad input, 3 when the guest could not be booted or reached.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Profile name or path to a profile file.")
+    var profile: String
+
+    @Option(help: "Seconds to wait for the guest's console shell (default: 300 under TCG, 90 under KVM).")
+    var timeout: Int?
+
+    @Flag(help: "Print the domain XML it would boot, and boot nothing.")
+    var dryRun = false
+
+    @Argument(parsing: .postTerminator, help: "Command to run in the guest (after --).")
+    var command: [String] = []
+
+    func run() async throws {
+        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, command = command
+        try await runReportingErrors {
+            let profile = try global.catalog.load(profileName)
+            let launcher = GuestLauncher(reporter: LineReporter())
+            if dryRun {
+                print(BootPlan.dryRun(profile: profile, launcher: launcher))
+                return ExitStatus.success
+            }
+            let options = LaunchOptions(connectURI: global.connectURI, readyTimeout: timeout.map { .seconds($0) })
+            let guestCommand = ShellWords.join(command)
+            return try await launcher.withGuest(profile, options: options) { guest in
+                guard let guestCommand else {
+                    try await InteractiveConsole.attach(to: guest)
+                    return ExitStatus.success
+                }
+                let result = try await guest.shell.run(guestCommand, timeout: .seconds(3600))
+                FileHandle.standardOutput.write(Data(result.standardOutput.utf8))
+                FileHandle.standardError.write(Data(result.standardError.utf8))
+                return result.exitStatus
+            }
+        }
+    }
+}
