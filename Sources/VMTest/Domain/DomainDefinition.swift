@@ -16,6 +16,8 @@ public struct DomainDefinition: Sendable, Hashable {
     public var consoleLog: String
     /// The device the command channel uses; a virtio console is added for `hvc0`.
     public var commandConsole: ConsoleDevice
+    /// Host port on 127.0.0.1 forwarded to the guest's SSH port; nil means no network.
+    public var sshForwardPort: Int? = nil
 
     public enum Boot: Sendable, Hashable {
         case directKernel(kernel: String, initrd: String?, commandLine: String)

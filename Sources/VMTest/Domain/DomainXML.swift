@@ -4,7 +4,11 @@
 public enum DomainXML {
     public static func render(_ domain: DomainDefinition) -> String {
         var xml = XMLWriter()
-        xml.open("domain", ["type": domain.accelerator.accelerator.domainType])
+        if domain.sshForwardPort != nil {
+            xml.open("domain", ["type": domain.accelerator.accelerator.domainType, "xmlns:qemu": "http://libvirt.org/schemas/domain/qemu/1.0"])
+        } else {
+            xml.open("domain", ["type": domain.accelerator.accelerator.domainType])
+        }
         xml.element("name", text: domain.name)
         xml.open("metadata")
         xml.element(
@@ -91,6 +95,21 @@ public enum DomainXML {
         xml.close("rng")
         xml.element("memballoon", ["model": "none"])
         xml.close("devices")
+        if let port = domain.sshForwardPort {
+            // User-mode networking needs no root, bridge or daemon. Debian's libvirt 9.0
+            // has passt patched out (`<backend type='passt'/>` is rejected), and a passt
+            // process of our own would be one more thing to start, watch and kill; QEMU's
+            // own slirp with a hostfwd does the same job inside the QEMU process, at the
+            // price of libvirt marking the domain "tainted: custom-argv".
+            xml.open("qemu:commandline")
+            for argument in [
+                "-netdev", "user,id=vmtestnet,hostfwd=tcp:127.0.0.1:\(port)-:22",
+                "-device", "virtio-net-device,netdev=vmtestnet",
+            ] {
+                xml.element("qemu:arg", ["value": argument])
+            }
+            xml.close("qemu:commandline")
+        }
         xml.close("domain")
         return xml.text
     }

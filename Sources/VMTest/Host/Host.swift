@@ -1,7 +1,7 @@
 import Foundation
 
 /// What the machine vmtest runs on can do for a guest.
-public struct Host: Sendable, Hashable {
+public struct HostMachine: Sendable, Hashable {
     /// `uname -m`: x86_64, aarch64, ...
     public var architecture: String
     /// `/dev/kvm` exists and this process may open it.
@@ -17,12 +17,12 @@ public struct Host: Sendable, Hashable {
     }
 
     /// The machine this process runs on.
-    public static func current(probe: any KVMProbe = DeviceKVMProbe()) -> Host {
+    public static func current(probe: any KVMProbe = DeviceKVMProbe()) -> HostMachine {
         var name = utsname()
         uname(&name)
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let usable = probe.isUsable
-        return Host(
+        return HostMachine(
             architecture: machine,
             kvmUsable: usable,
             kvmRunsAArch32: machine == "aarch64" && usable ? probe.supportsAArch32EL1 : nil)
@@ -77,7 +77,7 @@ public struct AcceleratorChoice: Sendable, Hashable, Codable {
     public var cpuModel: String?
     public var reason: String
 
-    public static func choose(for arch: GuestArchitecture, on host: Host) -> AcceleratorChoice {
+    public static func choose(for arch: GuestArchitecture, on host: HostMachine) -> AcceleratorChoice {
         func tcg(_ reason: String) -> AcceleratorChoice {
             AcceleratorChoice(
                 accelerator: .tcg, emulator: "/usr/bin/\(arch.tcgEmulator)", cpuModel: arch.tcgCPUModel,

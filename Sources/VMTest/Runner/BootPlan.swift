@@ -16,7 +16,7 @@ public enum BootPlan {
         } else if let image {
             lines.append("# image: \(image.disk) (sha256 \(image.diskSHA256))")
         } else {
-            lines.append("# image: not built yet; `vmtest image build \(profile.name)` builds it")
+            lines.append("# image: not built yet; `vmtest image build \(profile.name)` builds it into \(store.directory(for: profile).path)")
         }
         lines.append("# command channel: \(profile.console.device.rawValue) (libvirt console \(definition.commandConsoleAlias)), login: \(profile.console.login.rawValue)")
         return lines.joined(separator: "\n") + "\n" + DomainXML.render(definition)

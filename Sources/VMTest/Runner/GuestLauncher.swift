@@ -7,10 +7,16 @@ public struct LaunchOptions: Sendable {
     public var connectURI: String?
     /// How long the guest may take to answer on its console; nil scales a default by accelerator.
     public var readyTimeout: Duration?
+    /// A cloud-init NoCloud seed image attached read-only as the second disk.
+    public var seed: URL?
+    /// Forward this port on 127.0.0.1 to the guest's port 22.
+    public var sshForwardPort: Int?
 
-    public init(connectURI: String? = nil, readyTimeout: Duration? = nil) {
+    public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
         self.connectURI = connectURI
         self.readyTimeout = readyTimeout
+        self.seed = seed
+        self.sshForwardPort = sshForwardPort
     }
 }
 
@@ -24,6 +30,8 @@ public struct Guest: Sendable {
     /// The serial console's whole output, written by QEMU.
     public let consoleLog: URL
     public let shell: GuestShell
+    /// The host port forwarded to the guest's SSH port, if any.
+    public let sshForwardPort: Int?
     /// Seconds each launch phase took, in order.
     public let phases: [PhaseTiming]
 }
@@ -41,10 +49,10 @@ public struct PhaseTiming: Sendable, Hashable, Codable {
 /// read, through a fresh copy-on-write overlay.
 public struct GuestLauncher: Sendable {
     public var directories: Directories
-    public var host: Host
+    public var host: HostMachine
     public var reporter: any Reporter
 
-    public init(directories: Directories = .standard(), host: Host = .current(), reporter: any Reporter = SilentReporter()) {
+    public init(directories: Directories = .standard(), host: HostMachine = .current(), reporter: any Reporter = SilentReporter()) {
         self.directories = directories
         self.host = host
         self.reporter = reporter
@@ -127,7 +135,8 @@ public struct GuestLauncher: Sendable {
         // Everything below is torn down by `RunTeardown`, whatever happens.
         let teardown = RunTeardown(runDirectory: runDirectory)
         do {
-            let definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory)
+            var definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory, seed: options.seed)
+            definition.sshForwardPort = options.sshForwardPort
             try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
                 try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
             }
@@ -147,7 +156,8 @@ public struct GuestLauncher: Sendable {
             }
             let guest = Guest(
                 runID: runID, profile: profile, domainName: definition.name, accelerator: accelerator, image: image,
-                consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell, phases: phases)
+                consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
+                sshForwardPort: options.sshForwardPort, phases: phases)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result

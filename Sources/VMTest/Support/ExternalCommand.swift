@@ -19,7 +19,7 @@ public struct ExternalTool: Sendable, Hashable {
     /// The tool's absolute path, or `nil` when it is not installed.
     public var path: String? {
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let directories = searchPath.split(separator: ":") + ["/usr/sbin", "/sbin"]
+        let directories = searchPath.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
         for directory in directories {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
