@@ -1,0 +1,72 @@
+import Foundation
+
+/// Everything a finished run says about itself: what ran where, how long each phase
+/// took, and each test's verdict. Written as summary.json and junit.xml.
+public struct RunReport: Sendable, Codable, Hashable {
+    public var runID: String
+    public var profile: String
+    public var imageSHA256: String?
+    public var host: HostSummary
+    public var accelerator: Accelerator
+    public var acceleratorReason: String
+    public var channel: String
+    public var workarounds: [AppliedWorkaround]
+    public var packages: [PackageSummary]
+    public var phases: [PhaseTiming]
+    public var tests: [TestCaseResult]
+    /// Set when the machinery failed (boot time-out, libvirt error, lost console).
+    public var infrastructureError: String?
+    public var startedAt: Date
+    public var seconds: Double
+
+    public struct HostSummary: Sendable, Codable, Hashable {
+        public var hostname: String
+        public var architecture: String
+        public var connection: String
+    }
+
+    public struct PackageSummary: Sendable, Codable, Hashable {
+        public var file: String
+        public var name: String
+    }
+
+    public struct AppliedWorkaround: Sendable, Codable, Hashable {
+        public var name: String
+        public var reason: String
+    }
+
+    public enum Verdict: String, Sendable, Codable, Hashable {
+        case passed, failed, skipped
+        /// The run broke before a verdict: counted as an error in JUnit, not a failure.
+        case error
+    }
+
+    public var verdict: Verdict {
+        if infrastructureError != nil { return .error }
+        return tests.contains { $0.verdict == .failed || $0.verdict == .error } ? .failed : .passed
+    }
+
+    /// 0 all passed, 1 a test failed, 3 the machinery failed.
+    public var exitStatus: Int32 {
+        switch verdict {
+        case .passed, .skipped: return ExitStatus.success
+        case .failed: return ExitStatus.testFailed
+        case .error: return ExitStatus.infrastructure
+        }
+    }
+}
+
+/// One test case: a check, its output and its verdict.
+public struct TestCaseResult: Sendable, Codable, Hashable {
+    /// Group in JUnit: install, smoke, installed-tests, command, tests-dir.
+    public var kind: String
+    public var name: String
+    public var command: String
+    public var verdict: RunReport.Verdict
+    public var exitStatus: Int32?
+    public var seconds: Double
+    public var standardOutput: String
+    public var standardError: String
+    /// Why it failed or was skipped, in one line.
+    public var message: String?
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+@testable import VMTest
+
+/// Shared set-up for tests that boot real guests under QEMU.
+enum EndToEnd {
+    static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let catalog = ProfileCatalog(directory: repository.appendingPathComponent("profiles"))
+    static let directories = Directories.standard()
+
+    /// The debian12-armhf profile with its image built (a few minutes the first time,
+    /// then cached for every later test and run).
+    static func debianProfile() async throws -> Profile {
+        let profile = try catalog.load("debian12-armhf")
+        _ = try await ImageStore(root: directories.images).image(for: profile, reporter: LineReporter(isTerminal: false))
+        return profile
+    }
+
+    /// The vmtest executable `swift build` made beside the tests.
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["VMTEST_EXECUTABLE"] { return URL(fileURLWithPath: path) }
+        return Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("vmtest")
+    }
+
+    /// PIDs of QEMU processes running a guest with this domain name.
+    static func qemuProcesses(forDomain name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return arguments.first?.contains("qemu-system") == true && arguments.contains { $0.contains("guest=\(name)") }
+        }
+    }
+
+    /// Runs the vmtest executable; returns its exit status, standard output and error.
+    static func vmtest(_ arguments: [String], interruptAfter marker: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = repository
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        let errorText = LockedText()
+        error.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            errorText.append(String(decoding: data, as: UTF8.self))
+            if let marker, errorText.contains(marker), process.isRunning { kill(process.processIdentifier, SIGINT) }
+        }
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        error.fileHandleForReading.readabilityHandler = nil
+        errorText.append(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText.value)
+    }
+}
+
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    func append(_ more: String) { lock.withLock { text += more } }
+    func contains(_ part: String) -> Bool { lock.withLock { text.contains(part) } }
+    var value: String { lock.withLock { text } }
+}
