@@ -7,7 +7,26 @@ struct VMTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmtest",
         abstract: "Test packages inside throw-away 32-bit Arm virtual machines.",
-        subcommands: [BootCommand.self, ImageCommand.self, ProfilesCommand.self])
+        subcommands: [RunCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self])
+
+    /// Like the default, except that usage errors exit with vmtest's "bad input" status
+    /// (2) instead of EX_USAGE (64): one status for every input problem is what CI needs.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.badInput)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command that touches guests shares.

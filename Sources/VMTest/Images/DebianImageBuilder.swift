@@ -123,9 +123,11 @@ public struct DebianImageBuilder: Sendable {
         "systemd-sysv", "udev", "dbus", "kmod", "procps", "iproute2", "netbase",
         "systemd-resolved", "openssh-server", "openssh-sftp-server", "cloud-init", "sudo", "rpm",
     ]
-    /// Modules the initramfs loads to mount the root file system (with their dependencies):
-    /// virtio over MMIO (`-device virtio-blk-device`) and PCI (libvirt's default on `virt`).
-    public static let initramfsModules = ["virtio_mmio", "virtio_pci", "virtio_blk", "ext4"]
+    /// Modules the initramfs loads (with their dependencies): virtio over MMIO
+    /// (`-device virtio-blk-device`) and PCI (libvirt's default on `virt`), the disk, ext4 to
+    /// mount root, and virtio_console so `/dev/hvc0` exists before udev runs (the hvc0
+    /// shell starts without waiting for udev's coldplug).
+    public static let initramfsModules = ["virtio_mmio", "virtio_pci", "virtio_blk", "ext4", "virtio_console"]
     public static let kernelCommandLine = "console=ttyAMA0 root=/dev/vda rw"
     public static let filesystemLabel = "vmtest-root"
     public static let hostname = "vmtest"

@@ -17,6 +17,8 @@ public struct Profile: Sendable, Hashable {
     public var boot: BootSpec
     public var console: ConsoleSpec
     public var provisioning: Provisioning
+    /// The command channel `vmtest run` uses unless `--channel` says otherwise.
+    public var channel: ChannelKind
     /// Shell command that installs packages; `{packages}` becomes the guest paths of the RPMs.
     public var install: String
     /// Checks run after every install; `{package}` becomes each installed package's name.
@@ -25,7 +27,7 @@ public struct Profile: Sendable, Hashable {
 
 extension Profile: Codable {
     enum CodingKeys: String, CodingKey {
-        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, install, smokeTests
+        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, channel, install, smokeTests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -40,6 +42,7 @@ extension Profile: Codable {
         boot = try container.decode(BootSpec.self, forKey: .boot)
         console = try container.decode(ConsoleSpec.self, forKey: .console)
         provisioning = try container.decode(Provisioning.self, forKey: .provisioning)
+        channel = try container.decodeIfPresent(ChannelKind.self, forKey: .channel) ?? .serial
         install = try container.decode(String.self, forKey: .install)
         smokeTests = try container.decodeIfPresent([SmokeTest].self, forKey: .smokeTests) ?? []
     }

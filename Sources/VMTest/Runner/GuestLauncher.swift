@@ -11,6 +11,13 @@ public struct LaunchOptions: Sendable {
     public var seed: URL?
     /// Forward this port on 127.0.0.1 to the guest's port 22.
     public var sshForwardPort: Int?
+    /// More read-only disks (raw images), after the seed.
+    public var extraDisks: [URL] = []
+    /// Where the serial console's whole output goes; by default into the run directory,
+    /// which teardown deletes.
+    public var consoleLog: URL?
+    /// The run's identifier; a new one when nil.
+    public var runID: String?
 
     public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
         self.connectURI = connectURI
@@ -129,14 +136,16 @@ public struct GuestLauncher: Sendable {
             image = try await store.build(profile, reporter: reporter)
         }
 
-        let runID = Self.newRunID()
+        let runID = options.runID ?? Self.newRunID()
         let runDirectory = directories.runs.appendingPathComponent(runID)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         // Everything below is torn down by `RunTeardown`, whatever happens.
-        let teardown = RunTeardown(runDirectory: runDirectory)
+        let teardown = RunTeardown(runDirectory: runDirectory, consoleLog: options.consoleLog)
         do {
             var definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory, seed: options.seed)
             definition.sshForwardPort = options.sshForwardPort
+            definition.disks += options.extraDisks.map { .init(kind: .seed, path: $0.path) }
+            if let log = options.consoleLog { definition.consoleLog = log.path }
             try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
                 try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
             }
@@ -184,14 +193,18 @@ extension ConsoleSpec {
 /// What a run has made so far, torn down in reverse and exactly once.
 private final class RunTeardown: @unchecked Sendable {
     let runDirectory: URL
+    let consoleLog: URL
     var domain: Domain?
     var console: ConsoleStream?
     var shell: GuestShell?
 
-    init(runDirectory: URL) { self.runDirectory = runDirectory }
+    init(runDirectory: URL, consoleLog: URL?) {
+        self.runDirectory = runDirectory
+        self.consoleLog = consoleLog ?? runDirectory.appendingPathComponent("console.log")
+    }
 
     func consoleTail(lines: Int = 20) -> [String] {
-        guard let text = try? String(contentsOf: runDirectory.appendingPathComponent("console.log"), encoding: .utf8) else { return [] }
+        guard let text = try? String(contentsOf: consoleLog, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
     }
 

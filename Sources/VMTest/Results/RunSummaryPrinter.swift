@@ -1,0 +1,28 @@
+import Foundation
+
+/// The verdict a person reads at the end of `vmtest run`, on standard error.
+public enum RunSummaryPrinter {
+    public static func print(_ report: RunReport, results: URL) {
+        var lines: [String] = [""]
+        let passed = report.tests.filter { $0.verdict == .passed }.count
+        let failed = report.tests.filter { $0.verdict == .failed || $0.verdict == .error }.count
+        let skipped = report.tests.filter { $0.verdict == .skipped }.count
+        for test in report.tests where test.verdict == .failed || test.verdict == .error {
+            lines.append("FAILED \(test.name): \(test.message ?? "")")
+            let detail = (test.standardError.isEmpty ? test.standardOutput : test.standardError)
+                .split(separator: "\n").suffix(8)
+            lines += detail.map { "  | \($0)" }
+        }
+        if let error = report.infrastructureError {
+            lines.append("INFRASTRUCTURE FAILURE: \(error)")
+            let consoleLog = results.appendingPathComponent("console.log")
+            if let text = try? String(contentsOf: consoleLog, encoding: .utf8) {
+                lines.append("the console's last lines (whole log: \(consoleLog.path)):")
+                lines += text.split(separator: "\n").suffix(15).map { "  | \($0.replacingOccurrences(of: "\r", with: ""))" }
+            }
+        }
+        lines.append("\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.rawValue), \(report.channel))")
+        lines.append("results: \(results.path) (junit.xml, summary.json, console.log, tests/)")
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+
+/// What `vmtest run` was asked to do.
+public struct RunRequest: Sendable {
+    public var profile: Profile
+    public var rpmPaths: [String]
+    public var commands: [String]
+    public var testsDirectory: String?
+    public var channel: ChannelKind?
+    /// nil means `./vmtest-results/RUN-ID`.
+    public var resultsDirectory: String?
+    /// Whole-run limit; nil scales a default by accelerator.
+    public var timeout: Duration?
+    /// Per-test limit; nil scales a default by accelerator.
+    public var testTimeout: Duration?
+    public var connectURI: String?
+
+    public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
+                channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
+                testTimeout: Duration? = nil, connectURI: String? = nil) {
+        self.profile = profile
+        self.rpmPaths = rpmPaths
+        self.commands = commands
+        self.testsDirectory = testsDirectory
+        self.channel = channel
+        self.resultsDirectory = resultsDirectory
+        self.timeout = timeout
+        self.testTimeout = testTimeout
+        self.connectURI = connectURI
+    }
+}
+
+/// A request whose inputs were all checked: nothing can fail for bad input any more.
+public struct PreparedRun: Sendable {
+    public var request: RunRequest
+    public var runID: String
+    public var packages: [RPMPackage]
+    public var testScripts: [URL]
+    public var channel: ChannelKind
+    public var results: URL
+    public var accelerator: AcceleratorChoice
+    public var timeout: Duration
+    public var testTimeout: Duration
+}
+
+/// Boots a guest, installs packages, runs their tests and writes the results.
+///
+/// Only bad input throws (from ``prepare(_:)``, before anything boots). From then on
+/// every outcome, including a machinery failure, is a ``RunReport`` written to the
+/// results directory, so a CI job always has a JUnit file to read.
+public struct PackageTestRunner: Sendable {
+    public var launcher: GuestLauncher
+
+    public init(launcher: GuestLauncher) {
+        self.launcher = launcher
+    }
+
+    public func prepare(_ request: RunRequest) async throws -> PreparedRun {
+        let profile = request.profile
+        var packages: [RPMPackage] = []
+        for path in request.rpmPaths {
+            let package = try await RPMPackage.inspect(path)
+            guard profile.arch.rpmArchitectures.contains(package.arch) else {
+                throw RunInputError(
+                    subject: path, problem: "is built for \(package.arch), which a \(profile.arch.rawValue) guest cannot run",
+                    fix: "build it for one of \(profile.arch.rpmArchitectures.sorted().joined(separator: ", "))")
+            }
+            if let clash = packages.first(where: { $0.name == package.name }) {
+                throw RunInputError(
+                    subject: path, problem: "is package \(package.name) again (also \(clash.file.lastPathComponent))",
+                    fix: "give each package once")
+            }
+            packages.append(package)
+        }
+        var scripts: [URL] = []
+        if let directory = request.testsDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw RunInputError(subject: directory, problem: "is not a directory", fix: "give --tests-dir a directory of executable tests")
+            }
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            scripts = names.map { URL(fileURLWithPath: directory).appendingPathComponent($0) }
+                .filter { FileManager.default.isExecutableFile(atPath: $0.path) && !$0.hasDirectoryPath }
+            guard !scripts.isEmpty else {
+                throw RunInputError(subject: directory, problem: "has no executable files", fix: "chmod +x the tests in it")
+            }
+        }
+        let channel = request.channel ?? profile.channel
+        if channel == .ssh {
+            _ = try ExternalTool.ssh.resolved()
+        }
+        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: launcher.host)
+        // Emulation is 10-50x slower than KVM, so the default limits grow with it.
+        let slow = accelerator.accelerator == .tcg
+        let runID = GuestLauncher.newRunID()
+        let results = URL(fileURLWithPath: request.resultsDirectory ?? "vmtest-results/\(runID)")
+        do {
+            try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
+        } catch {
+            throw RunInputError(subject: results.path, problem: "cannot be created (\(error.localizedDescription))", fix: "give --results a writable directory")
+        }
+        return PreparedRun(
+            request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel,
+            results: results, accelerator: accelerator,
+            timeout: request.timeout ?? .seconds(slow ? 1800 : 600),
+            testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
+    }
+
+    /// Runs everything and writes junit.xml, summary.json, console.log and per-test logs.
+    public func run(_ prepared: PreparedRun) async -> RunReport {
+        let reporter = launcher.reporter
+        let started = Date(), clock = ContinuousClock.now
+        var report = RunReport(
+            runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
+            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: launcher.host.architecture,
+                        connection: prepared.request.connectURI ?? "embedded qemu:///embed"),
+            accelerator: prepared.accelerator.accelerator, acceleratorReason: prepared.accelerator.reason,
+            channel: prepared.channel.rawValue, workarounds: [],
+            packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
+            phases: [], tests: [], infrastructureError: nil, startedAt: started, seconds: 0)
+        let session = RunSession(prepared: prepared, reporter: reporter)
+        do {
+            try await withTimeLimit(prepared.timeout) {
+                try await self.boot(prepared, session: session)
+            }
+        } catch let interrupted as Interrupted {
+            report.infrastructureError = "\(interrupted)"
+        } catch is CancellationError {
+            report.infrastructureError = "interrupted"
+        } catch is TimeLimitExceeded {
+            report.infrastructureError = "the run exceeded its time limit of \(Int(prepared.timeout.seconds)) s (--timeout)"
+        } catch {
+            report.infrastructureError = "\(error)"
+        }
+        report.tests = session.tests
+        report.phases = session.phases
+        report.imageSHA256 = session.imageSHA256
+        report.seconds = (ContinuousClock.now - clock).seconds
+        RunResultsWriter.write(report, to: prepared.results)
+        return report
+    }
+
+    private func boot(_ prepared: PreparedRun, session: RunSession) async throws {
+        let reporter = launcher.reporter
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-payload-\(prepared.runID)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var options = LaunchOptions(connectURI: prepared.request.connectURI)
+        options.runID = prepared.runID
+        options.consoleLog = prepared.results.appendingPathComponent("console.log")
+
+        // Files reach a console-only guest on a read-only disk of their own.
+        let files = prepared.packages.map(\.file) + prepared.testScripts
+        if prepared.channel == .serial, !files.isEmpty {
+            try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
+            for package in prepared.packages {
+                try FileManager.default.copyItem(at: package.file, to: scratch.appendingPathComponent("content/\(package.file.lastPathComponent)"))
+            }
+            for script in prepared.testScripts {
+                try FileManager.default.copyItem(at: script, to: scratch.appendingPathComponent("content/tests/\(script.lastPathComponent)"))
+            }
+            let image = scratch.appendingPathComponent("payload.iso")
+            try await ISOImage.write(from: scratch.appendingPathComponent("content"), label: Self.payloadLabel, to: image)
+            options.extraDisks.append(image)
+        }
+
+        try await launcher.withGuest(prepared.request.profile, options: options) { guest in
+            session.imageSHA256 = guest.image.diskSHA256
+            session.phases = guest.phases
+            let channel: any GuestChannel = guest.shell
+            if !files.isEmpty {
+                try await session.phase("copy", "\(files.count) file(s) into the guest") {
+                    let result = try await channel.run(
+                        "set -e; mkdir -p \(Self.guestDirectory) /run/vmtest/payload; mount -r \"$(blkid -L \(Self.payloadLabel))\" /run/vmtest/payload; cp -a /run/vmtest/payload/. \(Self.guestDirectory)/; umount /run/vmtest/payload",
+                        timeout: prepared.testTimeout)
+                    guard result.succeeded else { throw GuestStepError(step: "copying files into the guest", result: result) }
+                }
+            }
+            try await runTests(prepared, channel: channel, session: session)
+        }
+        reporter.note("results: \(prepared.results.path)")
+    }
+
+    static let payloadLabel = "VMTEST_PAYLOAD"
+    static let guestDirectory = "/var/tmp/vmtest"
+
+    private func runTests(_ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
+        let profile = prepared.request.profile
+        if !prepared.packages.isEmpty {
+            let paths = prepared.packages.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
+            let install = profile.install.replacingOccurrences(of: "{packages}", with: paths.joined(separator: " "))
+            let installed = try await session.test(kind: "install", name: "install", command: install, on: channel)
+            guard installed.verdict == .passed else {
+                session.skipRemaining(because: "the packages did not install")
+                return
+            }
+            for package in prepared.packages {
+                for smoke in profile.smokeTests {
+                    let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
+                    _ = try await session.test(kind: "smoke", name: "\(smoke.name) \(package.name)", command: command, on: channel)
+                }
+                let listing = try await channel.run(
+                    "for f in /usr/share/installed-tests/\(ShellWords.quote(package.name))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
+                    timeout: prepared.testTimeout)
+                for line in listing.standardOutput.split(separator: "\n") {
+                    let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, !parts[1].isEmpty else { continue }
+                    _ = try await session.test(kind: "installed-tests", name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
+                }
+            }
+        }
+        for (index, command) in prepared.request.commands.enumerated() {
+            _ = try await session.test(kind: "command", name: "command \(index + 1): \(command.prefix(60))", command: command, on: channel)
+        }
+        for script in prepared.testScripts {
+            _ = try await session.test(
+                kind: "tests-dir", name: script.lastPathComponent,
+                command: "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))", on: channel)
+        }
+    }
+}
+
+/// A guest-side step the runner itself needed (not a test) failed.
+struct GuestStepError: Error, CustomStringConvertible {
+    var step: String
+    var result: CommandResult
+    var description: String {
+        "\(step) failed (exit \(result.exitStatus)): \(result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))"
+    }
+}
+
+/// The mutable record of one run while it happens.
+final class RunSession: @unchecked Sendable {
+    let prepared: PreparedRun
+    let reporter: any Reporter
+    private let lock = NSLock()
+    private var _tests: [TestCaseResult] = []
+    private var _phases: [PhaseTiming] = []
+    private var _imageSHA256: String?
+
+    init(prepared: PreparedRun, reporter: any Reporter) {
+        self.prepared = prepared
+        self.reporter = reporter
+    }
+
+    var tests: [TestCaseResult] { lock.withLock { _tests } }
+    var phases: [PhaseTiming] {
+        get { lock.withLock { _phases } }
+        set { lock.withLock { _phases = newValue } }
+    }
+    var imageSHA256: String? {
+        get { lock.withLock { _imageSHA256 } }
+        set { lock.withLock { _imageSHA256 = newValue } }
+    }
+
+    func phase(_ name: String, _ detail: String, _ work: () async throws -> Void) async throws {
+        let start = ContinuousClock.now
+        reporter.begin(name, detail)
+        try await work()
+        let seconds = (ContinuousClock.now - start).seconds
+        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: seconds)) }
+        reporter.end(name, seconds: seconds, "done")
+    }
+
+    /// Runs one test case. A failing or timed-out command is a verdict; a broken
+    /// channel is rethrown, because no later test could run either.
+    func test(kind: String, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
+        let start = ContinuousClock.now
+        reporter.begin("test", name)
+        var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
+                                    seconds: 0, standardOutput: "", standardError: "", message: nil)
+        do {
+            let outcome = try await channel.run(command, timeout: prepared.testTimeout)
+            result.exitStatus = outcome.exitStatus
+            result.standardOutput = outcome.standardOutput
+            result.standardError = outcome.standardError
+            switch outcome.exitStatus {
+            case 0: result.verdict = .passed
+            case 77 where kind == "installed-tests":
+                result.verdict = .skipped
+                result.message = "the test skipped itself (exit 77)"
+            default:
+                result.verdict = .failed
+                result.message = "exit status \(outcome.exitStatus)"
+            }
+        } catch let error as GuestChannelError {
+            guard case .commandTimedOut = error.kind else { throw error }
+            result.verdict = .failed
+            result.message = "timed out after \(Int(prepared.testTimeout.seconds)) s"
+            result.standardOutput = error.lastLines.joined(separator: "\n")
+        }
+        result.seconds = (ContinuousClock.now - start).seconds
+        let verdict = result.verdict
+        reporter.end("test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
+        lock.withLock { _tests.append(result) }
+        return result
+    }
+
+    func skipRemaining(because reason: String) {
+        let skipped = prepared.packages.flatMap { package in
+            prepared.request.profile.smokeTests.map { "\($0.name) \(package.name)" }
+        } + prepared.request.commands.enumerated().map { "command \($0.offset + 1): \($0.element.prefix(60))" }
+            + prepared.testScripts.map(\.lastPathComponent)
+        lock.withLock {
+            for name in skipped {
+                _tests.append(TestCaseResult(kind: "skipped", name: name, command: "", verdict: .skipped, exitStatus: nil,
+                                             seconds: 0, standardOutput: "", standardError: "", message: reason))
+            }
+        }
+    }
+}
+
+struct TimeLimitExceeded: Error {}
+
+/// Runs `work`, cancelling it (so its teardown runs) when `limit` passes.
+func withTimeLimit(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            try await work()
+            return true
+        }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return false
+        }
+        defer { group.cancelAll() }
+        guard let finished = try await group.next(), finished else { throw TimeLimitExceeded() }
+    }
+}

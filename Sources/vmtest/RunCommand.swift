@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import VMTest
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Boot a guest, install RPMs, run their tests, write JUnit and JSON results, tear down.",
+        discussion: """
+            Exit status: 0 all tests passed, 1 a test failed, 2 bad input (nothing booted), \
+            3 infrastructure failure, 130/143 interrupted. Results go to --results \
+            (default ./vmtest-results/RUN-ID): junit.xml, summary.json, console.log, tests/*.log.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Profile name or path to a profile file.")
+    var profile: String
+
+    @Option(name: .customLong("rpm"), help: "An RPM to install and test (repeatable).")
+    var rpms: [String] = []
+
+    @Option(name: .customLong("test"), help: "A shell command run as one more test case (repeatable).")
+    var tests: [String] = []
+
+    @Option(help: "A directory whose executable files are copied in and each run as a test case.")
+    var testsDir: String?
+
+    @Option(help: "Command channel: serial or ssh (default: the profile's).")
+    var channel: String?
+
+    @Option(help: "Results directory (default: ./vmtest-results/RUN-ID).")
+    var results: String?
+
+    @Option(help: "Seconds the whole run may take (default: 1800 under TCG, 600 under KVM).")
+    var timeout: Int?
+
+    @Option(help: "Seconds one test may take (default: 600 under TCG, 120 under KVM).")
+    var testTimeout: Int?
+
+    @Flag(help: "Print summary.json on standard output.")
+    var json = false
+
+    func validate() throws {
+        if let channel, ChannelKind(rawValue: channel) == nil {
+            throw ValidationError("--channel must be serial or ssh, not '\(channel)'")
+        }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
+        if let testTimeout, testTimeout <= 0 { throw ValidationError("--test-timeout must be a positive number of seconds") }
+        if rpms.isEmpty && tests.isEmpty && testsDir == nil {
+            throw ValidationError("nothing to test: give --rpm, --test or --tests-dir")
+        }
+    }
+
+    func run() async throws {
+        let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
+        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json
+        let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
+        try await runReportingErrors {
+            let profile = try global.catalog.load(name)
+            let runner = PackageTestRunner(launcher: GuestLauncher(reporter: LineReporter()))
+            let prepared = try await runner.prepare(RunRequest(
+                profile: profile, rpmPaths: rpms, commands: tests, testsDirectory: testsDir, channel: channel,
+                resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI))
+            let report = await runner.run(prepared)
+            if json, let data = try? RunResultsWriter.summaryJSON(report) {
+                FileHandle.standardOutput.write(data + Data("\n".utf8))
+            }
+            RunSummaryPrinter.print(report, results: prepared.results)
+            return report.exitStatus
+        }
+    }
+}
