@@ -15,7 +15,7 @@ import Testing
     static let image = BaseImage(
         directory: "/cache/images/debian12-armhf/k", disk: "/cache/images/debian12-armhf/k/disk.qcow2",
         kernel: "/cache/images/debian12-armhf/k/vmlinuz", initrd: "/cache/images/debian12-armhf/k/initrd.img",
-        kernelCommandLine: "console=ttyAMA0 root=/dev/vda rw", diskSHA256: "0", buildSeconds: nil,
+        kernelCommandLine: "console=ttyAMA0 root=LABEL=vmtest-root rw", diskSHA256: "0", buildSeconds: nil,
         builtAt: Date(timeIntervalSince1970: 0))
 
     struct Case: Sendable, CustomTestStringConvertible {
@@ -42,6 +42,7 @@ import Testing
             for: profile, image: Self.image, runID: "RUN", runDirectory: URL(fileURLWithPath: "/state/runs/RUN"),
             seed: test.seed ? URL(fileURLWithPath: "/state/runs/RUN/seed.iso") : nil)
         definition.run.ownerPID = 4242
+        definition.run.host = "builder"
         let xml = DomainXML.render(definition)
         let file = Self.golden.appendingPathComponent(test.golden)
         if ProcessInfo.processInfo.environment["VMTEST_UPDATE_GOLDEN"] != nil {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that goes into one guest's libvirt domain XML, already resolved to paths.
 ///
 /// Kept apart from ``Profile`` so that rendering is a pure function of plain values and
@@ -47,11 +49,14 @@ public struct DomainDefinition: Sendable, Hashable {
         public var profile: String
         /// The vmtest process that owns the guest; a dead owner means a leftover.
         public var ownerPID: Int32
+        /// The owner's host name: on a shared daemon, only that host can tell if the owner lives.
+        public var host: String
 
-        public init(id: String, profile: String, ownerPID: Int32) {
+        public init(id: String, profile: String, ownerPID: Int32, host: String = ProcessInfo.processInfo.hostName) {
             self.id = id
             self.profile = profile
             self.ownerPID = ownerPID
+            self.host = host
         }
     }
 

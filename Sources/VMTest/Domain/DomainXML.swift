@@ -18,6 +18,7 @@ public enum DomainXML {
                 "id": domain.run.id,
                 "profile": domain.run.profile,
                 "owner-pid": String(domain.run.ownerPID),
+                "host": domain.run.host,
             ])
         xml.close("metadata")
         xml.element("memory", ["unit": "MiB"], text: String(domain.memoryMiB))

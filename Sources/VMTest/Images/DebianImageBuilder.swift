@@ -128,7 +128,9 @@ public struct DebianImageBuilder: Sendable {
     /// mount root, and virtio_console so `/dev/hvc0` exists before udev runs (the hvc0
     /// shell starts without waiting for udev's coldplug).
     public static let initramfsModules = ["virtio_mmio", "virtio_pci", "virtio_blk", "ext4", "virtio_console"]
-    public static let kernelCommandLine = "console=ttyAMA0 root=/dev/vda rw"
+    /// Root by label: QEMU's virt machine probes virtio-mmio slots in reverse, so with a
+    /// seed or payload disk attached `/dev/vda` is not necessarily the root disk.
+    public static let kernelCommandLine = "console=ttyAMA0 root=LABEL=vmtest-root rw"
     public static let filesystemLabel = "vmtest-root"
     public static let hostname = "vmtest"
     /// Units that only cost boot time (or write to the disk) in a throw-away test VM.

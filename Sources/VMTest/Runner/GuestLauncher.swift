@@ -84,7 +84,7 @@ public struct GuestLauncher: Sendable {
             boot = .directKernel(
                 kernel: image?.kernel ?? "(kernel of the built image)",
                 initrd: image?.initrd,
-                commandLine: profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=/dev/vda rw")
+                commandLine: profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=LABEL=vmtest-root rw")
         case .uBoot:
             boot = .firmware(path: profile.boot.firmware ?? "/usr/lib/u-boot/qemu_arm/u-boot.bin")
         }
@@ -139,6 +139,11 @@ public struct GuestLauncher: Sendable {
         let runID = options.runID ?? Self.newRunID()
         let runDirectory = directories.runs.appendingPathComponent(runID)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
+        let reaped = LeftoverReaper(directories: directories).reap()
+        if !reaped.isEmpty {
+            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
+        }
         // Everything below is torn down by `RunTeardown`, whatever happens.
         let teardown = RunTeardown(runDirectory: runDirectory, consoleLog: options.consoleLog)
         do {

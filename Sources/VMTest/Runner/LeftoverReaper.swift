@@ -1,0 +1,114 @@
+import Foundation
+import Libvirt
+
+/// Finds what dead vmtest processes left behind and removes it.
+///
+/// A vmtest killed with SIGKILL (or a crashed machine's reboot) cannot tear its guests
+/// down, and libvirt's embedded driver refuses `autodestroy`, so QEMU can outlive its
+/// owner. Every run records its owner's PID (in the run directory and in the domain's
+/// metadata); a run whose owner is gone is a leftover. Runs of live processes, including
+/// another vmtest started at the same moment, are never touched.
+public struct LeftoverReaper: Sendable {
+    public var directories: Directories
+
+    public init(directories: Directories) {
+        self.directories = directories
+    }
+
+    public struct Reaped: Sendable, Hashable {
+        public var runs: [String] = []
+        public var killedProcesses: [Int32] = []
+        public var embeddedRoots: [String] = []
+        public var domains: [String] = []
+        public var isEmpty: Bool { runs.isEmpty && killedProcesses.isEmpty && embeddedRoots.isEmpty && domains.isEmpty }
+    }
+
+    /// Cleans the local state directory; with a connection, also destroys vmtest
+    /// domains on it whose owner on this host is dead.
+    public func reap(connectURI: String) throws -> Reaped {
+        reap(connection: try Connection(uri: connectURI))
+    }
+
+    public func reap(connection: Connection? = nil) -> Reaped {
+        var reaped = Reaped()
+        let fileManager = FileManager.default
+
+        // Guests of dead embedded drivers: QEMU PIDs from each root's run/qemu/*.pid.
+        let roots = directories.state.appendingPathComponent("libvirt")
+        for name in (try? fileManager.contentsOfDirectory(atPath: roots.path)) ?? [] {
+            guard let owner = Int32(name), !Self.isAlive(owner) else { continue }
+            let root = roots.appendingPathComponent(name)
+            let pidDirectory = root.appendingPathComponent("run/qemu")
+            for file in (try? fileManager.contentsOfDirectory(atPath: pidDirectory.path)) ?? [] where file.hasSuffix(".pid") {
+                let guest = String(file.dropLast(4))
+                guard guest.hasPrefix("vmtest-"),
+                    let text = try? String(contentsOf: pidDirectory.appendingPathComponent(file), encoding: .utf8),
+                    let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                    Self.isQEMU(pid, runningGuest: guest)
+                else { continue }
+                kill(pid, SIGKILL)
+                reaped.killedProcesses.append(pid)
+            }
+            try? fileManager.removeItem(at: root)
+            reaped.embeddedRoots.append(root.path)
+        }
+
+        // Run directories (overlays, seeds, keys) whose owner is dead.
+        for runID in (try? fileManager.contentsOfDirectory(atPath: directories.runs.path)) ?? [] {
+            let run = directories.runs.appendingPathComponent(runID)
+            let owner = (try? String(contentsOf: run.appendingPathComponent(Self.ownerFile), encoding: .utf8))
+                .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let owner, Self.isAlive(owner) { continue }
+            // A directory with no owner file yet may be a run starting this instant.
+            if owner == nil, let created = (try? fileManager.attributesOfItem(atPath: run.path))?[.creationDate] as? Date,
+                Date().timeIntervalSince(created) < 60
+            {
+                continue
+            }
+            for pid in Self.qemuProcesses(runningGuest: "vmtest-\(runID)") {
+                kill(pid, SIGKILL)
+                reaped.killedProcesses.append(pid)
+            }
+            try? fileManager.removeItem(at: run)
+            reaped.runs.append(runID)
+        }
+
+        // Domains on a libvirt daemon (qemu:///system, remote) tagged by this host's dead processes.
+        if let connection, let domains = try? connection.domains() {
+            let host = ProcessInfo.processInfo.hostName
+            for domain in domains {
+                guard let xml = try? domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
+                    let owner = Self.attribute("owner-pid", in: xml).flatMap(Int32.init),
+                    Self.attribute("host", in: xml) == host, !Self.isAlive(owner)
+                else { continue }
+                if (try? domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
+            }
+        }
+        return reaped
+    }
+
+    /// The file in a run directory that names the owning process.
+    public static let ownerFile = "owner.pid"
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    static func isQEMU(_ pid: Int32, runningGuest name: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.first?.contains("qemu-system") == true && arguments.contains { $0.contains("guest=\(name)") }
+    }
+
+    static func qemuProcesses(runningGuest name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { isQEMU($0, runningGuest: name) }
+    }
+
+    static func attribute(_ name: String, in xml: String) -> String? {
+        guard let start = xml.range(of: "\(name)=\"") ?? xml.range(of: "\(name)='") else { return nil }
+        let quote = xml[xml.index(before: start.upperBound)]
+        guard let end = xml[start.upperBound...].firstIndex(of: quote) else { return nil }
+        return String(xml[start.upperBound..<end])
+    }
+}

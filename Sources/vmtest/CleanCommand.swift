@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+import VMTest
+
+struct CleanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove guests, overlays and libvirt state left by vmtest processes that died.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let uri = global.connectURI
+        try await runReportingErrors {
+            let reaper = LeftoverReaper(directories: .standard())
+            let reaped = try uri.map { try reaper.reap(connectURI: $0) } ?? reaper.reap()
+            print(reaped.isEmpty ? "nothing left behind" : """
+                removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
+                killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)
+                """)
+            return ExitStatus.success
+        }
+    }
+}
