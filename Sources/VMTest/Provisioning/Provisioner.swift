@@ -1,0 +1,156 @@
+import Foundation
+
+/// Makes a guest reachable over SSH: a seed and a key before boot, then (once the guest
+/// runs) cloud-init's end, the guest's host key pinned, and a connection.
+///
+/// ```swift
+/// let prepared = try await Provisioner().prepare(profile: profile, runID: runID, runDirectory: dir)
+/// defer { prepared.release() }
+/// try await launcher.withGuest(profile, options: prepared.launchOptions(base)) { guest in
+///     let ssh = try await prepared.finish(guest: guest)
+///     defer { Task { await ssh.close() } }   // or: await ssh.close() before returning
+///     ...
+/// }
+/// ```
+///
+/// Everything it writes lives in the run directory the caller owns (and deletes at
+/// teardown); the one thing outside it, the port's lock, goes with ``PreparedGuest/release()``.
+public struct Provisioner: Sendable {
+    public var templatesDirectory: URL
+    public var ports: PortAllocator
+    public var reporter: any Reporter
+
+    public init(
+        templatesDirectory: URL = CloudInitTemplates.standardDirectory(),
+        directories: Directories = .standard(),
+        reporter: any Reporter = SilentReporter()
+    ) {
+        self.templatesDirectory = templatesDirectory
+        self.ports = PortAllocator(directories: directories)
+        self.reporter = reporter
+    }
+
+    /// Before boot: a fresh key pair, the NoCloud seed carrying its public half, and a
+    /// reserved port for the SSH forward, all for `runID`.
+    public func prepare(profile: Profile, runID: String, runDirectory: URL) async throws -> PreparedGuest {
+        guard profile.provisioning == .cloudInit else {
+            throw ProvisioningError(
+                "profile \(profile.name) has `provisioning: \(profile.provisioning.rawValue)`; only cloud-init guests can be provisioned for SSH")
+        }
+        let start = ContinuousClock.now
+        reporter.begin("provision", "SSH key, cloud-init seed, port")
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let keyPair = try await SSHKeyPair.generate(in: runDirectory, comment: "vmtest-\(runID)")
+        let seed = CloudInitSeed(
+            instanceID: "vmtest-\(runID)", hostname: profile.name, authorizedKey: keyPair.publicKey,
+            templates: try CloudInitTemplates.load(from: templatesDirectory))
+        let image = try await seed.write(to: runDirectory)
+        let port = try ports.reserve()
+        reporter.end("provision", seconds: (ContinuousClock.now - start).seconds, "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")
+        return PreparedGuest(runDirectory: runDirectory, seed: image, keyPair: keyPair, port: port, reporter: reporter)
+    }
+}
+
+/// A run's provisioning between ``Provisioner/prepare(profile:runID:runDirectory:)``
+/// and the guest's end.
+public final class PreparedGuest: Sendable {
+    public let runDirectory: URL
+    /// `seed.iso`, to attach as the guest's seed disk.
+    public let seed: URL
+    public let keyPair: SSHKeyPair
+    public let port: PortReservation
+    let reporter: any Reporter
+
+    /// Where the pinned host key goes.
+    public var knownHosts: URL { runDirectory.appendingPathComponent("known_hosts") }
+
+    init(runDirectory: URL, seed: URL, keyPair: SSHKeyPair, port: PortReservation, reporter: any Reporter) {
+        self.runDirectory = runDirectory
+        self.seed = seed
+        self.keyPair = keyPair
+        self.port = port
+        self.reporter = reporter
+    }
+
+    /// `options` with the seed attached and the SSH port forwarded.
+    public func launchOptions(_ options: LaunchOptions = LaunchOptions()) -> LaunchOptions {
+        var options = options
+        options.seed = seed
+        options.sshForwardPort = port.port
+        return options
+    }
+
+    /// After boot: waits for cloud-init over the console, pins the host key it made,
+    /// and opens the SSH connection. The caller closes the channel
+    /// (``SSHChannel/close()``) before the guest goes.
+    ///
+    /// - Parameters:
+    ///   - cloudInitTimeout: cloud-init under TCG takes 60-120 s after the console
+    ///     answers, more on a busy machine.
+    public func finish(guest: Guest, cloudInitTimeout: Duration = .seconds(600), sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
+        var start = ContinuousClock.now
+        reporter.begin("cloud-init", "waiting for cloud-init to finish")
+        let status = try await CloudInitReadiness.wait(on: guest.shell, timeout: cloudInitTimeout)
+        reporter.end("cloud-init", seconds: (ContinuousClock.now - start).seconds, "\(status.status) (\(status.detail))")
+
+        start = ContinuousClock.now
+        reporter.begin("ssh", "pinning the host key, connecting to 127.0.0.1:\(port.port)")
+        let hostKey = try await HostKeyPin.read(from: guest.shell)
+        let endpoint = SSHEndpoint(
+            port: port.port, identity: keyPair.privateKey, knownHosts: knownHosts,
+            controlPath: runDirectory.appendingPathComponent("ssh.sock"))
+        try HostKeyPin.write(hostKey, for: endpoint)
+        let channel = SSHChannel(endpoint: endpoint)
+        try await channel.connect(timeout: sshTimeout)
+        reporter.end("ssh", seconds: (ContinuousClock.now - start).seconds, "connected, host key \(hostKey.type) pinned")
+        return channel
+    }
+
+    /// Gives up the reserved port; call once the guest is destroyed. Idempotent.
+    public func release() { port.release() }
+}
+
+/// Trusting a guest's SSH host key because the console said so.
+///
+/// The console is out of band: it reaches the guest through the hypervisor, not the
+/// network, so what it reads is the guest's own key, not whatever answers on the port.
+public enum HostKeyPin {
+    public struct HostKey: Sendable, Hashable {
+        /// `ssh-ed25519`.
+        public var type: String
+        /// The key's base64 blob.
+        public var base64: String
+    }
+
+    /// Reads `/etc/ssh/ssh_host_ed25519_key.pub` over the console.
+    public static func read(from shell: GuestShell, path: String = "/etc/ssh/ssh_host_ed25519_key.pub") async throws -> HostKey {
+        let result = try await shell.run("cat \(path)", timeout: .seconds(60))
+        guard result.exitStatus == 0, let key = parse(result.standardOutput) else {
+            throw ProvisioningError(
+                "cannot read the guest's SSH host key \(path) over the console (exit status \(result.exitStatus))",
+                detail: (result.standardOutput + result.standardError).split(separator: "\n").map(String.init),
+                fix: "cloud-init makes it at first boot (`ssh_genkeytypes: [ed25519]`); check /var/log/cloud-init.log")
+        }
+        return key
+    }
+
+    /// Parses a public key line (`ssh-ed25519 AAAA... root@host`).
+    public static func parse(_ line: String) -> HostKey? {
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
+        guard fields.count >= 2, fields[0] == "ssh-ed25519", let blob = Data(base64Encoded: String(fields[1])),
+            // An ed25519 blob: string "ssh-ed25519" then the 32-byte key, each length-prefixed.
+            blob.count == 4 + 11 + 4 + 32
+        else { return nil }
+        return HostKey(type: String(fields[0]), base64: String(fields[1]))
+    }
+
+    /// The known_hosts line for `key` at `endpoint`.
+    public static func knownHostsLine(_ key: HostKey, for endpoint: SSHEndpoint) -> String {
+        "\(endpoint.knownHostsName) \(key.type) \(key.base64)\n"
+    }
+
+    /// Writes a known_hosts file holding this one key.
+    public static func write(_ key: HostKey, for endpoint: SSHEndpoint) throws {
+        try knownHostsLine(key, for: endpoint).write(to: endpoint.knownHosts, atomically: true, encoding: .utf8)
+    }
+}
