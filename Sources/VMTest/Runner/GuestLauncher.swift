@@ -141,7 +141,7 @@ public struct GuestLauncher: Sendable {
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
         let reaped = LeftoverReaper(directories: directories).reap()
-        if !reaped.isEmpty {
+        if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
             reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
         }
         // Everything below is torn down by `RunTeardown`, whatever happens.

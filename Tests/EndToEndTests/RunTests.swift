@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+@testable import VMTest
+
+/// `vmtest run` as a user runs it: the real executable, real RPMs, a real armhf guest.
+@Suite(.serialized, .timeLimit(.minutes(30))) struct RunTests {
+    /// Builds the example RPMs (idempotent) and returns their paths by package name.
+    static func examplePackages() throws -> [String: String] {
+        let process = Process()
+        process.executableURL = EndToEnd.repository.appendingPathComponent("script/build-examples")
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw RunInputError(subject: "script/build-examples", problem: "failed", fix: "run it by hand") }
+        var packages: [String: String] = [:]
+        for path in text.split(separator: "\n") {
+            let file = URL(fileURLWithPath: String(path)).lastPathComponent
+            packages[String(file.prefix { !$0.isNumber }.dropLast())] = String(path)
+        }
+        return packages
+    }
+
+    static func results(_ name: String) -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-e2e-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        return directory
+    }
+
+    struct Summary: Decodable {
+        struct Test: Decodable {
+            var kind: String
+            var name: String
+            var verdict: String
+            var standardError: String
+        }
+        var verdict: String
+        var exitStatus: Int32
+        var imageSHA256: String?
+        var channel: String
+        var tests: [Test]
+        var phases: [PhaseTiming]
+    }
+
+    static func summary(in directory: URL) throws -> Summary {
+        try JSONDecoder().decode(Summary.self, from: Data(contentsOf: directory.appendingPathComponent("summary.json")))
+    }
+
+    @Test func aPassingAndAFailingPackageOverTheConsole() async throws {
+        let profile = try await EndToEnd.debianProfile()
+        let packages = try Self.examplePackages()
+        let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
+        let image = try #require(ImageStore(root: EndToEnd.directories.images).cached(profile))
+        let results = Self.results("serial")
+
+        let run = try EndToEnd.vmtest([
+            "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--test", "uname -m | grep -x armv7l",
+            "--channel", "serial", "--results", results.path,
+        ])
+        #expect(run.status == 1, "a failing installed test makes the run fail; stderr: \(run.error)")
+        let summary = try Self.summary(in: results)
+        let verdicts = Dictionary(summary.tests.map { ($0.name, $0.verdict) }, uniquingKeysWith: { first, _ in first })
+        #expect(verdicts["install"] == "passed")
+        #expect(verdicts["rpm-verify vmtest-hello"] == "passed")
+        #expect(verdicts["vmtest-hello/hello.test"] == "passed")
+        #expect(verdicts["vmtest-hello-failing/hello.test"] == "failed")
+        #expect(verdicts.contains { $0.key.hasPrefix("command 1") && $0.value == "passed" })
+        #expect(summary.tests.first { $0.name == "vmtest-hello-failing/hello.test" }?.standardError.contains("FAIL") == true)
+        #expect(summary.channel == "serial")
+        #expect(summary.imageSHA256 == image.diskSHA256)
+
+        let junit = try String(contentsOf: results.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("<testcase classname='debian12-armhf.installed-tests' name='vmtest-hello-failing/hello.test'"))
+        #expect(junit.contains("<failure message='exit status 1'"))
+        let console = try String(contentsOf: results.appendingPathComponent("console.log"), encoding: .utf8)
+        #expect(console.contains("Linux version"), "console.log holds the guest's whole serial output")
+        #expect(try await SHA256Sum.of(file: URL(fileURLWithPath: image.disk)) == image.diskSHA256, "the base image changed")
+    }
+
+    @Test func aPackageThatDoesNotInstallIsAFailedInstallTestCase() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let broken = try #require(try Self.examplePackages()["vmtest-broken-install"])
+        let results = Self.results("broken")
+        let run = try EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", broken, "--results", results.path])
+        #expect(run.status == 1, "stderr: \(run.error)")
+        let summary = try Self.summary(in: results)
+        let install = try #require(summary.tests.first { $0.name == "install" })
+        #expect(install.verdict == "failed")
+        #expect(install.standardError.contains("refusing to install"))
+        #expect(summary.tests.filter { $0.kind != "install" }.allSatisfy { $0.verdict == "skipped" })
+        #expect(run.error.contains("FAILED install"))
+    }
+
+    @Test(arguments: [
+        (["run", "debian12-armhf", "--rpm", "/etc/passwd"], "is not an RPM package"),
+        (["run", "debian12-armhf", "--rpm", "/nonexistent.rpm"], "no such file"),
+        (["run", "debian12-armhf", "--test", "true", "--channel", "carrier-pigeon"], "--channel must be serial or ssh"),
+        (["run", "debian12-armhf"], "nothing to test"),
+        (["run", "debian12-armfh", "--test", "true"], "did you mean 'debian12-armhf'"),
+        (["run", "debian12-armhf", "--tests-dir", "/nonexistent"], "is not a directory"),
+        (["boot", "centos7-armhfp", "--", "true"], "fetching images is not implemented yet"),
+    ])
+    func badInputExitsTwoBeforeBooting(arguments: [String], message: String) throws {
+        let before = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
+        let run = try EndToEnd.vmtest(arguments)
+        #expect(run.status == 2, "stderr: \(run.error)")
+        #expect(run.error.contains(message), "stderr: \(run.error)")
+        let after = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
+        #expect(Set(after).subtracting(before).isEmpty, "a bad input left a run behind")
+    }
+}
