@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Bare QEMU against vmtest, on the same image, in one run.
+
+Boots the debian12-armhf base image twice over fresh overlays:
+  1. bare: qemu-system-arm started directly with the same machine, CPU, memory, kernel,
+     initrd, command line and devices vmtest's domain XML gives it; ready = the root
+     shell on the virtio console answers a probe (the same test vmtest uses);
+  2. vmtest: `vmtest run debian12-armhf --test true`, timed from outside, with its own
+     phase timings from summary.json.
+Prints each phase, vmtest's time-to-ready against bare QEMU's, and the time vmtest spends
+outside the guest (everything but waiting for the guest and running the test).
+
+Usage: bench/boot-to-ready.py [--rounds N]   (needs a built image: vmtest image build debian12-armhf)
+"""
+import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VMTEST = os.path.join(ROOT, ".build", "debug", "vmtest")
+
+
+def built_image():
+    cache = os.environ.get("VMTEST_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vmtest")
+    folder = os.path.join(cache, "images", "debian12-armhf")
+    for key in sorted(os.listdir(folder)):
+        manifest = os.path.join(folder, key, "manifest.json")
+        if os.path.exists(manifest):
+            return json.load(open(manifest))
+    sys.exit("no debian12-armhf image; run: vmtest image build debian12-armhf")
+
+
+def bare_qemu(image, workdir):
+    overlay = os.path.join(workdir, "overlay.qcow2")
+    sock = os.path.join(workdir, "hvc0.sock")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["disk"], overlay], check=True)
+    start = time.monotonic()
+    qemu = subprocess.Popen([
+        "qemu-system-arm", "-M", "virt", "-cpu", "cortex-a15", "-smp", "2", "-m", "1024", "-nographic",
+        "-kernel", image["kernel"], "-initrd", image["initrd"], "-append", image["kernelCommandLine"],
+        "-drive", f"if=none,file={overlay},id=d,format=qcow2,cache=unsafe", "-device", "virtio-blk-device,drive=d",
+        "-device", "virtio-serial-device", "-chardev", f"socket,id=c,path={sock},server=on,wait=off",
+        "-device", "virtconsole,chardev=c", "-object", "rng-random,id=r,filename=/dev/urandom",
+        "-device", "virtio-rng-device,rng=r", "-serial", f"file:{os.path.join(workdir, 'console.log')}",
+        "-monitor", "none",
+    ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(sock):
+            time.sleep(0.01)
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(sock)
+        conn.settimeout(0.5)
+        marker, seen, last = b"\x1ebench-ready\x1e", b"", 0.0
+        while marker not in seen:
+            if time.monotonic() - last > 2:  # the same probe cadence vmtest uses
+                conn.sendall(b"\nprintf '\\036bench-ready\\036\\n'\n")
+                last = time.monotonic()
+            try:
+                seen += conn.recv(65536)
+            except socket.timeout:
+                pass
+            if time.monotonic() - start > 600:
+                sys.exit("bare QEMU: no shell within 600 s")
+        return time.monotonic() - start
+    finally:
+        qemu.send_signal(signal.SIGKILL)
+        qemu.wait()
+
+
+def vmtest_run(workdir):
+    results = os.path.join(workdir, "results")
+    start = time.monotonic()
+    done = subprocess.run([VMTEST, "run", "debian12-armhf", "--test", "true", "--channel", "serial",
+                           "--results", results], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    total = time.monotonic() - start
+    if done.returncode != 0:
+        sys.exit(f"vmtest run failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    summary = json.load(open(os.path.join(results, "summary.json")))
+    phases = {p["name"]: p["seconds"] for p in summary["phases"]}
+    tests = sum(t["seconds"] for t in summary["tests"])
+    return total, phases, tests
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=1)
+    rounds = parser.parse_args().rounds
+    image = built_image()
+    for round_ in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="vmtest-bench-") as workdir:
+            bare = bare_qemu(image, workdir)
+            total, phases, tests = vmtest_run(workdir)
+        to_ready = phases.get("overlay", 0) + phases.get("boot", 0) + phases.get("ready", 0)
+        outside = total - phases.get("ready", 0) - tests
+        print(f"round {round_}")
+        print(f"  bare qemu-system-arm boot to shell:   {bare:8.2f} s")
+        for name, seconds in phases.items():
+            print(f"  vmtest phase {name:<22} {seconds:8.2f} s")
+        print(f"  vmtest test (true)                  {tests:8.2f} s")
+        print(f"  vmtest time to ready:               {to_ready:8.2f} s")
+        print(f"  vmtest total (process wall time):   {total:8.2f} s")
+        print(f"  ratio time-to-ready vmtest / bare:  {to_ready / bare:8.3f}   (target <= 1.05)")
+        print(f"  time outside the guest:             {outside:8.2f} s   (target <= 0.3 s)")
+
+
+if __name__ == "__main__":
+    main()
