@@ -6,10 +6,17 @@ import Foundation
 /// ```swift
 /// let prepared = try await Provisioner().prepare(profile: profile, runID: runID, runDirectory: dir)
 /// defer { prepared.release() }
-/// try await launcher.withGuest(profile, options: prepared.launchOptions(base)) { guest in
+/// var options = prepared.launchOptions(base)
+/// options.runID = runID
+/// try await launcher.withGuest(profile, options: options) { guest in
 ///     let ssh = try await prepared.finish(guest: guest)
-///     defer { Task { await ssh.close() } }   // or: await ssh.close() before returning
-///     ...
+///     do {
+///         ... try await ssh.run("uname -m", timeout: .seconds(60)) ...
+///     } catch {
+///         await ssh.close()
+///         throw error
+///     }
+///     await ssh.close()   // before the guest goes: no ssh process outlives it
 /// }
 /// ```
 ///
