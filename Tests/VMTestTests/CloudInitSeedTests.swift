@@ -185,3 +185,55 @@ import Testing
         return directory
     }
 }
+
+/// Waiting for cloud-init, against a real shell on a pty with a fake `cloud-init`.
+@Suite(.serialized) struct CloudInitReadinessTests {
+    /// A shell whose `cloud-init status` prints `statusOutput` and exits `status`.
+    static func shell(statusOutput: String, status: Int, log: String) async throws -> (GuestShell, PseudoTerminalShell, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-cloud-init-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let fake = directory.appendingPathComponent("cloud-init")
+        try "#!/bin/sh\nprintf '%s' '\(statusOutput)'\nexit \(status)\n".write(to: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        try log.write(to: directory.appendingPathComponent("cloud-init.log"), atomically: true, encoding: .utf8)
+        let terminal = try PseudoTerminalShell(script: "export PATH=\(directory.path):$PATH\nexec bash --norc -i")
+        let shell = GuestShell(transport: terminal, scratchDirectory: directory.appendingPathComponent("scratch").path)
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(20))
+        return (shell, terminal, directory)
+    }
+
+    @Test func doneWithTheSeedIsReady() async throws {
+        let (shell, terminal, directory) = try await Self.shell(
+            statusOutput: "....\nstatus: done\ndetail:\nDataSourceNoCloud [seed=/dev/vdb][dsmode=net]\n", status: 0, log: "")
+        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
+        let status = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+        #expect(status.isDone)
+    }
+
+    @Test func errorStatusThrowsWithTheLogsWarnings() async throws {
+        let log = """
+            2026-11-21 20:58:20,100 - util.py[DEBUG]: Running module locale
+            2026-11-21 20:58:20,339 - util.py[WARNING]: Running module locale failed
+            2026-11-21 20:58:20,340 - util.py[DEBUG]: Reading from /proc/uptime
+            """
+        let (shell, terminal, directory) = try await Self.shell(
+            statusOutput: "status: error\ndetail:\n(locale, ProcessExecutionError)\n", status: 1, log: log)
+        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
+        await #expect {
+            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+        } throws: { error in
+            let text = "\(error)"
+            return error is ProvisioningError && text.contains("status 'error'") && text.contains("Running module locale failed")
+        }
+    }
+
+    @Test func noSeedFoundIsAnErrorNamingTheLabel() async throws {
+        let (shell, terminal, directory) = try await Self.shell(statusOutput: "status: done\ndetail:\nDataSourceNone\n", status: 0, log: "")
+        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
+        await #expect {
+            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+        } throws: { error in
+            "\(error)".contains("did not find the run's NoCloud seed") && "\(error)".contains("cidata")
+        }
+    }
+}

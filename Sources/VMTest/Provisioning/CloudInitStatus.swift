@@ -50,7 +50,9 @@ public enum CloudInitReadiness {
     /// ``ProvisioningError`` carrying the relevant part of `/var/log/cloud-init.log`
     /// when it failed, or when it ran without the run's seed.
     @discardableResult
-    public static func wait(on shell: GuestShell, timeout: Duration) async throws -> CloudInitStatus {
+    public static func wait(
+        on shell: GuestShell, timeout: Duration, logFile: String = "/var/log/cloud-init.log"
+    ) async throws -> CloudInitStatus {
         // `--wait` polls every quarter second inside the guest; the console carries only dots.
         let result = try await shell.run("cloud-init status --wait --long", timeout: timeout)
         guard let status = CloudInitStatus.parse(result.standardOutput) else {
@@ -62,7 +64,7 @@ public enum CloudInitReadiness {
         if status.isDone, !status.usedNoDatasource { return status }
         let log = try? await shell.run(
             // Warnings and errors with a little context, and the stage summary.
-            "grep -n -E -B2 -A8 'WARNING|ERROR|Traceback|Failed' /var/log/cloud-init.log | tail -n 60; "
+            "grep -n -E -B2 -A8 'WARNING|ERROR|Traceback|Failed' \(logFile) | tail -n 60; "
                 + "echo '--- /run/cloud-init/result.json'; cat /run/cloud-init/result.json 2>/dev/null",
             timeout: .seconds(60))
         let lines = (status.errors + (log?.standardOutput.split(separator: "\n").map(String.init) ?? [])).suffix(80)
@@ -73,7 +75,7 @@ public enum CloudInitReadiness {
                 fix: "the seed disk must be attached with the volume label 'cidata'; check `blkid` in the guest")
         }
         throw ProvisioningError(
-            "cloud-init finished with status '\(status.status)' (\(status.detail)); from /var/log/cloud-init.log",
+            "cloud-init finished with status '\(status.status)' (\(status.detail)); from \(logFile)",
             detail: Array(lines))
     }
 }

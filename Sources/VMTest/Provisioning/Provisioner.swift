@@ -108,7 +108,13 @@ public final class PreparedGuest: Sendable {
             controlPath: runDirectory.appendingPathComponent("ssh.sock"))
         try HostKeyPin.write(hostKey, for: endpoint)
         let channel = SSHChannel(endpoint: endpoint)
-        try await channel.connect(timeout: sshTimeout)
+        do {
+            try await channel.connect(timeout: sshTimeout)
+        } catch {
+            // Cancelled (Ctrl-C) or failed half-way: no master may be left running.
+            await channel.close()
+            throw error
+        }
         reporter.end("ssh", seconds: (ContinuousClock.now - start).seconds, "connected, host key \(hostKey.type) pinned")
         return channel
     }
