@@ -139,7 +139,11 @@ import Testing
         defer { close(descriptor) }
         #expect(flock(descriptor, LOCK_EX | LOCK_NB) != 0)
         held.release()
+        // Released: the file is gone, so a process that opened it before cannot keep
+        // a stale lock on it.
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(held.port).lock").path))
         #expect(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        #expect(!PortAllocator.isStillNamed(directory.appendingPathComponent("\(held.port).lock"), by: descriptor))
     }
 
     // MARK: cloud-init status

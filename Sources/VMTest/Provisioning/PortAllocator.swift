@@ -19,6 +19,9 @@ import Synchronization
 /// vmtest processes that happen to get the same port from the kernel cannot both hold
 /// its lock; the loser asks the kernel again. `flock` locks die with their file
 /// descriptor, so a crashed run leaves no stale reservation, only an unlocked file.
+/// A release deletes its lock file while still holding the lock; whoever opened the
+/// file just before then finds, once it has the lock, that the path no longer names
+/// the file it locked, and tries again (the usual unlink-safe lock-file protocol).
 ///
 /// We chose the lock over holding the socket open and handing it to QEMU (libvirt's
 /// `<qemu:commandline>` hostfwd has no way to take a file descriptor) and over "retry
@@ -48,11 +51,11 @@ public struct PortAllocator: Sendable {
             guard descriptor >= 0 else {
                 throw ProvisioningError("cannot create the port lock \(lockFile.path): \(String(cString: strerror(errno)))")
             }
-            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0, Self.isStillNamed(lockFile, by: descriptor) {
                 // Another run may have held this lock until just now, with QEMU still
                 // bound: ask the kernel whether the port is still free, under the lock.
                 if Self.isFree(port) {
-                    return PortReservation(port: port, descriptor: descriptor)
+                    return PortReservation(port: port, descriptor: descriptor, lockFile: lockFile)
                 }
             }
             close(descriptor)
@@ -76,6 +79,14 @@ public struct PortAllocator: Sendable {
         }
         guard named == 0 else { throw ProvisioningError("getsockname failed: \(String(cString: strerror(errno)))") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether `path` still names the file open as `descriptor` (no release deleted it
+    /// between our `open` and our `flock`).
+    static func isStillNamed(_ path: URL, by descriptor: Int32) -> Bool {
+        var opened = stat(), named = stat()
+        guard fstat(descriptor, &opened) == 0, stat(path.path, &named) == 0 else { return false }
+        return opened.st_dev == named.st_dev && opened.st_ino == named.st_ino
     }
 
     /// Whether 127.0.0.1:`port` can be bound right now.
@@ -102,17 +113,22 @@ public struct PortAllocator: Sendable {
 /// (or this process's exit).
 public final class PortReservation: Sendable {
     public let port: Int
+    private let lockFile: URL
     private let descriptor: Mutex<Int32?>
 
-    init(port: Int, descriptor: Int32) {
+    init(port: Int, descriptor: Int32, lockFile: URL) {
         self.port = port
+        self.lockFile = lockFile
         self.descriptor = Mutex(descriptor)
     }
 
-    /// Gives the port back. Idempotent.
+    /// Gives the port back and deletes its lock file (under the lock). Idempotent.
     public func release() {
         descriptor.withLock { descriptor in
-            if let open = descriptor { close(open) }
+            if let open = descriptor {
+                unlink(lockFile.path)
+                close(open)
+            }
             descriptor = nil
         }
     }
