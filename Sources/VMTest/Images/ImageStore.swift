@@ -109,11 +109,16 @@ public struct ImageStore: Sendable {
         return count
     }
 
-    /// A short stable hash of the image section (FNV-1a over its canonical JSON).
+    /// What the builder makes for the same recipe; raise it whenever the builder's output
+    /// changes (boot setup, initramfs, guest configuration), so cached images are rebuilt.
+    static let builderRevision = 2
+
+    /// A short stable hash of the image section and the builder revision (FNV-1a over
+    /// canonical JSON).
     static func recipeKey(_ source: ImageSource) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let bytes = (try? encoder.encode(source)) ?? Data()
+        let bytes = ((try? encoder.encode(source)) ?? Data()) + Data("builder:\(builderRevision)".utf8)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)
