@@ -293,3 +293,5 @@ public actor SSHChannel {
         }
     }
 }
+
+extension SSHChannel: GuestChannel {}
