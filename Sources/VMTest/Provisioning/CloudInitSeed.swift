@@ -173,21 +173,9 @@ public struct CloudInitSeed: Sendable, Hashable {
         for (name, text) in files {
             try text.write(to: staging.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        let arguments = ["-quiet", "-V", "cidata", "-J", "-r", "-o", image.path, staging.path]
-        if ExternalTool.xorriso.path != nil {
-            try await ExternalTool.xorriso.run(["-as", "mkisofs"] + arguments)
-        } else if ExternalTool.genisoimage.path != nil {
-            try await ExternalTool.genisoimage.run(arguments)
-        } else {
-            throw ProvisioningError(
-                "cannot make the cloud-init seed image: neither xorriso nor genisoimage is installed",
-                fix: "install one of them: `apt-get install xorriso` or `apt-get install genisoimage`")
-        }
+        try await ISOImage.write(from: staging, label: "cidata", to: image)
         try? fileManager.removeItem(at: staging)
         return image
     }
 }
 
-extension ExternalTool {
-    fileprivate static let genisoimage = ExternalTool("genisoimage", debianPackage: "genisoimage")
-}

@@ -95,12 +95,22 @@ public final class PreparedGuest: Sendable {
     ///   - cloudInitTimeout: cloud-init under TCG takes 60-120 s after the console
     ///     answers, more on a busy machine.
     public func finish(guest: Guest, cloudInitTimeout: Duration = .seconds(600), sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
-        var start = ContinuousClock.now
-        reporter.begin("cloud-init", "waiting for cloud-init to finish")
-        let status = try await CloudInitReadiness.wait(on: guest.shell, timeout: cloudInitTimeout)
-        reporter.end("cloud-init", seconds: (ContinuousClock.now - start).seconds, "\(status.status) (\(status.detail))")
+        try await waitForCloudInit(guest: guest, timeout: cloudInitTimeout)
+        return try await connect(guest: guest, timeout: sshTimeout)
+    }
 
-        start = ContinuousClock.now
+    /// Readiness of a provisioned guest: cloud-init has finished, seen over the console.
+    public func waitForCloudInit(guest: Guest, timeout: Duration = .seconds(600)) async throws {
+        let start = ContinuousClock.now
+        reporter.begin("cloud-init", "waiting for cloud-init to finish")
+        let status = try await CloudInitReadiness.wait(on: guest.shell, timeout: timeout)
+        reporter.end("cloud-init", seconds: (ContinuousClock.now - start).seconds, "\(status.status) (\(status.detail))")
+    }
+
+    /// Pins the host key cloud-init made (read over the console) and opens the SSH
+    /// connection; call after ``waitForCloudInit(guest:timeout:)``.
+    public func connect(guest: Guest, timeout sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
+        let start = ContinuousClock.now
         reporter.begin("ssh", "pinning the host key, connecting to 127.0.0.1:\(port.port)")
         let hostKey = try await HostKeyPin.read(from: guest.shell)
         let endpoint = SSHEndpoint(

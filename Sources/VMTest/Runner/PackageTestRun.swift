@@ -87,7 +87,16 @@ public struct PackageTestRunner: Sendable {
         }
         let channel = request.channel ?? profile.channel
         if channel == .ssh {
+            guard profile.provisioning == .cloudInit else {
+                throw RunInputError(
+                    subject: "--channel ssh", problem: "profile \(profile.name) is not provisioned with cloud-init, so no SSH key of ours reaches it",
+                    fix: "use --channel serial")
+            }
             _ = try ExternalTool.ssh.resolved()
+            _ = try ExternalTool.scp.resolved()
+        }
+        if profile.provisioning == .cloudInit, ExternalTool.xorriso.path == nil, ExternalTool.genisoimage.path == nil {
+            throw ToolError.missing(ExternalTool("xorriso", debianPackage: "xorriso"))
         }
         let accelerator = AcceleratorChoice.choose(for: profile.arch, on: launcher.host)
         // Emulation is 10-50x slower than KVM, so the default limits grow with it.
@@ -163,21 +172,64 @@ public struct PackageTestRunner: Sendable {
             options.extraDisks.append(image)
         }
 
+        // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
+        var provisioned: PreparedGuest?
+        if prepared.request.profile.provisioning == .cloudInit {
+            let provisioner = Provisioner(
+                templatesDirectory: CloudInitTemplates.standardDirectory(), directories: launcher.directories, reporter: reporter)
+            let guestFiles = try await provisioner.prepare(
+                profile: prepared.request.profile, runID: prepared.runID,
+                runDirectory: launcher.directories.runs.appendingPathComponent(prepared.runID))
+            options = guestFiles.launchOptions(options)
+            provisioned = guestFiles
+        }
+        defer { provisioned?.release() }
+
         try await launcher.withGuest(prepared.request.profile, options: options) { guest in
             session.imageSHA256 = guest.image.diskSHA256
             session.phases = guest.phases
-            let channel: any GuestChannel = guest.shell
-            if !files.isEmpty {
-                try await session.phase("copy", "\(files.count) file(s) into the guest") {
-                    let result = try await channel.run(
-                        "set -e; mkdir -p \(Self.guestDirectory) /run/vmtest/payload; mount -r \"$(blkid -L \(Self.payloadLabel))\" /run/vmtest/payload; cp -a /run/vmtest/payload/. \(Self.guestDirectory)/; umount /run/vmtest/payload",
-                        timeout: prepared.testTimeout)
-                    guard result.succeeded else { throw GuestStepError(step: "copying files into the guest", result: result) }
+            var ssh: SSHChannel?
+            if let provisioned {
+                try await session.timed("cloud-init") { try await provisioned.waitForCloudInit(guest: guest) }
+                if prepared.channel == .ssh {
+                    ssh = try await session.timed("ssh") { try await provisioned.connect(guest: guest) }
                 }
             }
-            try await runTests(prepared, channel: channel, session: session)
+            do {
+                let channel: any GuestChannel = ssh ?? guest.shell
+                if !files.isEmpty {
+                    try await session.phase("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
+                        try await copy(prepared, into: channel, ssh: ssh)
+                    }
+                }
+                try await runTests(prepared, channel: channel, session: session)
+            } catch {
+                await ssh?.close()
+                throw error
+            }
+            await ssh?.close()
         }
         reporter.note("results: \(prepared.results.path)")
+    }
+
+    /// RPMs to the guest directory, tests to its `tests/`: by scp, or from the payload disk.
+    private func copy(_ prepared: PreparedRun, into channel: any GuestChannel, ssh: SSHChannel?) async throws {
+        let directory = Self.guestDirectory
+        if let ssh {
+            let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
+            guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
+            for package in prepared.packages {
+                try await ssh.copy(local: package.file, toGuest: "\(directory)/\(package.file.lastPathComponent)", timeout: prepared.testTimeout)
+            }
+            for script in prepared.testScripts {
+                try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)
+            }
+            return
+        }
+        let result = try await channel.run(
+            "set -e; mkdir -p \(directory) /run/vmtest/payload; mount -r \"$(blkid -L \(Self.payloadLabel))\" /run/vmtest/payload; cp -a /run/vmtest/payload/. \(directory)/; umount /run/vmtest/payload",
+            timeout: prepared.testTimeout)
+        guard result.succeeded else { throw GuestStepError(step: "copying files into the guest", result: result) }
     }
 
     static let payloadLabel = "VMTEST_PAYLOAD"
@@ -250,6 +302,14 @@ final class RunSession: @unchecked Sendable {
     var imageSHA256: String? {
         get { lock.withLock { _imageSHA256 } }
         set { lock.withLock { _imageSHA256 = newValue } }
+    }
+
+    /// Records how long a step that reports its own progress took.
+    func timed<T>(_ name: String, _ work: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        let result = try await work()
+        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: (ContinuousClock.now - start).seconds)) }
+        return result
     }
 
     func phase(_ name: String, _ detail: String, _ work: () async throws -> Void) async throws {
