@@ -158,6 +158,9 @@ public actor GuestShell {
             "export PS1= PS2= PROMPT_COMMAND= TERM=dumb PAGER=cat SYSTEMD_PAGER= SYSTEMD_COLORS=0 LC_ALL=C",
             "unset HISTFILE",
             "bind 'set enable-bracketed-paste off' 2>/dev/null",
+            // No line editing: bash then reads plain lines, and readline cannot echo
+            // (or scroll sideways) what the tty itself no longer echoes.
+            "set +o emacs +o vi 2>/dev/null",
             "dmesg -n 1 2>/dev/null",
             "mkdir -p \(scratchDirectory)",
             "printf '\\n\(ready.escaped)\\n'",
