@@ -93,6 +93,44 @@ import Testing
         #expect(run.error.contains("FAILED install"))
     }
 
+    @Test func aPackageOverSSH() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let hello = try #require(try Self.examplePackages()["vmtest-hello"])
+        let scripts = Self.results("scripts")
+        try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
+        let script = scripts.appendingPathComponent("runs-as-root")
+        try "#!/bin/sh\n[ \"$(id -u)\" = 0 ] && vmtest-hello --version\n".write(to: script, atomically: true, encoding: .utf8)
+        chmod(script.path, 0o755)
+        let results = Self.results("ssh")
+        let run = try EndToEnd.vmtest([
+            "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json",
+        ])
+        #expect(run.status == 0, "stderr: \(run.error)")
+        let summary = try Self.summary(in: results)
+        #expect(summary.channel == "ssh")
+        #expect(summary.verdict == "passed")
+        #expect(summary.tests.map(\.name).contains("vmtest-hello/hello.test"))
+        #expect(summary.tests.first { $0.name == "runs-as-root" }?.verdict == "passed")
+        #expect(summary.phases.map(\.name).contains("cloud-init"))
+        #expect(run.output.contains("\"verdict\" : \"passed\""), "--json prints the summary")
+    }
+
+    @Test func ctrlCDuringASSHRunLeavesNoGuestOverlayKeyOrSeed() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let hello = try #require(try Self.examplePackages()["vmtest-hello"])
+        let results = Self.results("interrupted")
+        let run = try EndToEnd.vmtest(
+            ["run", "debian12-armhf", "--rpm", hello, "--channel", "ssh", "--results", results.path],
+            interruptAfter: "ready: waiting")
+        #expect(run.status == 130, "stderr: \(run.error)")
+        let name = try #require(run.error.firstMatch(of: /starting (vmtest-[0-9a-z-]+)/)?.1)
+        #expect(EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "QEMU outlived Ctrl-C")
+        let runDirectory = EndToEnd.directories.runs.appendingPathComponent(String(name.dropFirst("vmtest-".count)))
+        #expect(!FileManager.default.fileExists(atPath: runDirectory.path), "overlay, key or seed left in \(runDirectory.path)")
+        let summary = try Self.summary(in: results)
+        #expect(summary.verdict == "error", "an interrupted run is reported, not passed")
+    }
+
     @Test(arguments: [
         (["run", "debian12-armhf", "--rpm", "/etc/passwd"], "is not an RPM package"),
         (["run", "debian12-armhf", "--rpm", "/nonexistent.rpm"], "no such file"),
