@@ -41,7 +41,7 @@ def bare_qemu(image, workdir):
         "-device", "virtio-serial-device", "-chardev", f"socket,id=c,path={sock},server=on,wait=off",
         "-device", "virtconsole,chardev=c", "-object", "rng-random,id=r,filename=/dev/urandom",
         "-device", "virtio-rng-device,rng=r", "-serial", f"file:{os.path.join(workdir, 'console.log')}",
-        "-monitor", "none",
+        "-monitor", "none", "-nic", "none",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         while not os.path.exists(sock):
