@@ -8,11 +8,14 @@ struct CleanCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Flag(help: "Also remove guests kept running with --keep.")
+    var kept = false
+
     func run() async throws {
-        let uri = global.connectURI
+        let uri = global.connectURI, kept = kept
         try await runReportingErrors {
             let reaper = LeftoverReaper(directories: .standard())
-            let reaped = try uri.map { try reaper.reap(connectURI: $0) } ?? reaper.reap()
+            let reaped = try uri.map { try reaper.reap(connectURI: $0, includingKept: kept) } ?? reaper.reap(includingKept: kept)
             print(reaped.isEmpty ? "nothing left behind" : """
                 removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
                 killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)

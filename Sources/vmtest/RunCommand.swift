@@ -41,6 +41,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print summary.json on standard output.")
     var json = false
 
+    @Flag(help: "Keep the guest running if anything fails, and print how to attach to it and remove it.")
+    var keep = false
+
     func validate() throws {
         if let channel, ChannelKind(rawValue: channel) == nil {
             throw ValidationError("--channel must be serial or ssh, not '\(channel)'")
@@ -54,14 +57,15 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
-        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json
+        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep
         let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
             let profile = try global.catalog.load(name)
             let runner = PackageTestRunner(launcher: GuestLauncher(reporter: LineReporter()))
             let prepared = try await runner.prepare(RunRequest(
                 profile: profile, rpmPaths: rpms, commands: tests, testsDirectory: testsDir, channel: channel,
-                resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI))
+                resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
+                keepOnFailure: keep))
             let report = await runner.run(prepared)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))

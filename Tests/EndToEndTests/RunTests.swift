@@ -131,6 +131,44 @@ import Testing
         #expect(summary.verdict == "error", "an interrupted run is reported, not passed")
     }
 
+    @Test func twoRunsAtOnceAndAKeptGuest() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let passing = Self.results("concurrent-a"), failing = Self.results("concurrent-b")
+        async let first = Task.detached {
+            try EndToEnd.vmtest(["run", "debian12-armhf", "--test", "uname -m", "--results", passing.path])
+        }.value
+        async let second = Task.detached {
+            try EndToEnd.vmtest(["run", "debian12-armhf", "--test", "false", "--keep", "--results", failing.path])
+        }.value
+        let (a, b) = try await (first, second)
+        #expect(a.status == 0, "stderr: \(a.error)")
+        #expect(b.status == 1, "stderr: \(b.error)")
+
+        // The failed run's guest outlives its vmtest, as --keep promised, and can be reached.
+        let name = try #require(b.error.firstMatch(of: /kept (vmtest-[0-9a-z-]+) running/)?.1)
+        let uri = try #require(b.error.firstMatch(of: /virsh -c '([^']+)' console/)?.1)
+        #expect(!EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "the kept guest is not running")
+        let state = Process()
+        state.executableURL = URL(fileURLWithPath: "/usr/bin/virsh")
+        state.arguments = ["-c", String(uri), "domstate", String(name)]
+        let output = Pipe()
+        state.standardOutput = output
+        try state.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        state.waitUntilExit()
+        #expect(text.contains("running"), "virsh domstate said: \(text)")
+
+        // A plain clean leaves kept guests alone; --kept removes them.
+        _ = try EndToEnd.vmtest(["clean"])
+        #expect(!EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "clean removed a kept guest")
+        let cleaned = try EndToEnd.vmtest(["clean", "--kept"])
+        #expect(cleaned.status == 0)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "clean --kept left the guest running")
+        let runDirectory = EndToEnd.directories.runs.appendingPathComponent(String(name.dropFirst("vmtest-".count)))
+        #expect(!FileManager.default.fileExists(atPath: runDirectory.path))
+    }
+
     @Test(arguments: [
         (["run", "debian12-armhf", "--rpm", "/etc/passwd"], "is not an RPM package"),
         (["run", "debian12-armhf", "--rpm", "/nonexistent.rpm"], "no such file"),

@@ -241,3 +241,38 @@ import Testing
         }
     }
 }
+
+@Suite struct CloudInitAdditionsTests {
+    static let templates = CloudInitTemplates(
+        metaData: "instance-id: {{instance_id}}\n", userData: "#cloud-config\nlocale: C.UTF-8\nssh_authorized_keys:\n  - {{ssh_authorized_key}}\n",
+        networkConfig: "version: 2\n")
+
+    @Test func theProfilesKeysFollowTheTemplates() throws {
+        let seed = CloudInitSeed(
+            instanceID: "i", hostname: "h", authorizedKey: "ssh-ed25519 AAAA k", templates: Self.templates,
+            additionalUserData: "runcmd:\n  - [touch, /run/from-profile]\n")
+        let userData = try seed.renderUserData()
+        #expect(userData.hasPrefix("#cloud-config\n"))
+        #expect(userData.hasSuffix("runcmd:\n  - [touch, /run/from-profile]\n"))
+        #expect(userData.contains("ssh_authorized_keys"))
+    }
+
+    @Test func aKeyTheTemplateSetsIsRefused() {
+        let seed = CloudInitSeed(
+            instanceID: "i", hostname: "h", authorizedKey: "k", templates: Self.templates, additionalUserData: "locale: de_DE.UTF-8\n")
+        #expect {
+            try seed.renderUserData()
+        } throws: { error in
+            "\(error)".contains("sets 'locale'")
+        }
+    }
+
+    @Test func aProfileWhoseAdditionIsNotAMappingIsRejected() {
+        let yaml = ProfileLoaderTests.valid + "\ncloudInitUserData: just words\n"
+        #expect {
+            try ProfileLoader.parse(yaml: yaml, name: "p", file: "p.yaml")
+        } throws: { error in
+            "\(error)".contains("not a mapping of cloud-config keys") && "\(error)".contains("line 24")
+        }
+    }
+}

@@ -17,6 +17,9 @@ public struct Profile: Sendable, Hashable {
     public var boot: BootSpec
     public var console: ConsoleSpec
     public var provisioning: Provisioning
+    /// More cloud-config keys for this profile's guests, appended to the user-data that
+    /// vmtest renders from `cloud-init/user-data`.
+    public var cloudInitUserData: String?
     /// The command channel `vmtest run` uses unless `--channel` says otherwise.
     public var channel: ChannelKind
     /// Shell command that installs packages; `{packages}` becomes the guest paths of the RPMs.
@@ -27,7 +30,7 @@ public struct Profile: Sendable, Hashable {
 
 extension Profile: Codable {
     enum CodingKeys: String, CodingKey {
-        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, channel, install, smokeTests
+        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, channel, install, smokeTests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +46,7 @@ extension Profile: Codable {
         console = try container.decode(ConsoleSpec.self, forKey: .console)
         provisioning = try container.decode(Provisioning.self, forKey: .provisioning)
         channel = try container.decodeIfPresent(ChannelKind.self, forKey: .channel) ?? .serial
+        cloudInitUserData = try container.decodeIfPresent(String.self, forKey: .cloudInitUserData)
         install = try container.decode(String.self, forKey: .install)
         smokeTests = try container.decodeIfPresent([SmokeTest].self, forKey: .smokeTests) ?? []
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Checks that a well-formed profile describes a guest vmtest can actually boot.
 enum ProfileValidator {
@@ -68,6 +69,16 @@ enum ProfileValidator {
                   fix: "use `method: u-boot` for downloaded SD-card images")
         }
 
+        if let extra = profile.cloudInitUserData {
+            check(profile.provisioning == .cloudInit, "cloudInitUserData",
+                  "cloudInitUserData is set but the profile is not provisioned with cloud-init",
+                  fix: "remove it, or use `provisioning: cloud-init`")
+            let isMapping: Bool
+            if case .mapping? = try? Yams.compose(yaml: extra) { isMapping = true } else { isMapping = false }
+            check(isMapping, "cloudInitUserData",
+                  "cloudInitUserData is not a mapping of cloud-config keys",
+                  fix: "write it as a block of keys, e.g. `cloudInitUserData: |` followed by indented `runcmd: [...]`")
+        }
         if profile.console.login == .password {
             check(profile.console.user != nil && profile.console.password != nil, "console",
                   "password login needs `user:` and `password:`", fix: "add both, e.g. `user: root` and `password: centos`")

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// The three NoCloud templates (`meta-data`, `user-data`, `network-config`), with
 /// `{{name}}` placeholders filled in per run.
@@ -90,8 +91,14 @@ public struct CloudInitSeed: Sendable, Hashable {
     /// path for udev to name it after, so the kernel's `eth0` stays.
     public var interface: String
     public var templates: CloudInitTemplates
+    /// The profile's own cloud-config keys, appended to the template's.
+    public var additionalUserData: String?
 
-    public init(instanceID: String, hostname: String, authorizedKey: String, interface: String = "eth0", templates: CloudInitTemplates) {
+    public init(
+        instanceID: String, hostname: String, authorizedKey: String, interface: String = "eth0",
+        templates: CloudInitTemplates, additionalUserData: String? = nil
+    ) {
+        self.additionalUserData = additionalUserData
         self.instanceID = instanceID
         self.hostname = Self.hostname(from: hostname)
         self.authorizedKey = authorizedKey
@@ -129,7 +136,18 @@ public struct CloudInitSeed: Sendable, Hashable {
         guard text.hasPrefix("#cloud-config\n") else {
             throw ProvisioningError("cloud-init template user-data must start with the line '#cloud-config'; cloud-init ignores it otherwise")
         }
-        return text
+        guard let additional = additionalUserData, !additional.isEmpty else { return text }
+        // YAML keeps the last of two equal keys without a word, so a profile could
+        // silently undo what vmtest relies on (the SSH key, the locale): refuse instead.
+        let own = Set((try? Yams.compose(yaml: text))?.mapping?.keys.compactMap(\.string) ?? [])
+        let added = (try? Yams.compose(yaml: additional))?.mapping?.keys.compactMap(\.string) ?? []
+        if let clash = added.first(where: own.contains) {
+            throw ProvisioningError(
+                "the profile's cloudInitUserData sets '\(clash)', which vmtest's cloud-init/user-data sets too",
+                fix: "remove '\(clash)' from the profile, or change it in cloud-init/user-data")
+        }
+        return text + (text.hasSuffix("\n") ? "" : "\n") + "\n# From the profile's cloudInitUserData:\n" + additional
+            + (additional.hasSuffix("\n") ? "" : "\n")
     }
 
     public func renderNetworkConfig() throws -> String {

@@ -50,7 +50,8 @@ public struct Provisioner: Sendable {
         let keyPair = try await SSHKeyPair.generate(in: runDirectory, comment: "vmtest-\(runID)")
         let seed = CloudInitSeed(
             instanceID: "vmtest-\(runID)", hostname: profile.name, authorizedKey: keyPair.publicKey,
-            templates: try CloudInitTemplates.load(from: templatesDirectory))
+            templates: try CloudInitTemplates.load(from: templatesDirectory),
+            additionalUserData: profile.cloudInitUserData)
         let image = try await seed.write(to: runDirectory)
         let port = try ports.reserve()
         reporter.end("provision", seconds: (ContinuousClock.now - start).seconds, "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")

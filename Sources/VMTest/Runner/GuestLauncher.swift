@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import Synchronization
 
 /// How to launch a guest, beyond what its profile says.
 public struct LaunchOptions: Sendable {
@@ -41,6 +42,18 @@ public struct Guest: Sendable {
     public let sshForwardPort: Int?
     /// Seconds each launch phase took, in order.
     public let phases: [PhaseTiming]
+    let keepSwitch: KeepSwitch
+
+    /// Leaves the guest running (and its overlay on disk) when the scope ends, for a
+    /// person to debug; `vmtest clean --kept` removes it later.
+    public func keepRunning() { keepSwitch.keep() }
+}
+
+/// Set once, read at teardown.
+final class KeepSwitch: Sendable {
+    private let kept = Mutex(false)
+    func keep() { kept.withLock { $0 = true } }
+    var isKept: Bool { kept.withLock { $0 } }
 }
 
 public struct PhaseTiming: Sendable, Hashable, Codable {
@@ -159,6 +172,7 @@ public struct GuestLauncher: Sendable {
                 try hypervisor.connection.createDomain(xml: DomainXML.render(definition))
             }
             teardown.domain = domain
+            teardown.uri = hypervisor.uri
             let console = try domain.openConsole(device: definition.commandConsoleAlias)
             teardown.console = console
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
@@ -171,7 +185,7 @@ public struct GuestLauncher: Sendable {
             let guest = Guest(
                 runID: runID, profile: profile, domainName: definition.name, accelerator: accelerator, image: image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
-                sshForwardPort: options.sshForwardPort, phases: phases)
+                sshForwardPort: options.sshForwardPort, phases: phases, keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result
@@ -200,8 +214,10 @@ private final class RunTeardown: @unchecked Sendable {
     let runDirectory: URL
     let consoleLog: URL
     var domain: Domain?
+    var uri = ""
     var console: ConsoleStream?
     var shell: GuestShell?
+    let keepSwitch = KeepSwitch()
 
     init(runDirectory: URL, consoleLog: URL?) {
         self.runDirectory = runDirectory
@@ -218,6 +234,16 @@ private final class RunTeardown: @unchecked Sendable {
         let start = ContinuousClock.now
         await shell?.stop()
         console?.close()
+        if let domain, keepSwitch.isKept {
+            try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
+            let embedded = uri.contains("embed")
+            reporter.note(
+                "kept \(domain.name) running for debugging; its disk is \(runDirectory.path)/overlay.qcow2\n"
+                    + "  attach: virsh -c '\(uri)' console \(domain.name)" + (embedded ? " (once this vmtest has exited)" : "") + "\n"
+                    + "  remove: vmtest clean --kept" + (embedded ? "" : " --connect '\(uri)'"))
+            self.domain = nil
+            return
+        }
         if let domain {
             do {
                 _ = try domain.destroyIfRunning()

@@ -25,11 +25,17 @@ public struct LeftoverReaper: Sendable {
 
     /// Cleans the local state directory; with a connection, also destroys vmtest
     /// domains on it whose owner on this host is dead.
-    public func reap(connectURI: String) throws -> Reaped {
-        reap(connection: try Connection(uri: connectURI))
+    public func reap(connectURI: String, includingKept: Bool = false) throws -> Reaped {
+        reap(connection: try Connection(uri: connectURI), includingKept: includingKept)
     }
 
-    public func reap(connection: Connection? = nil) -> Reaped {
+    /// - Parameter includingKept: also remove guests kept with `--keep`.
+    public func reap(connection: Connection? = nil, includingKept: Bool = false) -> Reaped {
+        func isKept(_ guest: String) -> Bool {
+            guard !includingKept, guest.hasPrefix("vmtest-") else { return false }
+            let run = directories.runs.appendingPathComponent(String(guest.dropFirst("vmtest-".count)))
+            return FileManager.default.fileExists(atPath: run.appendingPathComponent(Self.keptFile).path)
+        }
         var reaped = Reaped()
         let fileManager = FileManager.default
 
@@ -39,7 +45,10 @@ public struct LeftoverReaper: Sendable {
             guard let owner = Int32(name), !Self.isAlive(owner) else { continue }
             let root = roots.appendingPathComponent(name)
             let pidDirectory = root.appendingPathComponent("run/qemu")
-            for file in (try? fileManager.contentsOfDirectory(atPath: pidDirectory.path)) ?? [] where file.hasSuffix(".pid") {
+            let pidFiles = ((try? fileManager.contentsOfDirectory(atPath: pidDirectory.path)) ?? []).filter { $0.hasSuffix(".pid") }
+            // A root with a kept guest stays: `virsh -c qemu:///embed?root=...` needs it.
+            if pidFiles.contains(where: { isKept(String($0.dropLast(4))) }) { continue }
+            for file in pidFiles {
                 let guest = String(file.dropLast(4))
                 guard guest.hasPrefix("vmtest-"),
                     let text = try? String(contentsOf: pidDirectory.appendingPathComponent(file), encoding: .utf8),
@@ -59,6 +68,7 @@ public struct LeftoverReaper: Sendable {
             let owner = (try? String(contentsOf: run.appendingPathComponent(Self.ownerFile), encoding: .utf8))
                 .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             if let owner, Self.isAlive(owner) { continue }
+            if isKept("vmtest-\(runID)") { continue }
             // A directory with no owner file yet may be a run starting this instant.
             if owner == nil, let created = (try? fileManager.attributesOfItem(atPath: run.path))?[.creationDate] as? Date,
                 Date().timeIntervalSince(created) < 60
@@ -79,7 +89,7 @@ public struct LeftoverReaper: Sendable {
             for domain in domains {
                 guard let xml = try? domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
                     let owner = Self.attribute("owner-pid", in: xml).flatMap(Int32.init),
-                    Self.attribute("host", in: xml) == host, !Self.isAlive(owner)
+                    Self.attribute("host", in: xml) == host, !Self.isAlive(owner), !isKept(domain.name)
                 else { continue }
                 if (try? domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
             }
@@ -89,6 +99,8 @@ public struct LeftoverReaper: Sendable {
 
     /// The file in a run directory that names the owning process.
     public static let ownerFile = "owner.pid"
+    /// Marks a run whose guest was kept (`--keep`): left alone unless asked for.
+    public static let keptFile = "kept"
 
     static func isAlive(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM

@@ -14,10 +14,13 @@ public struct RunRequest: Sendable {
     /// Per-test limit; nil scales a default by accelerator.
     public var testTimeout: Duration?
     public var connectURI: String?
+    /// Keep the guest running when anything failed, for a person to debug.
+    public var keepOnFailure: Bool
 
     public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
                 channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
-                testTimeout: Duration? = nil, connectURI: String? = nil) {
+                testTimeout: Duration? = nil, connectURI: String? = nil, keepOnFailure: Bool = false) {
+        self.keepOnFailure = keepOnFailure
         self.profile = profile
         self.rpmPaths = rpmPaths
         self.commands = commands
@@ -205,9 +208,13 @@ public struct PackageTestRunner: Sendable {
                 try await runTests(prepared, channel: channel, session: session)
             } catch {
                 await ssh?.close()
+                if prepared.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
                 throw error
             }
             await ssh?.close()
+            if prepared.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
+                guest.keepRunning()
+            }
         }
         reporter.note("results: \(prepared.results.path)")
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Where progress goes. Phases are named steps (image, overlay, boot, ready, ...) a
@@ -10,50 +11,104 @@ public protocol Reporter: Sendable {
     func note(_ message: String)
 }
 
-/// Progress as plain lines on standard error, so standard output stays the guest's.
+/// Progress as lines on standard error, so standard output stays the guest's.
 ///
-/// On a terminal, details overwrite one status line; in CI logs every line is kept.
+/// In CI logs (no terminal, or `CI` set) every event is one plain, time-stamped line. On
+/// a terminal the step in progress is one status line with a spinner and its running
+/// time, so a 20-second emulated boot visibly moves; finished steps stay as lines.
 public final class LineReporter: Reporter, @unchecked Sendable {
     private let lock = NSLock()
     private let isTerminal: Bool
     private let started = ContinuousClock.now
-    private var statusShown = false
+    /// The status line being animated, and when its step began.
+    private var status: (text: String, since: ContinuousClock.Instant)?
+    private var frame = 0
+    private var ticker: (any DispatchSourceTimer)?
 
     public init(isTerminal: Bool = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil) {
         self.isTerminal = isTerminal
     }
 
+    deinit { ticker?.cancel() }
+
     public func begin(_ phase: String, _ detail: String) {
-        emit("\(phase): \(detail)", transient: false)
+        lock.withLock {
+            if isTerminal {
+                status = ("\(phase): \(detail)", .now)
+                startTicking()
+                redraw()
+            } else {
+                write(stamp("\(phase): \(detail)") + "\n")
+            }
+        }
     }
 
     public func detail(_ phase: String, _ message: String) {
-        emit("\(phase): \(message)", transient: true)
+        lock.withLock {
+            if isTerminal {
+                status = ("\(phase): \(message)", status?.since ?? .now)
+                redraw()
+            } else {
+                write(stamp("\(phase): \(message)") + "\n")
+            }
+        }
     }
 
     public func end(_ phase: String, seconds: Double, _ detail: String) {
-        emit("\(phase): \(detail) (\(Self.format(seconds)))", transient: false)
+        permanent("\(phase): \(detail) (\(Self.format(seconds)))", endingStatus: true)
     }
 
     public func note(_ message: String) {
-        emit("note: \(message)", transient: false)
+        permanent("note: \(message)", endingStatus: false)
     }
 
-    private func emit(_ line: String, transient: Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        let elapsed = (ContinuousClock.now - started).seconds
-        let stamped = String(format: "[%6.1fs] ", elapsed) + line
-        var output = ""
-        if isTerminal && statusShown { output += "\r\u{1B}[K" }
-        if isTerminal && transient {
-            output += String(stamped.prefix(terminalWidth - 1))
-            statusShown = true
-        } else {
-            output += stamped + "\n"
-            statusShown = false
+    private func permanent(_ line: String, endingStatus: Bool) {
+        lock.withLock {
+            if isTerminal {
+                write("\r\u{1B}[K" + stamp(line) + "\n")
+                if endingStatus {
+                    status = nil
+                    ticker?.cancel()
+                    ticker = nil
+                } else {
+                    redraw()
+                }
+            } else {
+                write(stamp(line) + "\n")
+            }
         }
-        FileHandle.standardError.write(Data(output.utf8))
+    }
+
+    /// Called with the lock held.
+    private func startTicking() {
+        guard ticker == nil else { return }
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + .milliseconds(100), repeating: .milliseconds(100))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.withLock {
+                self.frame += 1
+                self.redraw()
+            }
+        }
+        timer.resume()
+        ticker = timer
+    }
+
+    /// Called with the lock held.
+    private func redraw() {
+        guard let status else { return }
+        let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")[frame % 10]
+        let line = "\(spinner) \(status.text) \(Self.format((ContinuousClock.now - status.since).seconds))"
+        write("\r\u{1B}[K" + String(stamp(line).prefix(terminalWidth - 1)))
+    }
+
+    private func stamp(_ line: String) -> String {
+        String(format: "[%6.1fs] ", (ContinuousClock.now - started).seconds) + line
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
     }
 
     private var terminalWidth: Int {
