@@ -55,7 +55,7 @@ import Testing
         let image = try #require(ImageStore(root: EndToEnd.directories.images).cached(profile))
         let results = Self.results("serial")
 
-        let run = try EndToEnd.vmtest([
+        let run = try await EndToEnd.vmtest([
             "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--test", "uname -m | grep -x armv7l",
             "--channel", "serial", "--results", results.path,
         ])
@@ -83,7 +83,7 @@ import Testing
         _ = try await EndToEnd.debianProfile()
         let broken = try #require(try Self.examplePackages()["vmtest-broken-install"])
         let results = Self.results("broken")
-        let run = try EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", broken, "--results", results.path])
+        let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", broken, "--results", results.path])
         #expect(run.status == 1, "stderr: \(run.error)")
         let summary = try Self.summary(in: results)
         let install = try #require(summary.tests.first { $0.name == "install" })
@@ -102,7 +102,7 @@ import Testing
         try "#!/bin/sh\n[ \"$(id -u)\" = 0 ] && vmtest-hello --version\n".write(to: script, atomically: true, encoding: .utf8)
         chmod(script.path, 0o755)
         let results = Self.results("ssh")
-        let run = try EndToEnd.vmtest([
+        let run = try await EndToEnd.vmtest([
             "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json",
         ])
         #expect(run.status == 0, "stderr: \(run.error)")
@@ -119,7 +119,7 @@ import Testing
         _ = try await EndToEnd.debianProfile()
         let hello = try #require(try Self.examplePackages()["vmtest-hello"])
         let results = Self.results("interrupted")
-        let run = try EndToEnd.vmtest(
+        let run = try await EndToEnd.vmtest(
             ["run", "debian12-armhf", "--rpm", hello, "--channel", "ssh", "--results", results.path],
             interruptAfter: "ready: waiting")
         #expect(run.status == 130, "stderr: \(run.error)")
@@ -134,12 +134,8 @@ import Testing
     @Test func twoRunsAtOnceAndAKeptGuest() async throws {
         _ = try await EndToEnd.debianProfile()
         let passing = Self.results("concurrent-a"), failing = Self.results("concurrent-b")
-        async let first = Task.detached {
-            try EndToEnd.vmtest(["run", "debian12-armhf", "--test", "uname -m", "--results", passing.path])
-        }.value
-        async let second = Task.detached {
-            try EndToEnd.vmtest(["run", "debian12-armhf", "--test", "false", "--keep", "--results", failing.path])
-        }.value
+        async let first = EndToEnd.vmtest(["run", "debian12-armhf", "--test", "uname -m", "--results", passing.path])
+        async let second = EndToEnd.vmtest(["run", "debian12-armhf", "--test", "false", "--keep", "--results", failing.path])
         let (a, b) = try await (first, second)
         #expect(a.status == 0, "stderr: \(a.error)")
         #expect(b.status == 1, "stderr: \(b.error)")
@@ -159,9 +155,9 @@ import Testing
         #expect(text.contains("running"), "virsh domstate said: \(text)")
 
         // A plain clean leaves kept guests alone; --kept removes them.
-        _ = try EndToEnd.vmtest(["clean"])
+        _ = try await EndToEnd.vmtest(["clean"])
         #expect(!EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "clean removed a kept guest")
-        let cleaned = try EndToEnd.vmtest(["clean", "--kept"])
+        let cleaned = try await EndToEnd.vmtest(["clean", "--kept"])
         #expect(cleaned.status == 0)
         try await Task.sleep(for: .milliseconds(500))
         #expect(EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "clean --kept left the guest running")
@@ -178,9 +174,9 @@ import Testing
         (["run", "debian12-armhf", "--tests-dir", "/nonexistent"], "is not a directory"),
         (["boot", "centos7-armhfp", "--", "true"], "fetching images is not implemented yet"),
     ])
-    func badInputExitsTwoBeforeBooting(arguments: [String], message: String) throws {
+    func badInputExitsTwoBeforeBooting(arguments: [String], message: String) async throws {
         let before = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
-        let run = try EndToEnd.vmtest(arguments)
+        let run = try await EndToEnd.vmtest(arguments)
         #expect(run.status == 2, "stderr: \(run.error)")
         #expect(run.error.contains(message), "stderr: \(run.error)")
         let after = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []

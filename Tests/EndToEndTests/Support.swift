@@ -34,7 +34,19 @@ enum EndToEnd {
     }
 
     /// Runs the vmtest executable; returns its exit status, standard output and error.
-    static func vmtest(_ arguments: [String], interruptAfter marker: String? = nil) throws -> (status: Int32, output: String, error: String) {
+    ///
+    /// Waiting for a process blocks a thread for minutes, which must not be one of the
+    /// few threads of Swift's cooperative pool (two on this machine): other tests'
+    /// tasks would starve. So the waiting happens on a thread of its own.
+    static func vmtest(_ arguments: [String], interruptAfter marker: String? = nil) async throws -> (status: Int32, output: String, error: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try runBlocking(arguments, interruptAfter: marker) })
+            }.start()
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], interruptAfter marker: String?) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -200,9 +200,9 @@ import Testing
         try "#!/bin/sh\nprintf '%s' '\(statusOutput)'\nexit \(status)\n".write(to: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         try log.write(to: directory.appendingPathComponent("cloud-init.log"), atomically: true, encoding: .utf8)
-        let terminal = try PseudoTerminalShell(script: "export PATH=\(directory.path):$PATH\nexec bash --norc -i")
+        let terminal = try PseudoTerminalShell(script: "export PATH=\(directory.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
         let shell = GuestShell(transport: terminal, scratchDirectory: directory.appendingPathComponent("scratch").path)
-        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(20))
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
         return (shell, terminal, directory)
     }
 
@@ -210,7 +210,7 @@ import Testing
         let (shell, terminal, directory) = try await Self.shell(
             statusOutput: "....\nstatus: done\ndetail:\nDataSourceNoCloud [seed=/dev/vdb][dsmode=net]\n", status: 0, log: "")
         defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
-        let status = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+        let status = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         #expect(status.isDone)
     }
 
@@ -224,7 +224,7 @@ import Testing
             statusOutput: "status: error\ndetail:\n(locale, ProcessExecutionError)\n", status: 1, log: log)
         defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
         await #expect {
-            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         } throws: { error in
             let text = "\(error)"
             return error is ProvisioningError && text.contains("status 'error'") && text.contains("Running module locale failed")
@@ -235,7 +235,7 @@ import Testing
         let (shell, terminal, directory) = try await Self.shell(statusOutput: "status: done\ndetail:\nDataSourceNone\n", status: 0, log: "")
         defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
         await #expect {
-            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(20), logFile: directory.appendingPathComponent("cloud-init.log").path)
+            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         } throws: { error in
             "\(error)".contains("did not find the run's NoCloud seed") && "\(error)".contains("cidata")
         }

@@ -8,7 +8,7 @@ import Testing
     static func readyShell() async throws -> (GuestShell, PseudoTerminalShell) {
         let terminal = try PseudoTerminalShell.autologin()
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
-        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(20))
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
         return (shell, terminal)
     }
 
@@ -78,12 +78,12 @@ import Testing
             printf 'CentOS Linux 7 (AltArch)\\r\\n\\r\\nlocalhost login: '
             read user
             stty -echo; printf 'Password: '; read password; stty echo; printf '\\r\\n'
-            [ "$user" = root ] && [ "$password" = centos ] && exec bash --norc -i
+            [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
             echo 'Login incorrect'
             """)
         defer { terminal.terminate() }
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
-        try await shell.waitUntilReady(login: .password(user: "root", password: "centos"), timeout: .seconds(20))
+        try await shell.waitUntilReady(login: .password(user: "root", password: "centos"), timeout: .seconds(60))
         let result = try await shell.run("echo logged-in", timeout: .seconds(10))
         #expect(result.standardOutput == "logged-in\n")
     }

@@ -62,9 +62,17 @@ final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
             sleep \(delay)
             python3 -c 'import termios; termios.tcflush(0, termios.TCIFLUSH)'
             printf '\\r\\n[    4.210] random: crng init done\\r\\n'
-            exec bash --norc -i
+            exec bash --rcfile \(Self.rcFile) -i
             """)
     }
+
+    /// bash start-up for the fixture: the channel quiets a guest's kernel with
+    /// `dmesg -n 1`, which on this host would change the host's console log level.
+    static let rcFile: String = {
+        let path = NSTemporaryDirectory() + "vmtest-pty-bashrc"
+        try? "dmesg() { :; }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }()
 
     func output() -> AsyncThrowingStream<[UInt8], any Error> { stream }
 
