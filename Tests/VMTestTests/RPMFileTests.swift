@@ -25,8 +25,16 @@ struct RPMFixtures: Sendable {
     static let shared = Result { try RPMFixtures.build() }
 
     static func build() throws -> RPMFixtures {
-        let root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("vmtest-rpmfile-\(ProcessInfo.processInfo.processIdentifier)")
+        // Fixtures outlive their test process (nothing tears a static down); each run
+        // removes those of runs that have finished.
+        let temporary = FileManager.default.temporaryDirectory
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        where old.hasPrefix("vmtest-rpmfile-") {
+            if let pid = Int32(old.dropFirst("vmtest-rpmfile-".count)), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(old))
+            }
+        }
+        let root = temporary.appendingPathComponent("vmtest-rpmfile-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.removeItem(at: root)
         let sources = root.appendingPathComponent("SOURCES")
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
