@@ -20,6 +20,30 @@ public struct DomainDefinition: Sendable, Hashable {
     public var commandConsole: ConsoleDevice
     /// Host port on 127.0.0.1 forwarded to the guest's SSH port; nil means no network.
     public var sshForwardPort: Int? = nil
+    /// Host CPUs the guest's threads run on; nil leaves them to the host's scheduler.
+    public var cpuTune: CPUTune? = nil
+
+    /// libvirt's `<cputune>`: which host CPUs each vCPU thread and QEMU's emulator
+    /// thread may run on. A cpuset is libvirt's syntax: "0", "2-3", "0-7,^4".
+    public struct CPUTune: Sendable, Hashable {
+        public struct VCPUPin: Sendable, Hashable {
+            public var vcpu: Int
+            public var cpuset: String
+
+            public init(vcpu: Int, cpuset: String) {
+                self.vcpu = vcpu
+                self.cpuset = cpuset
+            }
+        }
+
+        public var vcpuPins: [VCPUPin]
+        public var emulatorPin: String?
+
+        public init(vcpuPins: [VCPUPin], emulatorPin: String? = nil) {
+            self.vcpuPins = vcpuPins
+            self.emulatorPin = emulatorPin
+        }
+    }
 
     public enum Boot: Sendable, Hashable {
         case directKernel(kernel: String, initrd: String?, commandLine: String)

@@ -23,6 +23,14 @@ public enum DomainXML {
         xml.close("metadata")
         xml.element("memory", ["unit": "MiB"], text: String(domain.memoryMiB))
         xml.element("vcpu", text: String(domain.cpus))
+        if let tune = domain.cpuTune {
+            xml.open("cputune")
+            for pin in tune.vcpuPins {
+                xml.element("vcpupin", ["vcpu": String(pin.vcpu), "cpuset": pin.cpuset])
+            }
+            if let cpuset = tune.emulatorPin { xml.element("emulatorpin", ["cpuset": cpuset]) }
+            xml.close("cputune")
+        }
 
         xml.open("os")
         xml.element("type", ["arch": domain.arch.rawValue, "machine": domain.machine], text: "hvm")
