@@ -1,0 +1,91 @@
+import Foundation
+
+extension Workaround {
+    /// Every workaround vmtest knows, in the order they apply.
+    public static let registry: [Workaround] = [armv7OnAarch64KVM, armv7Highmem, javaSingleCPU, javaInterpreterOnly]
+
+    /// The registry's names, for help texts and did-you-mean suggestions.
+    public static var names: [String] { registry.map(\.name) }
+
+    public static func named(_ name: String) -> Workaround? {
+        registry.first { $0.name == name }
+    }
+
+    /// The most RAM a 32-bit Arm guest on QEMU's `virt` machine gets below 4 GiB: RAM
+    /// starts at 1 GiB (0x4000_0000) in virt's memory map, so 4 GiB - 1 GiB.
+    public static let armv7LowMemoryLimitMiB = 3072
+
+    public static let armv7OnAarch64KVM = Workaround(
+        name: "armv7-on-aarch64-kvm",
+        summary: "run the 32-bit guest under KVM with a host-passthrough vCPU in AArch32 (aarch64=off)",
+        reason: """
+            KVM runs only the host's own CPU type, so a 32-bit guest gets the host's cores (host-passthrough) \
+            with their AArch64 state switched off; there is no cortex-a15 model under KVM. libvirt adds \
+            aarch64=off itself for an armv7l guest on an aarch64 host; this needs cores with AArch32 at EL1 \
+            (Cortex-A53/A57/A72, not Neoverse N1/V1)
+            """,
+        reference: "QEMU documentation, Arm CPU features, 'aarch64' property: https://www.qemu.org/docs/master/system/arm/cpu-features.html",
+        condition: { $0.arch == .armv7l && $0.accelerator == .kvm && $0.hostArchitecture == "aarch64" },
+        domainChange: { domain, _ in
+            domain.accelerator.cpuModel = nil
+            return "host-passthrough vCPU, aarch64=off"
+        })
+
+    public static let armv7Highmem = Workaround(
+        name: "armv7-highmem",
+        summary: "cap a 32-bit TCG guest's memory at \(armv7LowMemoryLimitMiB) MiB on the virt machine",
+        reason: """
+            on QEMU's virt machine RAM starts at 1 GiB, so only \(armv7LowMemoryLimitMiB) MiB fit below 4 GiB. \
+            With highmem=off QEMU refuses more ('Addressing limited to 32 bits, but memory exceeds it', QEMU 7.0 \
+            and later); with highmem on (the default for cortex-a15, which has LPAE) the rest goes above 4 GiB, \
+            where Linux guests under TCG hang at their first page fault on it (QEMU 7.2 to 9.1)
+            """,
+        reference: "QEMU issue #2585 'qemu-system-arm highmem support broken with TCG': https://gitlab.com/qemu-project/qemu/-/issues/2585",
+        condition: { context in
+            context.arch == .armv7l && context.accelerator == .tcg && isVirtMachine(context.machine)
+                && context.memoryMiB > armv7LowMemoryLimitMiB
+        },
+        domainChange: { domain, _ in
+            guard domain.memoryMiB > armv7LowMemoryLimitMiB else {
+                return "memory \(domain.memoryMiB) MiB is already within \(armv7LowMemoryLimitMiB) MiB"
+            }
+            let asked = domain.memoryMiB
+            domain.memoryMiB = armv7LowMemoryLimitMiB
+            return "memory capped from \(asked) MiB to \(armv7LowMemoryLimitMiB) MiB"
+        })
+
+    public static let javaSingleCPU = Workaround(
+        name: "java-single-cpu",
+        summary: "one vCPU, pinned with QEMU's emulator thread to one host CPU, for Java under TCG",
+        reason: """
+            JVMs (HotSpot's JIT writes and patches code while other threads run it) hang or crash \
+            intermittently in 32-bit Arm guests with several vCPUs under multi-threaded TCG, where each vCPU \
+            is a host thread and the guest's memory ordering and cache maintenance are emulated; one vCPU \
+            sharing a host CPU with the emulator thread runs the guest's threads one at a time
+            """,
+        reference: "QEMU multi-threaded TCG design notes: https://wiki.qemu.org/Features/tcg-multithread",
+        condition: { $0.accelerator == .tcg && $0.installsJava },
+        domainChange: { domain, settings in
+            let cpuset = String(settings.pinnedHostCPU)
+            let asked = domain.cpus
+            domain.cpus = 1
+            domain.cpuTune = .init(vcpuPins: [.init(vcpu: 0, cpuset: cpuset)], emulatorPin: cpuset)
+            return "\(asked) vCPU(s) reduced to 1, vCPU 0 and the emulator thread pinned to host CPU \(cpuset)"
+        })
+
+    public static let javaInterpreterOnly = Workaround(
+        name: "java-interpreter-only",
+        summary: "run Java without its JIT (JAVA_TOOL_OPTIONS=-Xint): slow, for when java-single-cpu is not enough",
+        reason: """
+            an alternative to java-single-cpu when a JVM still fails under TCG: with -Xint no code is \
+            generated at run time, so nothing depends on how QEMU emulates modified code; 10x slower Java
+            """,
+        reference: "HotSpot -Xint: https://docs.oracle.com/en/java/javase/17/docs/specs/man/java.html",
+        enabledByDefault: false,
+        condition: { $0.installsJava },
+        environment: ["JAVA_TOOL_OPTIONS": "-Xint"])
+
+    static func isVirtMachine(_ machine: String) -> Bool {
+        machine == "virt" || machine.hasPrefix("virt-")
+    }
+}
