@@ -4,6 +4,7 @@ import VMTest
 
 struct CleanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "clean",
         abstract: "Remove guests, overlays and libvirt state left by vmtest processes that died.")
 
     @OptionGroup var global: GlobalOptions

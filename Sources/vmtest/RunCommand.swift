@@ -44,6 +44,15 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Keep the guest running if anything fails, and print how to attach to it and remove it.")
     var keep = false
 
+    @Flag(help: "Refuse RPMs whose executables are built for another machine than their label says (default: warn).")
+    var strict = false
+
+    @Option(name: .customLong("workaround"), help: "Force a named workaround (repeatable; `vmtest workarounds` lists them).")
+    var forcedWorkarounds: [String] = []
+
+    @Option(name: .customLong("no-workaround"), help: "Disable a named workaround (repeatable).")
+    var disabledWorkarounds: [String] = []
+
     func validate() throws {
         if let channel, ChannelKind(rawValue: channel) == nil {
             throw ValidationError("--channel must be serial or ssh, not '\(channel)'")
@@ -57,15 +66,19 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
-        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep
+        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep, strict = strict
+        let forced = forcedWorkarounds, disabled = disabledWorkarounds
         let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
             let profile = try global.catalog.load(name)
             let runner = PackageTestRunner(launcher: GuestLauncher(reporter: LineReporter()))
-            let prepared = try await runner.prepare(RunRequest(
+            var request = RunRequest(
                 profile: profile, rpmPaths: rpms, commands: tests, testsDirectory: testsDir, channel: channel,
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
-                keepOnFailure: keep))
+                keepOnFailure: keep)
+            request.strict = strict
+            request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
+            let prepared = try await runner.prepare(request)
             let report = await runner.run(prepared)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))

@@ -6,39 +6,50 @@ public struct RPMPackage: Sendable, Hashable {
     public var name: String
     public var version: String
     public var arch: String
+    public var requires: [String]
+    /// Packaged ELF files built for another machine than `arch` says.
+    public var mislabelled: [PackagedELF]
 
-    /// The lead's first four bytes (RPM file format, "Package File Format" in the LSB).
-    static let magic: [UInt8] = [0xED, 0xAB, 0xEE, 0xDB]
-    static let rpmTool = ExternalTool("rpm", debianPackage: "rpm")
-
-    /// Reads the package's name and architecture with `rpm -qp`, after checking that the
-    /// file exists, is readable and starts like an RPM, so a typo fails in a second with
-    /// a clear message instead of after a boot.
+    /// Reads the package's header and its payload's ELF headers in Swift, so a typo, a
+    /// truncated download, a source RPM or a cross-build labelled for the wrong
+    /// architecture fails in a second with a clear message instead of after a boot.
     public static func inspect(_ path: String) async throws -> RPMPackage {
         let file = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw RunInputError(subject: path, problem: "no such file", fix: "check the path given to --rpm")
         }
-        guard let handle = FileHandle(forReadingAtPath: file.path) else {
+        guard FileManager.default.isReadableFile(atPath: file.path) else {
             throw RunInputError(subject: path, problem: "cannot be read", fix: "check its permissions")
         }
-        let head = (try? handle.read(upToCount: 4)).map { [UInt8]($0) } ?? []
-        try? handle.close()
-        guard head == magic else {
-            throw RunInputError(subject: path, problem: "is not an RPM package (no RPM lead)", fix: "give the .rpm file built by rpmbuild")
-        }
-        let fields: String
+        let rpm: RPMFile
         do {
-            fields = try await rpmTool.run(["-qp", "--nosignature", "--nodigest", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}", file.path])
-        } catch let error as ToolError {
-            if case .missing = error { throw error }
-            throw RunInputError(subject: path, problem: "is a damaged RPM (rpm cannot read its header)", fix: "rebuild or download it again")
+            rpm = try RPMFile.read(file)
+        } catch {
+            switch error.kind {
+            case .notAnRPM:
+                throw RunInputError(subject: path, problem: "is not an RPM package (no RPM lead)", fix: "give the .rpm file built by rpmbuild")
+            default:
+                // RPMError's text starts with the file's path; the subject says it already.
+                let problem = String(error.description.dropFirst(error.file.count + 2))
+                throw RunInputError(subject: path, problem: problem, fix: "rebuild it, or download it again")
+            }
         }
-        let parts = fields.split(separator: "\t").map(String.init)
-        guard parts.count == 3 else {
-            throw RunInputError(subject: path, problem: "has an unreadable header", fix: "rebuild or download it again")
+        guard !rpm.isSource else {
+            throw RunInputError(
+                subject: path, problem: "is a source RPM (\(rpm.nevra)); vmtest installs binary packages",
+                fix: "build the binary package with `rpmbuild --rebuild --target armv7hl` and give that")
         }
-        return RPMPackage(file: file, name: parts[0], version: parts[1], arch: parts[2])
+        // Decompressing the payload blocks; keep it off the cooperative threads.
+        let elves = try await Self.offThePool { try rpm.executables() }
+        return RPMPackage(
+            file: file, name: rpm.name, version: "\(rpm.version)-\(rpm.release)", arch: rpm.arch,
+            requires: rpm.requires, mislabelled: elves.mislabelledFiles(forArch: rpm.arch))
+    }
+
+    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
     }
 }
 

@@ -20,6 +20,8 @@ public struct Profile: Sendable, Hashable {
     /// More cloud-config keys for this profile's guests, appended to the user-data that
     /// vmtest renders from `cloud-init/user-data`.
     public var cloudInitUserData: String?
+    /// Workarounds this profile forces or disables (`workarounds: {force: [...], disable: [...]}`).
+    public var workarounds: WorkaroundSelection?
     /// The command channel `vmtest run` uses unless `--channel` says otherwise.
     public var channel: ChannelKind
     /// Shell command that installs packages; `{packages}` becomes the guest paths of the RPMs.
@@ -28,9 +30,9 @@ public struct Profile: Sendable, Hashable {
     public var smokeTests: [SmokeTest]
 }
 
-extension Profile: Codable {
+extension Profile: Decodable {
     enum CodingKeys: String, CodingKey {
-        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, channel, install, smokeTests
+        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, workarounds, channel, install, smokeTests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +49,7 @@ extension Profile: Codable {
         provisioning = try container.decode(Provisioning.self, forKey: .provisioning)
         channel = try container.decodeIfPresent(ChannelKind.self, forKey: .channel) ?? .serial
         cloudInitUserData = try container.decodeIfPresent(String.self, forKey: .cloudInitUserData)
+        workarounds = try container.decodeIfPresent(WorkaroundSelection.self, forKey: .workarounds)
         install = try container.decode(String.self, forKey: .install)
         smokeTests = try container.decodeIfPresent([SmokeTest].self, forKey: .smokeTests) ?? []
     }

@@ -19,6 +19,8 @@ public struct LaunchOptions: Sendable {
     public var consoleLog: URL?
     /// The run's identifier; a new one when nil.
     public var runID: String?
+    /// Last changes to the domain before it is created (the workarounds).
+    public var adjustDefinition: (@Sendable (DomainDefinition) -> DomainDefinition)?
 
     public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
         self.connectURI = connectURI
@@ -164,11 +166,12 @@ public struct GuestLauncher: Sendable {
             definition.sshForwardPort = options.sshForwardPort
             definition.disks += options.extraDisks.map { .init(kind: .seed, path: $0.path) }
             if let log = options.consoleLog { definition.consoleLog = log.path }
+            if let adjust = options.adjustDefinition { definition = adjust(definition) }
             try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
                 try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
             }
             let hypervisor = try Hypervisor.connect(uri: options.connectURI, directories: directories)
-            let domain = try await timed("boot", "starting \(definition.name) (\(accelerator.accelerator.rawValue), \(profile.cpus) vCPU, \(profile.memory) MiB)") {
+            let domain = try await timed("boot", "starting \(definition.name) (\(accelerator.accelerator.rawValue), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)") {
                 try hypervisor.connection.createDomain(xml: DomainXML.render(definition))
             }
             teardown.domain = domain

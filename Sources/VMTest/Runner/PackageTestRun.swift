@@ -16,6 +16,10 @@ public struct RunRequest: Sendable {
     public var connectURI: String?
     /// Keep the guest running when anything failed, for a person to debug.
     public var keepOnFailure: Bool
+    /// A package whose executables are built for another machine is an error, not a warning.
+    public var strict = false
+    /// Workarounds forced or disabled on the command line, over the profile's.
+    public var workarounds = WorkaroundSelection.none
 
     public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
                 channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
@@ -42,6 +46,11 @@ public struct PreparedRun: Sendable {
     public var channel: ChannelKind
     public var results: URL
     public var accelerator: AcceleratorChoice
+    public var workarounds: WorkaroundSelection
+    /// What the workarounds will change, decided before boot so it can be printed and reported.
+    public var appliedWorkarounds: [RunReport.AppliedWorkaround]
+    /// Environment the workarounds give test commands (e.g. JAVA_TOOL_OPTIONS).
+    public var testEnvironment: [String: String]
     public var timeout: Duration
     public var testTimeout: Duration
 }
@@ -67,6 +76,14 @@ public struct PackageTestRunner: Sendable {
                 throw RunInputError(
                     subject: path, problem: "is built for \(package.arch), which a \(profile.arch.rawValue) guest cannot run",
                     fix: "build it for one of \(profile.arch.rpmArchitectures.sorted().joined(separator: ", "))")
+            }
+            if !package.mislabelled.isEmpty {
+                let files = package.mislabelled.prefix(5).map { "\($0.path) is \($0.machine.name)" }.joined(separator: ", ")
+                let problem = "is labelled \(package.arch) but contains executables for another machine: \(files)"
+                if request.strict {
+                    throw RunInputError(subject: path, problem: problem, fix: "rebuild it with the \(package.arch) cross compiler")
+                }
+                launcher.reporter.note("warning: \(path) \(problem) (--strict makes this an error)")
             }
             if let clash = packages.first(where: { $0.name == package.name }) {
                 throw RunInputError(
@@ -111,9 +128,17 @@ public struct PackageTestRunner: Sendable {
         } catch {
             throw RunInputError(subject: results.path, problem: "cannot be created (\(error.localizedDescription))", fix: "give --results a writable directory")
         }
+        let selection = (profile.workarounds ?? .none).overriding(request.workarounds)
+        let preview = launcher.definition(for: profile, image: nil, runID: runID, runDirectory: results)
+        let context = WorkaroundContext(
+            definition: preview, host: launcher.host,
+            packages: packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
+        let (_, applied) = selection.apply(to: preview, context: context)
+        for workaround in applied { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
         return PreparedRun(
             request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel,
-            results: results, accelerator: accelerator,
+            results: results, accelerator: accelerator, workarounds: selection, appliedWorkarounds: applied,
+            testEnvironment: selection.environment(in: context),
             timeout: request.timeout ?? .seconds(slow ? 1800 : 600),
             testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
     }
@@ -127,7 +152,7 @@ public struct PackageTestRunner: Sendable {
             host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: launcher.host.architecture,
                         connection: prepared.request.connectURI ?? "embedded qemu:///embed"),
             accelerator: prepared.accelerator.accelerator, acceleratorReason: prepared.accelerator.reason,
-            channel: prepared.channel.rawValue, workarounds: [],
+            channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
             packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
             phases: [], tests: [], infrastructureError: nil, startedAt: started, seconds: 0)
         let session = RunSession(prepared: prepared, reporter: reporter)
@@ -158,6 +183,11 @@ public struct PackageTestRunner: Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
         var options = LaunchOptions(connectURI: prepared.request.connectURI)
         options.runID = prepared.runID
+        let selection = prepared.workarounds, host = launcher.host
+        let packages = prepared.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
+        options.adjustDefinition = { definition in
+            selection.apply(to: definition, context: WorkaroundContext(definition: definition, host: host, packages: packages)).0
+        }
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
         // Files reach a console-only guest on a read-only disk of their own.
@@ -186,7 +216,16 @@ public struct PackageTestRunner: Sendable {
             options = guestFiles.launchOptions(options)
             provisioned = guestFiles
         }
-        defer { provisioned?.release() }
+        // The launcher removes the run directory when the guest goes; this covers a run
+        // stopped (Ctrl-C, time limit) after provisioning wrote the key and seed into it
+        // but before the launcher took it over.
+        let runDirectory = launcher.directories.runs.appendingPathComponent(prepared.runID)
+        defer {
+            provisioned?.release()
+            if !FileManager.default.fileExists(atPath: runDirectory.appendingPathComponent(LeftoverReaper.keptFile).path) {
+                try? FileManager.default.removeItem(at: runDirectory)
+            }
+        }
 
         try await launcher.withGuest(prepared.request.profile, options: options) { guest in
             session.imageSHA256 = guest.image.diskSHA256
@@ -335,8 +374,11 @@ final class RunSession: @unchecked Sendable {
         reporter.begin("test", name)
         var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
                                     seconds: 0, standardOutput: "", standardError: "", message: nil)
+        // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
+        let exports = prepared.testEnvironment.sorted { $0.key < $1.key }
+            .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
         do {
-            let outcome = try await channel.run(command, timeout: prepared.testTimeout)
+            let outcome = try await channel.run(exports + command, timeout: prepared.testTimeout)
             result.exitStatus = outcome.exitStatus
             result.standardOutput = outcome.standardOutput
             result.standardError = outcome.standardError

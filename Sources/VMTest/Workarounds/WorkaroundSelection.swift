@@ -11,6 +11,15 @@ public struct WorkaroundSelection: Sendable, Hashable {
     public private(set) var disabled: Set<String>
     public var settings: WorkaroundSettings
 
+    /// Every workaround as its condition decides: nothing forced, nothing disabled.
+    public static let none = WorkaroundSelection(unchecked: [], disabled: [], settings: .init())
+
+    private init(unchecked forced: Set<String>, disabled: Set<String>, settings: WorkaroundSettings) {
+        self.forced = forced
+        self.disabled = disabled
+        self.settings = settings
+    }
+
     /// Throws a ``RunInputError`` (exit status 2) for an unknown name, with a
     /// did-you-mean suggestion, or for a name both forced and disabled.
     public init(forced: [String] = [], disabled: [String] = [], settings: WorkaroundSettings = .init()) throws(RunInputError) {
