@@ -36,8 +36,13 @@ import Testing
             var verdict: String
             var standardError: String
         }
+        struct Workaround: Decodable {
+            var name: String
+            var reason: String
+        }
         var verdict: String
         var exitStatus: Int32
+        var workarounds: [Workaround]
         var imageSHA256: String?
         var channel: String
         var tests: [Test]
@@ -52,11 +57,13 @@ import Testing
         let profile = try await EndToEnd.debianProfile()
         let packages = try Self.examplePackages()
         let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
+        let java = try #require(packages["vmtest-hello-java"])
         let image = try #require(ImageStore(root: EndToEnd.directories.images).cached(profile))
         let results = Self.results("serial")
 
         let run = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--test", "uname -m | grep -x armv7l",
+            "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--rpm", java, "--test", "uname -m | grep -x armv7l",
+            "--test", "[ \"$(nproc)\" = 1 ]",
             "--channel", "serial", "--results", results.path,
         ])
         #expect(run.status == 1, "a failing installed test makes the run fail; stderr: \(run.error)")
@@ -69,6 +76,10 @@ import Testing
         #expect(verdicts.contains { $0.key.hasPrefix("command 1") && $0.value == "passed" })
         #expect(summary.tests.first { $0.name == "vmtest-hello-failing/hello.test" }?.standardError.contains("FAIL") == true)
         #expect(summary.channel == "serial")
+        // A package requiring Java under emulation: one pinned vCPU, said and recorded.
+        #expect(summary.workarounds.map(\.name).contains("java-single-cpu"))
+        #expect(run.error.contains("1 vCPU"))
+        #expect(verdicts.contains { $0.key.hasPrefix("command 2") && $0.value == "passed" }, "the guest has one CPU")
         #expect(summary.imageSHA256 == image.diskSHA256)
 
         let junit = try String(contentsOf: results.appendingPathComponent("junit.xml"), encoding: .utf8)
@@ -165,21 +176,99 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: runDirectory.path))
     }
 
-    @Test(arguments: [
-        (["run", "debian12-armhf", "--rpm", "/etc/passwd"], "is not an RPM package"),
-        (["run", "debian12-armhf", "--rpm", "/nonexistent.rpm"], "no such file"),
-        (["run", "debian12-armhf", "--test", "true", "--channel", "carrier-pigeon"], "--channel must be serial or ssh"),
-        (["run", "debian12-armhf"], "nothing to test"),
-        (["run", "debian12-armfh", "--test", "true"], "did you mean 'debian12-armhf'"),
-        (["run", "debian12-armhf", "--tests-dir", "/nonexistent"], "is not a directory"),
-        (["boot", "centos7-armhfp", "--", "true"], "fetching images is not implemented yet"),
-    ])
-    func badInputExitsTwoBeforeBooting(arguments: [String], message: String) async throws {
+    /// Files for the bad-input table, made once: broken RPMs and broken profiles.
+    static let fixtures: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-inputs-\(getpid())")
+        try? FileManager.default.createDirectory(at: directory.appendingPathComponent("not-executable"), withIntermediateDirectories: true)
+        let hello = (try? examplePackages()["vmtest-hello"]).flatMap { $0 }.map { URL(fileURLWithPath: $0) }
+        let rpm = hello.flatMap { try? Data(contentsOf: $0) } ?? Data()
+        func write(_ name: String, _ data: Data) { try? data.write(to: directory.appendingPathComponent(name)) }
+        write("empty.rpm", Data())
+        write("truncated-lead.rpm", rpm.prefix(50))
+        write("truncated-header.rpm", rpm.prefix(3000))
+        var badMagic = rpm
+        if badMagic.count > 100 { badMagic[96] ^= 0xFF }  // the signature header's magic
+        write("bad-signature.rpm", badMagic)
+        var source = rpm
+        if source.count > 8 { source[7] = 1 }  // lead type 1: a source package
+        write("source.src.rpm", source)
+        write("not-executable/readme.txt", Data("not a test".utf8))
+        let profile = try? String(contentsOf: EndToEnd.repository.appendingPathComponent("profiles/debian12-armhf.yaml"), encoding: .utf8)
+        let base = profile ?? ""
+        func bad(_ name: String, _ text: String) { write(name, Data(text.utf8)) }
+        bad("syntax.yaml", base.replacingOccurrences(of: "cpus: 2", with: "cpus: [2"))
+        bad("unknown-key.yaml", base.replacingOccurrences(of: "memory: 1024", with: "memroy: 1024"))
+        bad("zero-cpus.yaml", base.replacingOccurrences(of: "cpus: 2", with: "cpus: 0"))
+        bad("mips.yaml", base.replacingOccurrences(of: "arch: armv7l", with: "arch: mips64"))
+        bad("tiny-memory.yaml", base.replacingOccurrences(of: "memory: 1024", with: "memory: 16"))
+        bad("no-install.yaml", base.replacingOccurrences(of: "install: rpm", with: "# install: rpm"))
+        bad("bad-workaround.yaml", base + "\nworkarounds:\n  force: [java-singel-cpu]\n")
+        return directory
+    }()
+
+    static func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
+
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        var arguments: [String]
+        var message: String
+        var testDescription: String { arguments.joined(separator: " ") }
+    }
+
+    static let badInputs: [BadInput] = {
+        let hello = (try? examplePackages()) ?? [:]
+        let ok = hello["vmtest-hello"] ?? "missing-example.rpm"
+        let mislabelled = hello["vmtest-hello-mislabelled"] ?? "missing-example.rpm"
+        let run = ["run", "debian12-armhf"]
+        return [
+            // RPMs
+            .init(arguments: run + ["--rpm", "/etc/passwd"], message: "is not an RPM package"),
+            .init(arguments: run + ["--rpm", "/nonexistent.rpm"], message: "no such file"),
+            .init(arguments: run + ["--rpm", fixture("empty.rpm")], message: "is not an RPM package"),
+            .init(arguments: run + ["--rpm", fixture("truncated-lead.rpm")], message: "is truncated: the file ends inside its lead"),
+            .init(arguments: run + ["--rpm", fixture("truncated-header.rpm")], message: "is truncated"),
+            .init(arguments: run + ["--rpm", fixture("bad-signature.rpm")], message: "corrupt"),
+            .init(arguments: run + ["--rpm", fixture("source.src.rpm")], message: "is a source RPM"),
+            .init(arguments: run + ["--rpm", mislabelled, "--strict"], message: "contains executables for another machine"),
+            .init(arguments: run + ["--rpm", ok, "--rpm", ok], message: "again"),
+            .init(arguments: run + ["--rpm", "/tmp"], message: "is a directory, not an RPM file"),
+            // options
+            .init(arguments: run + ["--test", "true", "--channel", "carrier-pigeon"], message: "--channel must be serial or ssh"),
+            .init(arguments: run, message: "nothing to test"),
+            .init(arguments: run + ["--test", "true", "--timeout", "0"], message: "--timeout must be a positive"),
+            .init(arguments: run + ["--test", "true", "--test-timeout", "0"], message: "--test-timeout must be a positive"),
+            .init(arguments: run + ["--test", "true", "--workaround", "java-singel-cpu"], message: "did you mean 'java-single-cpu'"),
+            .init(arguments: run + ["--test", "true", "--workaround", "java-single-cpu", "--no-workaround", "java-single-cpu"], message: "java-single-cpu"),
+            .init(arguments: run + ["--tests-dir", "/nonexistent"], message: "is not a directory"),
+            .init(arguments: run + ["--tests-dir", fixture("not-executable")], message: "has no executable files"),
+            .init(arguments: run + ["--test", "true", "--results", "/proc/vmtest-results"], message: "cannot be created"),
+            .init(arguments: run + ["--test", "true", "--bogus"], message: "Unknown option '--bogus'"),
+            .init(arguments: ["run", "centos7-armhfp", "--test", "true", "--channel", "ssh"], message: "not provisioned with cloud-init"),
+            // profiles and images
+            .init(arguments: ["run", "debian12-armfh", "--test", "true"], message: "did you mean 'debian12-armhf'"),
+            .init(arguments: ["run", "/nonexistent/profile.yaml", "--test", "true"], message: "no such file"),
+            .init(arguments: ["run", fixture("syntax.yaml"), "--test", "true"], message: "YAML syntax error"),
+            .init(arguments: ["run", fixture("unknown-key.yaml"), "--test", "true"], message: "did you mean 'memory'"),
+            .init(arguments: ["run", fixture("zero-cpus.yaml"), "--test", "true"], message: "cpus must be between 1 and 8"),
+            .init(arguments: ["run", fixture("mips.yaml"), "--test", "true"], message: "'mips64' is not one of"),
+            .init(arguments: ["run", fixture("tiny-memory.yaml"), "--test", "true"], message: "memory is in MiB"),
+            .init(arguments: ["run", fixture("no-install.yaml"), "--test", "true"], message: "missing key 'install'"),
+            .init(arguments: ["run", fixture("bad-workaround.yaml"), "--test", "true"], message: "java-single-cpu"),
+            .init(arguments: ["profiles", "validate", fixture("zero-cpus.yaml")], message: "line"),
+            .init(arguments: ["boot", "centos7-armhfp", "--", "true"], message: "fetching images is not implemented yet"),
+            .init(arguments: ["image", "build", "centos7-armhfp"], message: "its image is downloaded, not built"),
+            .init(arguments: ["boot"], message: "Missing expected argument"),
+        ]
+    }()
+
+    @Test(arguments: badInputs)
+    func badInputExitsTwoBeforeBooting(_ bad: BadInput) async throws {
         let before = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
-        let run = try await EndToEnd.vmtest(arguments)
+        let run = try await EndToEnd.vmtest(bad.arguments)
         #expect(run.status == 2, "stderr: \(run.error)")
-        #expect(run.error.contains(message), "stderr: \(run.error)")
+        #expect(run.error.contains(bad.message), "stderr: \(run.error)")
+        #expect(!run.error.contains("boot: starting"), "something booted")
         let after = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
         #expect(Set(after).subtracting(before).isEmpty, "a bad input left a run behind")
     }
+
 }

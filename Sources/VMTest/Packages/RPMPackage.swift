@@ -15,8 +15,12 @@ public struct RPMPackage: Sendable, Hashable {
     /// architecture fails in a second with a clear message instead of after a boot.
     public static func inspect(_ path: String) async throws -> RPMPackage {
         let file = URL(fileURLWithPath: path)
-        guard FileManager.default.fileExists(atPath: file.path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory) else {
             throw RunInputError(subject: path, problem: "no such file", fix: "check the path given to --rpm")
+        }
+        guard !isDirectory.boolValue else {
+            throw RunInputError(subject: path, problem: "is a directory, not an RPM file", fix: "give --rpm one .rpm file per option")
         }
         guard FileManager.default.isReadableFile(atPath: file.path) else {
             throw RunInputError(subject: path, problem: "cannot be read", fix: "check its permissions")

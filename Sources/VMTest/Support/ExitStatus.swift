@@ -19,8 +19,9 @@ public enum ExitStatus {
             if case .missing = tool { return badInput }
             return infrastructure
         case let image as ImageError:
-            if case .downloadNotSupported = image { return badInput }
-            return infrastructure
+            switch image {
+            case .downloadNotSupported, .notBuildable: return badInput
+            }
         case is CancellationError: return 130
         default: return infrastructure
         }
