@@ -193,6 +193,20 @@ import Testing
         if source.count > 8 { source[7] = 1 }  // lead type 1: a source package
         write("source.src.rpm", source)
         write("not-executable/readme.txt", Data("not a test".utf8))
+        // An honest x86_64 package: right label, wrong machine for an armv7l guest.
+        let sources = EndToEnd.repository.appendingPathComponent("examples/hello-armhf")
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/rpmbuild")
+        build.arguments = [
+            "-bb", "--target", "x86_64", "--define", "variant mislabelled", "--define", "_sourcedir \(sources.path)",
+            "--define", "_topdir \(directory.appendingPathComponent("rpmbuild").path)",
+            "--define", "_rpmdir \(directory.path)", "--define", "_build_name_fmt x86_64.rpm",
+            sources.appendingPathComponent("vmtest-hello.spec").path,
+        ]
+        build.standardOutput = FileHandle.nullDevice
+        build.standardError = FileHandle.nullDevice
+        try? build.run()
+        build.waitUntilExit()
         let profile = try? String(contentsOf: EndToEnd.repository.appendingPathComponent("profiles/debian12-armhf.yaml"), encoding: .utf8)
         let base = profile ?? ""
         func bad(_ name: String, _ text: String) { write(name, Data(text.utf8)) }
@@ -230,6 +244,7 @@ import Testing
             .init(arguments: run + ["--rpm", fixture("source.src.rpm")], message: "is a source RPM"),
             .init(arguments: run + ["--rpm", mislabelled, "--strict"], message: "contains executables for another machine"),
             .init(arguments: run + ["--rpm", ok, "--rpm", ok], message: "again"),
+            .init(arguments: run + ["--rpm", fixture("x86_64.rpm")], message: "is built for x86_64, which an armv7l guest cannot run"),
             .init(arguments: run + ["--rpm", "/tmp"], message: "is a directory, not an RPM file"),
             // options
             .init(arguments: run + ["--test", "true", "--channel", "carrier-pigeon"], message: "--channel must be serial or ssh"),

@@ -74,7 +74,7 @@ public struct PackageTestRunner: Sendable {
             let package = try await RPMPackage.inspect(path)
             guard profile.arch.rpmArchitectures.contains(package.arch) else {
                 throw RunInputError(
-                    subject: path, problem: "is built for \(package.arch), which a \(profile.arch.rawValue) guest cannot run",
+                    subject: path, problem: "is built for \(package.arch), which an \(profile.arch.rawValue) guest cannot run",
                     fix: "build it for one of \(profile.arch.rpmArchitectures.sorted().joined(separator: ", "))")
             }
             if !package.mislabelled.isEmpty {
