@@ -25,12 +25,7 @@ enum EndToEnd {
 
     /// PIDs of QEMU processes running a guest with this domain name.
     static func qemuProcesses(forDomain name: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return arguments.first?.contains("qemu-system") == true && arguments.contains { $0.contains("guest=\(name)") }
-        }
+        LeftoverReaper.qemuProcesses(runningGuest: name)
     }
 
     /// Runs the vmtest executable; returns its exit status, standard output and error.

@@ -54,7 +54,8 @@ public struct DomainDefinition: Sendable, Hashable {
     public struct Disk: Sendable, Hashable {
         public enum Kind: Sendable, Hashable {
             case qcow2Overlay
-            case seed
+            /// A read-only raw image: the cloud-init seed, or the payload of a console-only run.
+            case readOnlyImage
         }
 
         public var kind: Kind

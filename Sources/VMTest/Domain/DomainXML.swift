@@ -70,7 +70,7 @@ public enum DomainXML {
                 xml.element("target", ["dev": "vd" + String(UnicodeScalar(UInt8(97 + index))), "bus": "virtio"])
                 xml.element("address", ["type": "virtio-mmio"])
                 xml.close("disk")
-            case .seed:
+            case .readOnlyImage:
                 // The virt machine has no IDE or AHCI; a read-only virtio disk carries
                 // the cloud-init seed just as well (blkid finds its `cidata` label).
                 xml.open("disk", ["type": "file", "device": "disk"])

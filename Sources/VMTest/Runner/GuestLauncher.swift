@@ -104,7 +104,7 @@ public struct GuestLauncher: Sendable {
             boot = .firmware(path: profile.boot.firmware ?? "/usr/lib/u-boot/qemu_arm/u-boot.bin")
         }
         var disks = [DomainDefinition.Disk(kind: .qcow2Overlay, path: runDirectory.appendingPathComponent("overlay.qcow2").path)]
-        if let seed { disks.append(.init(kind: .seed, path: seed.path)) }
+        if let seed { disks.append(.init(kind: .readOnlyImage, path: seed.path)) }
         return DomainDefinition(
             name: "vmtest-\(runID)",
             run: .init(id: runID, profile: profile.name, ownerPID: getpid()),
@@ -164,7 +164,7 @@ public struct GuestLauncher: Sendable {
         do {
             var definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory, seed: options.seed)
             definition.sshForwardPort = options.sshForwardPort
-            definition.disks += options.extraDisks.map { .init(kind: .seed, path: $0.path) }
+            definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
             if let log = options.consoleLog { definition.consoleLog = log.path }
             if let adjust = options.adjustDefinition { definition = adjust(definition) }
             try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
