@@ -198,7 +198,7 @@ public actor SSHChannel {
                 ) { execution in
                     state.pid.withLock { $0 = execution.processIdentifier.value }
                 }
-                let outcome = MasterExit(status: "\(result.terminationStatus)", standardError: result.standardError ?? "")
+                let outcome = MasterExit(status: "\(result.terminationStatus)", standardError: result.standardError)
                 state.pid.withLock { $0 = nil }
                 state.exit.withLock { $0 = outcome }
                 return outcome
@@ -281,7 +281,7 @@ public actor SSHChannel {
                     error: .string(limit: 16 << 20))
                 var status: Int32?
                 if case .exited(let code) = result.terminationStatus { status = code }
-                return Outcome(status: status, standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
+                return Outcome(status: status, standardOutput: result.standardOutput, standardError: result.standardError)
             }
             group.addTask {
                 try await Task.sleep(for: timeout)

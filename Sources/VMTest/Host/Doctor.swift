@@ -42,7 +42,7 @@ public enum Doctor {
 
     public static let firmware: [Firmware] = [
         Firmware(
-            name: "U-Boot (qemu_arm)", path: "/usr/lib/u-boot/qemu_arm/u-boot.bin", debianPackage: "u-boot-qemu",
+            name: "U-Boot (qemu_arm)", path: BootSpec.armUBoot, debianPackage: "u-boot-qemu",
             usedBy: "profiles with `boot: {method: u-boot}` (centos7-armhfp)"),
         Firmware(
             name: "AAVMF32 (UEFI)", path: "/usr/share/AAVMF/AAVMF32_CODE.fd", debianPackage: "qemu-efi-arm",

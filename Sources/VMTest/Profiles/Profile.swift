@@ -109,6 +109,9 @@ public struct BootSpec: Sendable, Hashable, Codable {
     public var kernelCommandLine: String?
     /// U-Boot binary for `u-boot` boot.
     public var firmware: String?
+
+    /// Debian's U-Boot for QEMU's 32-bit virt machine (package u-boot-qemu).
+    public static let armUBoot = "/usr/lib/u-boot/qemu_arm/u-boot.bin"
 }
 
 public enum BootMethod: String, Sendable, Hashable, Codable, CaseIterable, YAMLChoice {

@@ -101,7 +101,7 @@ public struct GuestLauncher: Sendable {
                 initrd: image?.initrd,
                 commandLine: profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=LABEL=vmtest-root rw")
         case .uBoot:
-            boot = .firmware(path: profile.boot.firmware ?? "/usr/lib/u-boot/qemu_arm/u-boot.bin")
+            boot = .firmware(path: profile.boot.firmware ?? BootSpec.armUBoot)
         }
         var disks = [DomainDefinition.Disk(kind: .qcow2Overlay, path: runDirectory.appendingPathComponent("overlay.qcow2").path)]
         if let seed { disks.append(.init(kind: .readOnlyImage, path: seed.path)) }

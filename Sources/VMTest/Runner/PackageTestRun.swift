@@ -115,8 +115,8 @@ public struct PackageTestRunner: Sendable {
             _ = try ExternalTool.ssh.resolved()
             _ = try ExternalTool.scp.resolved()
         }
-        if profile.provisioning == .cloudInit, ExternalTool.xorriso.path == nil, ExternalTool.genisoimage.path == nil {
-            throw ToolError.missing(ExternalTool("xorriso", debianPackage: "xorriso"))
+        if profile.provisioning == .cloudInit {
+            _ = try ISOImage.writer()
         }
         let accelerator = AcceleratorChoice.choose(for: profile.arch, on: launcher.host)
         // Emulation is 10-50x slower than KVM, so the default limits grow with it.
@@ -129,7 +129,8 @@ public struct PackageTestRunner: Sendable {
             throw RunInputError(subject: results.path, problem: "cannot be created (\(error.localizedDescription))", fix: "give --results a writable directory")
         }
         let selection = (profile.workarounds ?? .none).overriding(request.workarounds)
-        let preview = launcher.definition(for: profile, image: nil, runID: runID, runDirectory: results)
+        let preview = launcher.definition(
+            for: profile, image: nil, runID: runID, runDirectory: launcher.directories.runs.appendingPathComponent(runID))
         let context = WorkaroundContext(
             definition: preview, host: launcher.host,
             packages: packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
@@ -294,7 +295,7 @@ public struct PackageTestRunner: Sendable {
             for package in prepared.packages {
                 for smoke in profile.smokeTests {
                     let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
-                    _ = try await session.test(kind: "smoke", name: "\(smoke.name) \(package.name)", command: command, on: channel)
+                    _ = try await session.test(kind: "smoke", name: TestName.smoke(smoke, package), command: command, on: channel)
                 }
                 let listing = try await channel.run(
                     "for f in /usr/share/installed-tests/\(ShellWords.quote(package.name))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
@@ -307,7 +308,7 @@ public struct PackageTestRunner: Sendable {
             }
         }
         for (index, command) in prepared.request.commands.enumerated() {
-            _ = try await session.test(kind: "command", name: "command \(index + 1): \(command.prefix(60))", command: command, on: channel)
+            _ = try await session.test(kind: "command", name: TestName.command(index, command), command: command, on: channel)
         }
         for script in prepared.testScripts {
             _ = try await session.test(
@@ -406,8 +407,8 @@ final class RunSession: @unchecked Sendable {
 
     func skipRemaining(because reason: String) {
         let skipped = prepared.packages.flatMap { package in
-            prepared.request.profile.smokeTests.map { "\($0.name) \(package.name)" }
-        } + prepared.request.commands.enumerated().map { "command \($0.offset + 1): \($0.element.prefix(60))" }
+            prepared.request.profile.smokeTests.map { TestName.smoke($0, package) }
+        } + prepared.request.commands.enumerated().map { TestName.command($0.offset, $0.element) }
             + prepared.testScripts.map(\.lastPathComponent)
         lock.withLock {
             for name in skipped {
@@ -416,6 +417,12 @@ final class RunSession: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Test-case names, the same whether a test ran or was skipped.
+enum TestName {
+    static func smoke(_ test: SmokeTest, _ package: RPMPackage) -> String { "\(test.name) \(package.name)" }
+    static func command(_ index: Int, _ command: String) -> String { "command \(index + 1): \(command.prefix(60))" }
 }
 
 struct TimeLimitExceeded: Error {}

@@ -5,13 +5,15 @@ import Foundation
 public enum ISOImage {
     /// Writes `directory`'s contents to `image` with the volume label `label`.
     public static func write(from directory: URL, label: String, to image: URL) async throws {
-        let arguments = ["-quiet", "-V", label, "-J", "-r", "-o", image.path, directory.path]
-        if ExternalTool.xorriso.path != nil {
-            try await ExternalTool.xorriso.run(["-as", "mkisofs"] + arguments)
-        } else if ExternalTool.genisoimage.path != nil {
-            try await ExternalTool.genisoimage.run(arguments)
-        } else {
-            throw ToolError.missing(ExternalTool("xorriso", debianPackage: "xorriso (or genisoimage)"))
-        }
+        let (tool, prefix) = try writer()
+        try await tool.run(prefix + ["-quiet", "-V", label, "-J", "-r", "-o", image.path, directory.path])
+    }
+
+    /// The ISO writer this host has, with the arguments that make it speak mkisofs;
+    /// throws (naming the package) when there is none, so runs can check before booting.
+    public static func writer() throws(ToolError) -> (tool: ExternalTool, prefix: [String]) {
+        if ExternalTool.xorriso.path != nil { return (.xorriso, ["-as", "mkisofs"]) }
+        if ExternalTool.genisoimage.path != nil { return (.genisoimage, []) }
+        throw ToolError.missing(ExternalTool("xorriso", debianPackage: "xorriso (or genisoimage)"))
     }
 }
