@@ -159,6 +159,29 @@ public final class Connection: Sendable {
         return Domain(pointer: domain, connection: self)
     }
 
+    /// Starts a domain from a state file written by ``Domain/save(to:xml:flags:)``.
+    ///
+    /// - Parameter xml: the domain XML to restore with instead of the one stored in the
+    ///   file: other disk paths, say. libvirt refuses XML whose virtual hardware (or
+    ///   name, or UUID) differs from the saved domain's.
+    ///
+    /// The corresponding libvirt function is `virDomainRestoreFlags`.
+    public func restoreDomain(from file: URL, xml: String? = nil, flags: Domain.SaveRestoreFlags = []) throws(LibvirtError) {
+        guard virDomainRestoreFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
+            throw LibvirtError.last(from: "virDomainRestoreFlags")
+        }
+    }
+
+    /// The domain XML stored in a state file written by ``Domain/save(to:xml:flags:)``.
+    ///
+    /// The corresponding libvirt function is `virDomainSaveImageGetXMLDesc`.
+    public func savedDomainXML(in file: URL) throws(LibvirtError) -> String {
+        guard let xml = takeString(virDomainSaveImageGetXMLDesc(pointer, file.path, 0)) else {
+            throw LibvirtError.last(from: "virDomainSaveImageGetXMLDesc")
+        }
+        return xml
+    }
+
     /// The domain with this name, or `nil` if there is none. Other failures throw.
     ///
     /// The corresponding libvirt function is `virDomainLookupByName`.

@@ -166,6 +166,35 @@ public final class Domain: Sendable {
         }
     }
 
+    /// Options for ``save(to:xml:flags:)`` and ``Connection/restoreDomain(from:xml:flags:)``.
+    ///
+    /// The corresponding libvirt type is `virDomainSaveRestoreFlags`.
+    public struct SaveRestoreFlags: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// Read or write the state file without filling the host's page cache.
+        public static let bypassCache = SaveRestoreFlags(rawValue: VIR_DOMAIN_SAVE_BYPASS_CACHE.rawValue)
+        /// Restore the domain running, whatever state it was saved in.
+        public static let running = SaveRestoreFlags(rawValue: VIR_DOMAIN_SAVE_RUNNING.rawValue)
+        /// Restore the domain paused, whatever state it was saved in.
+        public static let paused = SaveRestoreFlags(rawValue: VIR_DOMAIN_SAVE_PAUSED.rawValue)
+    }
+
+    /// Writes the running domain's memory and device state to `file` and stops it; a
+    /// transient domain is gone afterwards. ``Connection/restoreDomain(from:xml:flags:)``
+    /// brings it back exactly where it was.
+    ///
+    /// - Parameter xml: the domain XML to store with the state instead of the current
+    ///   one; it must describe the same virtual hardware.
+    ///
+    /// The corresponding libvirt function is `virDomainSaveFlags`.
+    public func save(to file: URL, xml: String? = nil, flags: SaveRestoreFlags = []) throws(LibvirtError) {
+        guard virDomainSaveFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
+            throw LibvirtError.last(from: "virDomainSaveFlags")
+        }
+    }
+
     /// The domain's XML description as libvirt currently sees it (for a running domain,
     /// including what libvirt filled in: pty paths, addresses, ...).
     ///

@@ -19,11 +19,14 @@ struct BootCommand: AsyncParsableCommand {
     @Flag(help: "Print the domain XML it would boot, and boot nothing.")
     var dryRun = false
 
+    @Flag(help: "Boot from the kernel instead of restoring the profile's saved ready state.")
+    var cold = false
+
     @Argument(parsing: .postTerminator, help: "Command to run in the guest (after --).")
     var command: [String] = []
 
     func run() async throws {
-        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, command = command
+        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, cold = cold, command = command
         try await runReportingErrors {
             let profile = try global.catalog.load(profileName)
             let launcher = GuestLauncher(reporter: LineReporter())
@@ -31,7 +34,8 @@ struct BootCommand: AsyncParsableCommand {
                 print(BootPlan.dryRun(profile: profile, launcher: launcher))
                 return ExitStatus.success
             }
-            let options = LaunchOptions(connectURI: global.connectURI, readyTimeout: timeout.map { .seconds($0) })
+            var options = LaunchOptions(connectURI: global.connectURI, readyTimeout: timeout.map { .seconds($0) })
+            options.cold = cold
             let guestCommand = ShellWords.join(command)
             return try await launcher.withGuest(profile, options: options) { guest in
                 guard let guestCommand else {

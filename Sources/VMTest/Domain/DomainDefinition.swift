@@ -6,6 +6,8 @@ import Foundation
 /// can be tested against golden files.
 public struct DomainDefinition: Sendable, Hashable {
     public var name: String
+    /// Set for a guest restored from a saved state, whose copy names this UUID; libvirt picks one otherwise.
+    public var uuid: UUID? = nil
     public var run: RunTag
     public var arch: GuestArchitecture
     public var machine: String

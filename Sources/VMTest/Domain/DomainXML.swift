@@ -10,6 +10,7 @@ public enum DomainXML {
             xml.open("domain", ["type": domain.accelerator.accelerator.domainType])
         }
         xml.element("name", text: domain.name)
+        if let uuid = domain.uuid { xml.element("uuid", text: uuid.uuidString.lowercased()) }
         xml.open("metadata")
         xml.element(
             "vmtest:run",

@@ -169,6 +169,20 @@ public actor GuestShell {
         _ = try await waitFor(ready.literal, until: deadline, failure: .notReady, since: start)
     }
 
+    /// Waits until the shell of a restored guest answers. It was set up before the guest
+    /// was saved (``waitUntilReady(login:timeout:)``), so one probe is all it needs.
+    public func waitUntilReattached(timeout: Duration) async throws {
+        startReading()
+        let start = ContinuousClock.now
+        let deadline = start + timeout
+        let alive = marker("alive")
+        while !text.contains(alive.literal) {
+            try await transport.send(Array("\nprintf '\(alive.escaped)\\n'\n".utf8))
+            try await waitForOutput(until: min(deadline, .now + .seconds(1)), failure: .notReady, since: start)
+        }
+        _ = try await waitFor(alive.literal, until: deadline, failure: .notReady, since: start)
+    }
+
     // MARK: Commands
 
     /// Runs `command` with `sh` in the guest and returns its exit status, standard

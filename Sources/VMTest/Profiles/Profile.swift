@@ -55,6 +55,27 @@ extension Profile: Decodable {
     }
 }
 
+/// Encoded for keys: a saved guest state is only reused by the profile that made it.
+/// Workarounds are left out: what they change shows in the domain itself.
+extension Profile: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(summary, forKey: .summary)
+        try container.encode(arch, forKey: .arch)
+        try container.encode(machine, forKey: .machine)
+        try container.encode(cpus, forKey: .cpus)
+        try container.encode(memory, forKey: .memory)
+        try container.encode(image, forKey: .image)
+        try container.encode(boot, forKey: .boot)
+        try container.encode(console, forKey: .console)
+        try container.encode(provisioning, forKey: .provisioning)
+        try container.encodeIfPresent(cloudInitUserData, forKey: .cloudInitUserData)
+        try container.encode(channel, forKey: .channel)
+        try container.encode(install, forKey: .install)
+        try container.encode(smokeTests, forKey: .smokeTests)
+    }
+}
+
 /// Guest CPU architectures vmtest can boot.
 public enum GuestArchitecture: String, Sendable, Hashable, Codable, CaseIterable, YAMLChoice {
     /// 32-bit Arm (armhf / armhfp / armv7hl userlands).

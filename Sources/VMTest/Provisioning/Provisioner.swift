@@ -55,7 +55,26 @@ public struct Provisioner: Sendable {
         let image = try await seed.write(to: runDirectory)
         let port = try ports.reserve()
         reporter.end("provision", seconds: (ContinuousClock.now - start).seconds, "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")
-        return PreparedGuest(runDirectory: runDirectory, seed: image, keyPair: keyPair, port: port, reporter: reporter)
+        return PreparedGuest(
+            runDirectory: runDirectory, seed: image, warmSeed: Self.warmSeed(like: seed), keyPair: keyPair, port: port, reporter: reporter)
+    }
+
+    /// The seed a guest is saved with: the run's seed without the run. Its key pair is
+    /// thrown away as soon as the seed is written; each restored run installs its own.
+    static func warmSeed(like seed: CloudInitSeed) -> WarmSeed {
+        var template = seed
+        template.instanceID = "vmtest-saved"
+        template.authorizedKey = ""
+        let identity = template
+        let description = ((try? identity.render()) ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key):\n\($0.value)" }.joined(separator: "\n")
+        return WarmSeed(identity: description) { directory in
+            let throwaway = try await SSHKeyPair.generate(in: directory, name: "throwaway", comment: "vmtest-saved")
+            try? FileManager.default.removeItem(at: throwaway.privateKey)
+            try? FileManager.default.removeItem(at: throwaway.publicKeyFile)
+            var saved = identity
+            saved.authorizedKey = throwaway.publicKey
+            return try await saved.write(to: directory)
+        }
     }
 }
 
@@ -65,6 +84,8 @@ public final class PreparedGuest: Sendable {
     public let runDirectory: URL
     /// `seed.iso`, to attach as the guest's seed disk.
     public let seed: URL
+    /// The seed a saved guest boots with (see ``WarmSeed``).
+    public let warmSeed: WarmSeed
     public let keyPair: SSHKeyPair
     public let port: PortReservation
     let reporter: any Reporter
@@ -72,9 +93,10 @@ public final class PreparedGuest: Sendable {
     /// Where the pinned host key goes.
     public var knownHosts: URL { runDirectory.appendingPathComponent("known_hosts") }
 
-    init(runDirectory: URL, seed: URL, keyPair: SSHKeyPair, port: PortReservation, reporter: any Reporter) {
+    init(runDirectory: URL, seed: URL, warmSeed: WarmSeed, keyPair: SSHKeyPair, port: PortReservation, reporter: any Reporter) {
         self.runDirectory = runDirectory
         self.seed = seed
+        self.warmSeed = warmSeed
         self.keyPair = keyPair
         self.port = port
         self.reporter = reporter
@@ -84,8 +106,45 @@ public final class PreparedGuest: Sendable {
     public func launchOptions(_ options: LaunchOptions = LaunchOptions()) -> LaunchOptions {
         var options = options
         options.seed = seed
+        options.warmSeed = warmSeed
         options.sshForwardPort = port.port
         return options
+    }
+
+    /// After boot, what SSH needs: cloud-init's end for a booted guest; for a restored
+    /// one (whose cloud-init ended before it was saved) the run's own keys.
+    public func provision(guest: Guest, cloudInitTimeout: Duration = .seconds(600)) async throws {
+        if guest.start.isWarm {
+            try await installKeys(guest: guest)
+        } else {
+            try await waitForCloudInit(guest: guest, timeout: cloudInitTimeout)
+        }
+    }
+
+    /// Gives a restored guest the run's authorised key and a host key of its own, made
+    /// on the host: the saved guest's keys are shared by every run restored from it, and
+    /// keys made inside a restored guest would come from its restored random state.
+    public func installKeys(guest: Guest) async throws {
+        let start = ContinuousClock.now
+        reporter.begin("keys", "installing the run's SSH key and a new host key over the console")
+        let hostKey = try await SSHKeyPair.generate(in: runDirectory, name: "ssh_host_ed25519_key", comment: "root@\(guest.profile.name)")
+        let privateHostKey = try String(contentsOf: hostKey.privateKey, encoding: .utf8)
+        try? FileManager.default.removeItem(at: hostKey.privateKey)
+        let command = [
+            "umask 077", "mkdir -p /root/.ssh",
+            "printf '%s\\n' \(ShellWords.quote(keyPair.publicKey)) >/root/.ssh/authorized_keys",
+            "rm -f /etc/ssh/ssh_host_*",
+            "printf '%s' \(ShellWords.quote(privateHostKey)) >/etc/ssh/ssh_host_ed25519_key",
+            "printf '%s\\n' \(ShellWords.quote(hostKey.publicKey)) >/etc/ssh/ssh_host_ed25519_key.pub",
+            "chmod 644 /etc/ssh/ssh_host_ed25519_key.pub",
+        ].joined(separator: " && ")
+        let result = try await guest.shell.run(command, timeout: .seconds(60))
+        guard result.exitStatus == 0 else {
+            throw ProvisioningError(
+                "cannot install the run's SSH keys in the restored guest (exit status \(result.exitStatus))",
+                detail: (result.standardOutput + result.standardError).split(separator: "\n").map(String.init))
+        }
+        reporter.end("keys", seconds: (ContinuousClock.now - start).seconds, "installed")
     }
 
     /// After boot: waits for cloud-init over the console, pins the host key it made,
@@ -96,7 +155,7 @@ public final class PreparedGuest: Sendable {
     ///   - cloudInitTimeout: cloud-init under TCG takes 60-120 s after the console
     ///     answers, more on a busy machine.
     public func finish(guest: Guest, cloudInitTimeout: Duration = .seconds(600), sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
-        try await waitForCloudInit(guest: guest, timeout: cloudInitTimeout)
+        try await provision(guest: guest, cloudInitTimeout: cloudInitTimeout)
         return try await connect(guest: guest, timeout: sshTimeout)
     }
 

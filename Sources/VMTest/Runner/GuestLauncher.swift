@@ -21,6 +21,11 @@ public struct LaunchOptions: Sendable {
     public var runID: String?
     /// Last changes to the domain before it is created (the workarounds).
     public var adjustDefinition: (@Sendable (DomainDefinition) -> DomainDefinition)?
+    /// Boot from the kernel even when a saved state could be restored.
+    public var cold = false
+    /// The seed a saved guest boots with, when ``seed`` is a run's own; without it a
+    /// seeded run boots cold.
+    public var warmSeed: WarmSeed?
 
     public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
         self.connectURI = connectURI
@@ -42,6 +47,8 @@ public struct Guest: Sendable {
     public let shell: GuestShell
     /// The host port forwarded to the guest's SSH port, if any.
     public let sshForwardPort: Int?
+    /// Booted, or restored from a saved state.
+    public let start: GuestStart
     /// Seconds each launch phase took, in order.
     public let phases: [PhaseTiming]
     let keepSwitch: KeepSwitch
@@ -124,17 +131,7 @@ public struct GuestLauncher: Sendable {
         options: LaunchOptions = LaunchOptions(),
         _ body: (Guest) async throws -> T
     ) async throws -> T {
-        var phases: [PhaseTiming] = []
-        func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
-            let start = ContinuousClock.now
-            reporter.begin(phase, detail)
-            let result = try await work()
-            let seconds = (ContinuousClock.now - start).seconds
-            phases.append(PhaseTiming(name: phase, seconds: seconds))
-            reporter.end(phase, seconds: seconds, "done")
-            return result
-        }
-
+        let phases = PhaseRecorder(reporter: reporter)
         let accelerator = AcceleratorChoice.choose(for: profile.arch, on: host)
         if accelerator.accelerator == .tcg { reporter.note(accelerator.reason) }
         _ = try ExternalTool.qemuImg.resolved()
@@ -167,28 +164,77 @@ public struct GuestLauncher: Sendable {
             definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
             if let log = options.consoleLog { definition.consoleLog = log.path }
             if let adjust = options.adjustDefinition { definition = adjust(definition) }
-            try await timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
-                try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
-            }
             let hypervisor = try Hypervisor.connect(uri: options.connectURI, directories: directories)
-            let domain = try await timed("boot", "starting \(definition.name) (\(accelerator.accelerator.rawValue), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)") {
-                try hypervisor.connection.createDomain(xml: DomainXML.render(definition))
-            }
-            teardown.domain = domain
             teardown.uri = hypervisor.uri
+            let timeout = options.readyTimeout ?? (accelerator.accelerator == .tcg ? .seconds(300) : .seconds(90))
+
+            var start = GuestStart.cold
+            if !options.cold {
+                let warm = WarmStarter(
+                    reporter: reporter, profile: profile, image: image, options: options, hypervisor: hypervisor,
+                    definition: definition, runDirectory: runDirectory, phases: phases)
+                do {
+                    var state: WarmState?
+                    switch await warm.plan() {
+                    case .restore(let saved):
+                        state = saved
+                    case .save(let inputs):
+                        reporter.note("no saved state of \(profile.name) fits this run: booting it once to save one (later runs restore it)")
+                        state = try await warm.save(inputs, readyTimeout: timeout)
+                    case .unavailable(let reason):
+                        reporter.note("booting cold: \(reason)")
+                    }
+                    if let state {
+                        do {
+                            let (domain, restored) = try await warm.restore(state)
+                            teardown.domain = domain
+                            definition = restored
+                            start = .warm(key: state.key)
+                        } catch {
+                            // A state this host cannot restore is no use to the next run either.
+                            WarmStateStore(image: image).remove(state.key)
+                            reporter.note("restoring saved state \(state.key) failed, so it was deleted; booting cold: \(error)")
+                            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent("overlay.qcow2"))
+                        }
+                    }
+                } catch let error as LibvirtError where error.function == "virDomainSaveFlags" {
+                    reporter.note("saving the guest failed; booting cold: \(error)")
+                }
+            }
+            if teardown.domain == nil {
+                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
+                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
+                }
+                let cold = definition
+                teardown.domain = try await phases.timed("boot", "starting \(cold.name) (\(accelerator.accelerator.rawValue), \(cold.cpus) vCPU, \(cold.memoryMiB) MiB)") {
+                    try hypervisor.connection.createDomain(xml: DomainXML.render(cold))
+                }
+            }
+            let domain = teardown.domain!
             let console = try domain.openConsole(device: definition.commandConsoleAlias)
+            if start.isWarm { try domain.resume() }
             teardown.console = console
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
             let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console), record: { transcript.append($0) })
             teardown.shell = shell
-            let timeout = options.readyTimeout ?? (accelerator.accelerator == .tcg ? .seconds(300) : .seconds(90))
-            try await timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+            if start.isWarm {
+                try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
+                    try await shell.waitUntilReattached(timeout: .seconds(60))
+                    let refreshed = try await shell.run(
+                        WarmStarter.refreshCommand(
+                            now: Date(), entropy: (0..<64).map { _ in UInt8.random(in: 0...255) }, payload: !options.extraDisks.isEmpty),
+                        timeout: .seconds(60))
+                    guard refreshed.exitStatus == 0 else { throw GuestStepError(step: "refreshing the restored guest", result: refreshed) }
+                }
+            } else {
+                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
+                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+                }
             }
             let guest = Guest(
                 runID: runID, profile: profile, domainName: definition.name, accelerator: accelerator, image: image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
-                sshForwardPort: options.sshForwardPort, phases: phases, keepSwitch: teardown.keepSwitch)
+                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result

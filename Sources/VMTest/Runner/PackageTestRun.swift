@@ -233,7 +233,7 @@ public struct PackageTestRunner: Sendable {
             session.phases = guest.phases
             var ssh: SSHChannel?
             if let provisioned {
-                try await session.timed("cloud-init") { try await provisioned.waitForCloudInit(guest: guest) }
+                try await session.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
                 if prepared.channel == .ssh {
                     ssh = try await session.timed("ssh") { try await provisioned.connect(guest: guest) }
                 }

@@ -1,0 +1,145 @@
+import Foundation
+
+/// A booted guest saved at the moment it was ready, and the frozen disk layer that
+/// belongs to it: what a warm start restores instead of booting.
+public struct WarmState: Sendable, Hashable, Codable {
+    public var key: String
+    public var directory: String
+    /// Everything that shaped the state; a different value anywhere is a different key.
+    public var inputs: WarmStateInputs
+    public var bakeSeconds: Double
+    public var saveSeconds: Double
+    public var bakedAt: Date
+
+    var stateFile: URL { URL(fileURLWithPath: directory).appendingPathComponent("state.save") }
+    /// The guest's disk writes up to the save, read-only now: each run overlays it.
+    var frozenDisk: URL { URL(fileURLWithPath: directory).appendingPathComponent("frozen.qcow2") }
+    /// The cloud-init seed the guest booted with, without any run's key.
+    var seed: URL { URL(fileURLWithPath: directory).appendingPathComponent("seed.iso") }
+    /// The empty disk that stands in for a run's payload (see ``WarmState/payloadSlotBytes``).
+    var payloadSlot: URL { URL(fileURLWithPath: directory).appendingPathComponent("payload-slot.img") }
+
+    /// The saved guest has one read-only disk for payloads, whatever a run brings: a
+    /// restored guest keeps the hardware it was saved with, so a run's payload image
+    /// is padded (sparsely) to this size and takes the slot's place.
+    static let payloadSlotBytes: UInt64 = 4 << 30
+}
+
+/// What a saved state depends on. Encoded into the key and kept in the manifest, so
+/// a person can see why a state is (not) reused.
+public struct WarmStateInputs: Sendable, Hashable, Codable {
+    /// The profile as loaded (canonical JSON).
+    public var profile: String
+    public var baseImageSHA256: String
+    /// The first line of `qemu-system-arm --version`.
+    public var qemu: String
+    public var libvirt: String
+    /// The hypervisor's URI, or `embedded`.
+    public var hypervisor: String
+    /// The domain XML with run-specific names, paths and ports blanked: accelerator,
+    /// CPU model, memory, vCPUs, devices.
+    public var domain: String
+    /// The cloud-init seed's content without per-run values; empty without a seed.
+    public var seed: String
+    /// Raised whenever what vmtest does to a guest before saving it changes.
+    public var revision: Int
+
+    static let currentRevision = 1
+
+    /// A short stable hash of all inputs.
+    var key: String { StableHash.fnv1a(Data((try? Self.encoder.encode(self)) ?? Data())) }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+}
+
+/// Saved states of one base image, in its folder's `warm/` (so `vmtest image rm`
+/// removes them with the image).
+public struct WarmStateStore: Sendable {
+    public let root: URL
+
+    public init(image: BaseImage) {
+        root = URL(fileURLWithPath: image.directory).appendingPathComponent("warm")
+    }
+
+    static let manifestName = "manifest.json"
+
+    public func state(for key: String) -> WarmState? {
+        let manifest = root.appendingPathComponent(key).appendingPathComponent(Self.manifestName)
+        guard let data = try? Data(contentsOf: manifest) else { return nil }
+        return try? Self.decoder.decode(WarmState.self, from: data)
+    }
+
+    public func list() -> [WarmState] {
+        let keys = (try? FileManager.default.contentsOfDirectory(atPath: root.path))?.sorted() ?? []
+        return keys.filter { !$0.hasPrefix(".") }.compactMap(state(for:))
+    }
+
+    /// Deletes a state that failed to restore, so the next run saves a new one.
+    public func remove(_ key: String) {
+        try? FileManager.default.removeItem(at: root.appendingPathComponent(key))
+    }
+
+    /// A folder to save a new state in; ``publish(_:from:)`` moves it into place.
+    /// Folders left by dead processes are removed first.
+    func scratch() throws -> URL {
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
+        for name in (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(".saving-") {
+            if let pid = Int32(name.dropFirst(".saving-".count)), kill(pid, 0) != 0, errno == ESRCH {
+                try? fileManager.removeItem(at: root.appendingPathComponent(name))
+            }
+        }
+        let scratch = root.appendingPathComponent(".saving-\(getpid())")
+        try? fileManager.removeItem(at: scratch)
+        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+        return scratch
+    }
+
+    /// Makes the saved files read-only and moves them into place. When another process
+    /// saved the same state meanwhile, theirs is kept and this one dropped.
+    func publish(_ state: WarmState, from scratch: URL) throws -> WarmState {
+        var state = state
+        let target = root.appendingPathComponent(state.key)
+        for file in [state.frozenDisk, state.payloadSlot] { _ = chmod(scratch.appendingPathComponent(file.lastPathComponent).path, 0o444) }
+        _ = chmod(scratch.appendingPathComponent(state.stateFile.lastPathComponent).path, 0o400)
+        state.directory = target.path
+        try Self.encoder.encode(state).write(to: scratch.appendingPathComponent(Self.manifestName))
+        do {
+            try FileManager.default.moveItem(at: scratch, to: target)
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            guard let theirs = self.state(for: state.key) else { throw error }
+            return theirs
+        }
+        return state
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
+
+/// FNV-1a, 64 bits, as hex: short stable names for folders keyed by their inputs.
+enum StableHash {
+    static func fnv1a(_ bytes: Data) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import Libvirt
+import Synchronization
+
+/// How a guest came to be ready.
+public enum GuestStart: Sendable, Hashable {
+    /// Booted from its kernel.
+    case cold
+    /// Restored from the saved state with this key.
+    case warm(key: String)
+
+    public var isWarm: Bool { if case .warm = self { true } else { false } }
+}
+
+/// A cloud-init seed a saved guest can boot with: the same for every run, so it holds
+/// no run's key (each run's key is installed after restore, over the console).
+public struct WarmSeed: Sendable {
+    /// The seed's content without per-run values: part of the saved state's key.
+    public var identity: String
+    /// Writes the seed into the directory and returns its path.
+    public var write: @Sendable (URL) async throws -> URL
+
+    public init(identity: String, write: @escaping @Sendable (URL) async throws -> URL) {
+        self.identity = identity
+        self.write = write
+    }
+}
+
+/// Restores guests from saved states, saving one first when none fits.
+///
+/// A saved state is the guest's memory at the moment it was ready plus the disk layer it
+/// had written by then, frozen. Each run restores it onto its own overlay of that layer
+/// under its own name and UUID, so runs never share a writable disk and can run side by
+/// side. The guest keeps the virtual hardware it was saved with, which is why a run's
+/// disks are fitted into the saved layout (``WarmState/payloadSlotBytes``).
+struct WarmStarter {
+    let reporter: any Reporter
+    let profile: Profile
+    let image: BaseImage
+    let options: LaunchOptions
+    let hypervisor: Hypervisor
+    /// The run's own domain, as a cold boot would create it.
+    let definition: DomainDefinition
+    let runDirectory: URL
+    let phases: PhaseRecorder
+
+    enum Plan {
+        case restore(WarmState)
+        case save(WarmStateInputs)
+        case unavailable(reason: String)
+    }
+
+    /// Whether this run can start warm, and from which state.
+    func plan() async -> Plan {
+        if let uri = options.connectURI, !Self.isLocal(uri) {
+            return .unavailable(reason: "saved states live on this machine and \(uri) is another host's hypervisor")
+        }
+        if options.seed != nil, options.warmSeed == nil {
+            return .unavailable(reason: "the run's cloud-init seed has no reusable form to save a guest with")
+        }
+        if options.extraDisks.count > 1 {
+            return .unavailable(reason: "a saved guest has one payload disk and this run brings \(options.extraDisks.count)")
+        }
+        if let payload = options.extraDisks.first {
+            let size = (try? FileManager.default.attributesOfItem(atPath: payload.path)[.size] as? UInt64) ?? 0
+            if size > WarmState.payloadSlotBytes {
+                return .unavailable(reason: "the payload (\(size >> 20) MiB) is larger than a saved guest's payload disk")
+            }
+        }
+        let qemu: String
+        do {
+            qemu = try await Self.emulatorVersion(definition.accelerator.emulator)
+        } catch {
+            return .unavailable(reason: "cannot tell QEMU's version (\(error))")
+        }
+        let libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
+        let inputs = WarmStateInputs(
+            profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
+            hypervisor: options.connectURI ?? "embedded", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
+            seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
+        if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
+        return .save(inputs)
+    }
+
+    /// Boots the guest cold to ready, without any run's secrets, and saves it.
+    func save(_ inputs: WarmStateInputs, readyTimeout: Duration) async throws -> WarmState {
+        let store = WarmStateStore(image: image)
+        let scratch = try store.scratch()
+        var domain: Domain?
+        do {
+            let started = ContinuousClock.now
+            let frozen = scratch.appendingPathComponent("frozen.qcow2")
+            try await Overlay.create(at: frozen, over: image.disk)
+            let slot = scratch.appendingPathComponent("payload-slot.img")
+            try Self.makeSparse(slot, size: WarmState.payloadSlotBytes)
+            let seed = try await options.warmSeed?.write(scratch)
+            var saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
+            saving.consoleLog = scratch.appendingPathComponent("console.log").path
+            domain = try await phases.timed("boot", "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)") {
+                try hypervisor.connection.createDomain(xml: DomainXML.render(saving))
+            }
+            let console = try domain!.openConsole(device: saving.commandConsoleAlias)
+            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console))
+            do {
+                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
+                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
+                }
+                if seed != nil {
+                    try await phases.timed("cloud-init", "waiting for cloud-init to finish before saving") {
+                        _ = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(600))
+                    }
+                }
+                // Everything the guest buffered reaches the frozen layer: its memory and
+                // its disk then agree whatever the host's cache does.
+                _ = try await shell.run("sync", timeout: .seconds(120))
+            } catch {
+                await shell.stop()
+                console.close()
+                throw error
+            }
+            await shell.stop()
+            console.close()
+            let saveStarted = ContinuousClock.now
+            let stateFile = scratch.appendingPathComponent("state.save")
+            try await phases.timed("save", "saving the ready guest for later runs") {
+                let saved = domain!
+                try await offloadLibvirtCall { () throws(LibvirtError) in try saved.save(to: stateFile) }
+            }
+            domain = nil
+            let state = WarmState(
+                key: inputs.key, directory: scratch.path, inputs: inputs,
+                bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: (ContinuousClock.now - saveStarted).seconds,
+                bakedAt: Date())
+            return try store.publish(state, from: scratch)
+        } catch {
+            _ = try? domain?.destroyIfRunning()
+            try? FileManager.default.removeItem(at: scratch)
+            throw error
+        }
+    }
+
+    /// Restores `state` as this run's guest: its own copy of the state under the run's
+    /// name, its own overlay. Returns the domain and the definition it runs with.
+    func restore(_ state: WarmState) async throws -> (Domain, DomainDefinition) {
+        let overlay = runDirectory.appendingPathComponent("overlay.qcow2")
+        try await Overlay.create(at: overlay, over: state.frozenDisk.path)
+        var payload = state.payloadSlot
+        if let extra = options.extraDisks.first {
+            try Self.pad(extra, to: WarmState.payloadSlotBytes)
+            payload = extra
+        }
+        var definition = definition.withWarmDisks(
+            disk: overlay.path, seed: options.warmSeed == nil ? nil : state.seed.path, payload: payload.path)
+        definition.uuid = UUID()
+        let restored = definition
+        let copy = runDirectory.appendingPathComponent("state.save")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let domain = try await phases.timed("restore", "restoring \(restored.name) from saved state \(state.key)") {
+            try await offloadLibvirtCall { () throws(any Error) -> Domain in
+                try SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
+                try hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+                guard let domain = try hypervisor.connection.domain(uuid: restored.uuid!) else {
+                    throw WarmStartError(description: "the restored guest \(restored.name) stopped at once")
+                }
+                return domain
+            }
+        }
+        return (domain, restored)
+    }
+
+    /// Brings a restored guest up to date: its clock (stopped at the save), its random
+    /// number generator (every restore would otherwise draw the same numbers), and
+    /// the block cache of the payload disk (the slot it saw was empty).
+    static func refreshCommand(now: Date, entropy: [UInt8], payload: Bool) -> String {
+        let seconds = String(format: "%.3f", now.timeIntervalSince1970)
+        // printf is a shell builtin (octal escapes: dash has no \x): no process needed.
+        let bytes = entropy.map { String(format: "\\%03o", $0) }.joined()
+        var steps = [
+            "date -u -s @\(seconds) >/dev/null",
+            "printf '\(bytes)' >/dev/urandom",
+            // RNDRESEEDCRNG: reseed from the pool just mixed into now, not within a minute.
+            "{ perl -e 'open(my $f, \">\", \"/dev/urandom\") or die; ioctl($f, 0x5207, 0) or die' 2>/dev/null || true; }",
+        ]
+        if payload {
+            // Drop what the guest cached of the empty slot; the root file system stays.
+            steps.append("mounts=$(cat /proc/mounts); for d in /dev/vd?; do case \"$mounts\" in *\"$d \"*) ;; *) blockdev --flushbufs \"$d\" ;; esac; done")
+        }
+        return (steps + ["true"]).joined(separator: "; ")
+    }
+
+    /// The domain as saved, with run-specific names, paths and ports blanked.
+    static func shape(of definition: DomainDefinition, seeded: Bool) -> DomainDefinition {
+        var shape = definition.withWarmDisks(disk: "@disk", seed: seeded ? "@seed" : nil, payload: "@payload")
+        shape.name = "vmtest-saved"
+        shape.uuid = nil
+        shape.run = .init(id: "saved", profile: definition.run.profile, ownerPID: 0, host: "")
+        shape.consoleLog = "@console-log"
+        if shape.sshForwardPort != nil { shape.sshForwardPort = 22 }
+        return shape
+    }
+
+    /// URIs whose hypervisor sees this machine's files.
+    static func isLocal(_ uri: String) -> Bool {
+        guard let parsed = URLComponents(string: uri) else { return false }
+        return (parsed.host ?? "").isEmpty || parsed.host == "localhost" || parsed.host == "127.0.0.1"
+    }
+
+    static func canonicalJSON(_ profile: Profile) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(profile)) ?? Data(), as: UTF8.self)
+    }
+
+    private static let versions = Mutex<[String: String]>([:])
+
+    /// `qemu-system-arm --version`'s first line, asked once per process.
+    static func emulatorVersion(_ emulator: String) async throws -> String {
+        if let known = versions.withLock({ $0[emulator] }) { return known }
+        let output = try await ExternalTool(URL(fileURLWithPath: emulator).lastPathComponent, debianPackage: "qemu-system-arm").run(["--version"])
+        let line = String(output.split(separator: "\n").first ?? "")
+        versions.withLock { $0[emulator] = line }
+        return line
+    }
+
+    static func makeSparse(_ file: URL, size: UInt64) throws {
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
+        try pad(file, to: size)
+    }
+
+    /// Grows `file` to `size` bytes without writing them (a hole).
+    static func pad(_ file: URL, to size: UInt64) throws {
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        if try handle.seekToEnd() < size { try handle.truncate(atOffset: size) }
+    }
+}
+
+extension DomainDefinition {
+    /// This domain with a saved guest's disks: its own disk, the seed it booted with,
+    /// and the payload slot.
+    func withWarmDisks(disk: String, seed: String?, payload: String) -> DomainDefinition {
+        var definition = self
+        definition.disks = [Disk(kind: .qcow2Overlay, path: disk)]
+            + (seed.map { [Disk(kind: .readOnlyImage, path: $0)] } ?? [])
+            + [Disk(kind: .readOnlyImage, path: payload)]
+        return definition
+    }
+}
+
+/// Seconds each launch phase took, reported as they end.
+final class PhaseRecorder: Sendable {
+    let reporter: any Reporter
+    private let recorded = Mutex<[PhaseTiming]>([])
+
+    init(reporter: any Reporter) { self.reporter = reporter }
+
+    var phases: [PhaseTiming] { recorded.withLock { $0 } }
+
+    func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
+        let start = ContinuousClock.now
+        reporter.begin(phase, detail)
+        let result = try await work()
+        let seconds = (ContinuousClock.now - start).seconds
+        recorded.withLock { $0.append(PhaseTiming(name: phase, seconds: seconds)) }
+        reporter.end(phase, seconds: seconds, "done")
+        return result
+    }
+}
+
+struct WarmStartError: Error, CustomStringConvertible {
+    var description: String
+}
