@@ -5,8 +5,8 @@ import VMTest
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Build, list and remove base images.",
-        subcommands: [Build.self, List.self, Remove.self])
+        abstract: "Build, list and remove base images and their saved ready states.",
+        subcommands: [Build.self, Warm.self, List.self, Remove.self])
 
     struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Build a profile's base image (instant when it is cached).")
@@ -31,6 +31,34 @@ struct ImageCommand: AsyncParsableCommand {
         }
     }
 
+    struct Warm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Save a profile's guest once it is ready, so runs restore it instead of booting (instant when saved).",
+            discussion: "Runs do this themselves on first use; this does it ahead, e.g. before a nightly plan.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Profile name or path.") var profile: String
+
+        func run() async throws {
+            let global = global, name = profile
+            try await runReportingErrors {
+                let profile = try global.catalog.load(name)
+                let reporter = LineReporter()
+                let report = try await PackageTestRunner(launcher: GuestLauncher(reporter: reporter)).warmUp(profile, connectURI: global.connectURI)
+                if let error = report.infrastructureError {
+                    reporter.note("could not warm \(profile.name): \(error)")
+                    return ExitStatus.infrastructure
+                }
+                guard let key = report.warmState else {
+                    reporter.note("\(profile.name) boots cold (see the note above): nothing saved")
+                    return ExitStatus.infrastructure
+                }
+                let saved = report.phases.contains { $0.name == "save" }
+                reporter.note("\(profile.name): saved state \(key) \(saved ? "saved" : "already saved"); a restore took \(String(format: "%.2f", report.phases.first { $0.name == "restore" }?.seconds ?? 0)) s")
+                return ExitStatus.success
+            }
+        }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List built images.")
         func run() async throws {
@@ -39,12 +67,16 @@ struct ImageCommand: AsyncParsableCommand {
             for (profile, image) in images {
                 let size = (try? FileManager.default.attributesOfItem(atPath: image.disk)[.size] as? Int) ?? 0
                 print("\(profile)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)")
+                for state in WarmStateStore(image: image).list() {
+                    let bytes = (try? FileManager.default.attributesOfItem(atPath: state.directory + "/state.save")[.size] as? Int) ?? 0
+                    print("  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(state.bakedAt.formatted(.iso8601))\t\(state.inputs.qemu)")
+                }
             }
         }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's built images.")
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's images and their saved states.")
         @Argument(help: "Profile name.") var profile: String
         func run() async throws {
             let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)

@@ -44,6 +44,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Keep the guest running if anything fails, and print how to attach to it and remove it.")
     var keep = false
 
+    @Flag(help: "Boot from the kernel instead of restoring the profile's saved ready state.")
+    var cold = false
+
     @Flag(help: "Refuse RPMs whose executables are built for another machine than their label says (default: warn).")
     var strict = false
 
@@ -66,7 +69,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
-        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep, strict = strict
+        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep, strict = strict, cold = cold
         let forced = forcedWorkarounds, disabled = disabledWorkarounds
         let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
@@ -77,6 +80,7 @@ struct RunCommand: AsyncParsableCommand {
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
                 keepOnFailure: keep)
             request.strict = strict
+            request.cold = cold
             request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
             let prepared = try await runner.prepare(request)
             let report = await runner.run(prepared)

@@ -47,7 +47,7 @@ import Testing
 
     @Test func ctrlCDuringBootLeavesNothingBehind() async throws {
         _ = try await EndToEnd.debianProfile()
-        let result = try await EndToEnd.vmtest(["boot", "debian12-armhf", "--", "true"], interruptAfter: "ready: waiting")
+        let result = try await EndToEnd.vmtest(["boot", "debian12-armhf", "--cold", "--", "true"], interruptAfter: "ready: waiting")
         #expect(result.status == 130, "stderr: \(result.error)")
         let name = try #require(result.error.firstMatch(of: /starting (vmtest-[0-9a-z-]+)/)?.1)
         #expect(EndToEnd.qemuProcesses(forDomain: String(name)).isEmpty, "QEMU outlived Ctrl-C")

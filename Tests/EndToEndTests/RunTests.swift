@@ -47,6 +47,7 @@ import Testing
         var channel: String
         var tests: [Test]
         var phases: [PhaseTiming]
+        var warmState: String?
     }
 
     static func summary(in directory: URL) throws -> Summary {
@@ -114,7 +115,7 @@ import Testing
         chmod(script.path, 0o755)
         let results = Self.results("ssh")
         let run = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json",
+            "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json", "--cold",
         ])
         #expect(run.status == 0, "stderr: \(run.error)")
         let summary = try Self.summary(in: results)
@@ -131,7 +132,7 @@ import Testing
         let hello = try #require(try Self.examplePackages()["vmtest-hello"])
         let results = Self.results("interrupted")
         let run = try await EndToEnd.vmtest(
-            ["run", "debian12-armhf", "--rpm", hello, "--channel", "ssh", "--results", results.path],
+            ["run", "debian12-armhf", "--rpm", hello, "--channel", "ssh", "--results", results.path, "--cold"],
             interruptAfter: "ready: waiting")
         #expect(run.status == 130, "stderr: \(run.error)")
         let name = try #require(run.error.firstMatch(of: /starting (vmtest-[0-9a-z-]+)/)?.1)

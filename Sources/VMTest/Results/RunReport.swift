@@ -13,6 +13,8 @@ public struct RunReport: Sendable, Codable, Hashable {
     public var workarounds: [AppliedWorkaround]
     public var packages: [PackageSummary]
     public var phases: [PhaseTiming]
+    /// The saved state the guest was restored from; nil when it booted cold (or never started).
+    public var warmState: String? = nil
     public var tests: [TestCaseResult]
     /// Set when the machinery failed (boot time-out, libvirt error, lost console).
     public var infrastructureError: String?

@@ -20,6 +20,8 @@ public struct RunRequest: Sendable {
     public var strict = false
     /// Workarounds forced or disabled on the command line, over the profile's.
     public var workarounds = WorkaroundSelection.none
+    /// Boot from the kernel even when a saved state could be restored.
+    public var cold = false
 
     public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
                 channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
@@ -144,6 +146,16 @@ public struct PackageTestRunner: Sendable {
             testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
     }
 
+    /// Makes sure the saved state that runs of `profile` restore exists, by one run of
+    /// `true` that restores it (saving it first when there is none). The run's results
+    /// go to a temporary folder, deleted afterwards; the report says what happened.
+    public func warmUp(_ profile: Profile, connectURI: String?) async throws -> RunReport {
+        let results = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-warm-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
+        return await run(try await prepare(request))
+    }
+
     /// Runs everything and writes junit.xml, summary.json, console.log and per-test logs.
     public func run(_ prepared: PreparedRun) async -> RunReport {
         let reporter = launcher.reporter
@@ -173,6 +185,7 @@ public struct PackageTestRunner: Sendable {
         report.tests = session.tests
         report.phases = session.phases
         report.imageSHA256 = session.imageSHA256
+        report.warmState = session.warmState
         report.seconds = (ContinuousClock.now - clock).seconds
         RunResultsWriter.write(report, to: prepared.results)
         return report
@@ -184,6 +197,7 @@ public struct PackageTestRunner: Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
         var options = LaunchOptions(connectURI: prepared.request.connectURI)
         options.runID = prepared.runID
+        options.cold = prepared.request.cold
         let selection = prepared.workarounds, host = launcher.host
         let packages = prepared.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
         options.adjustDefinition = { definition in
@@ -230,6 +244,7 @@ public struct PackageTestRunner: Sendable {
 
         try await launcher.withGuest(prepared.request.profile, options: options) { guest in
             session.imageSHA256 = guest.image.diskSHA256
+            if case .warm(let key) = guest.start { session.warmState = key }
             session.phases = guest.phases
             var ssh: SSHChannel?
             if let provisioned {
@@ -335,6 +350,7 @@ final class RunSession: @unchecked Sendable {
     private var _tests: [TestCaseResult] = []
     private var _phases: [PhaseTiming] = []
     private var _imageSHA256: String?
+    private var _warmState: String?
 
     init(prepared: PreparedRun, reporter: any Reporter) {
         self.prepared = prepared
@@ -349,6 +365,10 @@ final class RunSession: @unchecked Sendable {
     var imageSHA256: String? {
         get { lock.withLock { _imageSHA256 } }
         set { lock.withLock { _imageSHA256 = newValue } }
+    }
+    var warmState: String? {
+        get { lock.withLock { _warmState } }
+        set { lock.withLock { _warmState = newValue } }
     }
 
     /// Records how long a step that reports its own progress took.

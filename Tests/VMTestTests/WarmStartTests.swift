@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+@testable import VMTest
+
+/// What decides whether a saved state fits a run, and what a restored guest is told.
+@Suite struct WarmStartTests {
+    static func definition(runID: String, port: Int? = 40000, memory: Int? = nil, host: HostMachine = DomainXMLTests.x86) throws -> DomainDefinition {
+        var profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
+        if let memory { profile.memory = memory }
+        let launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")), host: host)
+        var definition = launcher.definition(
+            for: profile, image: DomainXMLTests.image, runID: runID, runDirectory: URL(fileURLWithPath: "/state/runs/\(runID)"),
+            seed: URL(fileURLWithPath: "/state/runs/\(runID)/seed.iso"))
+        definition.sshForwardPort = port
+        return definition
+    }
+
+    @Test func runsDifferingOnlyInNamesPathsAndPortsShareAShape() throws {
+        let first = try Self.definition(runID: "A", port: 40000)
+        var second = try Self.definition(runID: "B", port: 40001)
+        second.disks.append(.init(kind: .readOnlyImage, path: "/tmp/payload.iso"))
+        second.consoleLog = "/results/console.log"
+        second.uuid = UUID()
+        #expect(DomainXML.render(WarmStarter.shape(of: first, seeded: true)) == DomainXML.render(WarmStarter.shape(of: second, seeded: true)))
+    }
+
+    @Test func memoryCPUAcceleratorNetworkAndSeedChangeTheShape() throws {
+        func shape(_ definition: DomainDefinition, seeded: Bool = true) -> String { DomainXML.render(WarmStarter.shape(of: definition, seeded: seeded)) }
+        let base = shape(try Self.definition(runID: "A"))
+        #expect(shape(try Self.definition(runID: "A", memory: 768)) != base)
+        #expect(shape(try Self.definition(runID: "A", host: DomainXMLTests.cortexA72)) != base, "KVM with host-passthrough is another machine")
+        #expect(shape(try Self.definition(runID: "A", port: nil)) != base, "no network device")
+        #expect(shape(try Self.definition(runID: "A"), seeded: false) != base)
+        var pinned = try Self.definition(runID: "A")
+        pinned.cpus = 1
+        #expect(shape(pinned) != base)
+    }
+
+    @Test func theSavedLayoutIsDiskSeedAndPayloadSlot() throws {
+        let definition = try Self.definition(runID: "A").withWarmDisks(disk: "/o.qcow2", seed: "/seed.iso", payload: "/slot.img")
+        #expect(definition.disks == [
+            .init(kind: .qcow2Overlay, path: "/o.qcow2"), .init(kind: .readOnlyImage, path: "/seed.iso"), .init(kind: .readOnlyImage, path: "/slot.img"),
+        ])
+        #expect(try Self.definition(runID: "A").withWarmDisks(disk: "/o", seed: nil, payload: "/s").disks.count == 2)
+    }
+
+    static let inputs = WarmStateInputs(
+        profile: "{}", baseImageSHA256: "92c6", qemu: "QEMU emulator version 7.2.22", libvirt: "9.0.0", hypervisor: "embedded",
+        domain: "<domain/>", seed: "", revision: WarmStateInputs.currentRevision)
+
+    @Test func everyInputIsPartOfTheKey() {
+        #expect(Self.inputs.key == Self.inputs.key)
+        let changes: [(inout WarmStateInputs) -> Void] = [
+            { $0.profile = "{\"cpus\":1}" }, { $0.baseImageSHA256 = "ffff" }, { $0.qemu = "QEMU emulator version 8.0.0" },
+            { $0.libvirt = "9.1.0" }, { $0.hypervisor = "qemu:///system" }, { $0.domain = "<domain type='kvm'/>" },
+            { $0.seed = "user-data" }, { $0.revision += 1 },
+        ]
+        for change in changes {
+            var changed = Self.inputs
+            change(&changed)
+            #expect(changed.key != Self.inputs.key)
+        }
+    }
+
+    @Test func refreshSetsTheClockMixesEntropyAndFlushesOnlyForAPayload() {
+        let now = Date(timeIntervalSince1970: 1_763_770_000.25)
+        let command = WarmStarter.refreshCommand(now: now, entropy: [0, 7, 255], payload: false)
+        #expect(command.contains("date -u -s @1763770000.250"))
+        #expect(command.contains("printf '\\000\\007\\377' >/dev/urandom"), "octal escapes: dash's printf has no \\x")
+        #expect(command.contains("0x5207"), "RNDRESEEDCRNG")
+        #expect(!command.contains("flushbufs"))
+        #expect(WarmStarter.refreshCommand(now: now, entropy: [], payload: true).contains("blockdev --flushbufs"))
+    }
+
+    @Test func theRefreshCommandIsValidPOSIXShell() async throws {
+        let command = WarmStarter.refreshCommand(now: Date(), entropy: (0..<64).map { UInt8($0 * 4) }, payload: true)
+        // -n parses without running: the host's clock and block devices stay untouched.
+        let checked = try await ExternalTool("dash", debianPackage: "dash").run(["-n", "-c", command])
+        #expect(checked.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("qemu:///system", true), ("qemu:///embed?root=/tmp/x", true), ("qemu+ssh://localhost/system", true),
+        ("qemu+tcp://127.0.0.1/system", true), ("qemu+ssh://builder1/system", false),
+    ])
+    func onlyHypervisorsThatSeeThisMachinesFilesRestore(_ uri: String, _ local: Bool) {
+        #expect(WarmStarter.isLocal(uri) == local)
+    }
+
+    @Test func theSeedsIdentityLeavesOutTheRunsKeyAndInstance() throws {
+        let templates = try CloudInitTemplates.load(from: CloudInitSeedTests.templates)
+        let first = Provisioner.warmSeed(like: CloudInitSeed(instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 AAAA a", templates: templates))
+        let second = Provisioner.warmSeed(like: CloudInitSeed(instanceID: "vmtest-B", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 BBBB b", templates: templates))
+        #expect(first.identity == second.identity)
+        #expect(!first.identity.contains("AAAA"))
+        let other = Provisioner.warmSeed(like: CloudInitSeed(
+            instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "k", templates: templates, additionalUserData: "packages: [curl]"))
+        #expect(other.identity != first.identity)
+    }
+
+    @Test func aPublishedStateIsReadOnlyListedAndRemovable() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var image = DomainXMLTests.image
+        image.directory = directory.path
+        let store = WarmStateStore(image: image)
+        let scratch = try store.scratch()
+        for name in ["frozen.qcow2", "payload-slot.img", "state.save"] {
+            try Data("x".utf8).write(to: scratch.appendingPathComponent(name))
+        }
+        let state = WarmState(key: Self.inputs.key, directory: scratch.path, inputs: Self.inputs, bakeSeconds: 30, saveSeconds: 2, bakedAt: Date())
+        let published = try store.publish(state, from: scratch)
+        #expect(published.directory == store.root.appendingPathComponent(Self.inputs.key).path)
+        #expect(!FileManager.default.fileExists(atPath: scratch.path))
+        let mode = { (name: String) in try FileManager.default.attributesOfItem(atPath: published.directory + "/" + name)[.posixPermissions] as? Int }
+        #expect(try mode("frozen.qcow2") == 0o444)
+        #expect(try mode("state.save") == 0o400)
+        #expect(store.state(for: Self.inputs.key)?.inputs == Self.inputs)
+        #expect(store.list().map(\.key) == [Self.inputs.key])
+        store.remove(Self.inputs.key)
+        #expect(store.list().isEmpty)
+    }
+}
