@@ -7,7 +7,7 @@ struct VMTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmtest",
         abstract: "Test packages inside throw-away 32-bit Arm virtual machines.",
-        subcommands: [RunCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self, CleanCommand.self, WorkaroundsCommand.self, DoctorCommand.self])
+        subcommands: [RunCommand.self, NightlyCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self, CleanCommand.self, WorkaroundsCommand.self, DoctorCommand.self])
 
     /// Like the default, except that usage errors exit with vmtest's "bad input" status
     /// (2) instead of EX_USAGE (64): one status for every input problem is what CI needs.

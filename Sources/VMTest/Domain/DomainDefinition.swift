@@ -18,6 +18,8 @@ public struct DomainDefinition: Sendable, Hashable {
     public var disks: [Disk]
     /// File that receives everything the guest writes to its first serial port.
     public var consoleLog: String
+    /// Keep what the file holds: a restored guest's log starts with the boot it was saved after.
+    public var appendsToConsoleLog = false
     /// The device the command channel uses; a virtio console is added for `hvc0`.
     public var commandConsole: ConsoleDevice
     /// Host port on 127.0.0.1 forwarded to the guest's SSH port; nil means no network.

@@ -90,7 +90,7 @@ public enum DomainXML {
         xml.close("controller")
         xml.element("controller", ["type": "usb", "model": "none"])
         xml.open("serial", ["type": "pty"])
-        xml.element("log", ["file": domain.consoleLog, "append": "off"])
+        xml.element("log", ["file": domain.consoleLog, "append": domain.appendsToConsoleLog ? "on" : "off"])
         xml.element("target", ["port": "0"])
         xml.close("serial")
         if domain.commandConsole == .hvc0 {

@@ -16,6 +16,8 @@ public struct WarmState: Sendable, Hashable, Codable {
     var frozenDisk: URL { URL(fileURLWithPath: directory).appendingPathComponent("frozen.qcow2") }
     /// The cloud-init seed the guest booted with, without any run's key.
     var seed: URL { URL(fileURLWithPath: directory).appendingPathComponent("seed.iso") }
+    /// What the guest wrote to its serial console up to the save.
+    var bootConsoleLog: URL { URL(fileURLWithPath: directory).appendingPathComponent("console.log") }
     /// The empty disk that stands in for a run's payload (see ``WarmState/payloadSlotBytes``).
     var payloadSlot: URL { URL(fileURLWithPath: directory).appendingPathComponent("payload-slot.img") }
 

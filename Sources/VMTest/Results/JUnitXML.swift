@@ -2,22 +2,40 @@
 /// per run, one `<testcase>` per test with its output and time.
 public enum JUnitXML {
     public static func render(_ report: RunReport) -> String {
-        let failures = report.tests.filter { $0.verdict == .failed }.count
-        let errors = report.tests.filter { $0.verdict == .error }.count + (report.infrastructureError == nil ? 0 : 1)
-        let skipped = report.tests.filter { $0.verdict == .skipped }.count
+        render(suites: [("vmtest.\(report.profile)", report)])
+    }
+
+    /// Many runs in one document (a night's runs): one `<testsuite>` per run.
+    public static func render(suites: [(name: String, report: RunReport)]) -> String {
+        let reports = suites.map(\.report)
         var xml = XMLWriter()
-        var text = "<?xml version='1.0' encoding='UTF-8'?>\n"
-        xml.open("testsuites", ["name": "vmtest", "tests": String(report.tests.count), "failures": String(failures), "errors": String(errors), "time": seconds(report.seconds)])
+        xml.open("testsuites", [
+            "name": "vmtest", "tests": String(reports.map(\.tests.count).reduce(0, +)),
+            "failures": String(reports.map(failures).reduce(0, +)), "errors": String(reports.map(errors).reduce(0, +)),
+            "time": seconds(reports.map(\.seconds).reduce(0, +)),
+        ])
+        for (name, report) in suites { testsuite(report, name: name, into: &xml) }
+        xml.close("testsuites")
+        return "<?xml version='1.0' encoding='UTF-8'?>\n" + xml.text
+    }
+
+    private static func failures(_ report: RunReport) -> Int { report.tests.filter { $0.verdict == .failed }.count }
+    private static func errors(_ report: RunReport) -> Int {
+        report.tests.filter { $0.verdict == .error }.count + (report.infrastructureError == nil ? 0 : 1)
+    }
+
+    private static func testsuite(_ report: RunReport, name: String, into xml: inout XMLWriter) {
+        let skipped = report.tests.filter { $0.verdict == .skipped }.count
         xml.open("testsuite", [
-            "name": "vmtest.\(report.profile)", "tests": String(report.tests.count), "failures": String(failures),
-            "errors": String(errors), "skipped": String(skipped), "time": seconds(report.seconds),
+            "name": name, "tests": String(report.tests.count), "failures": String(failures(report)),
+            "errors": String(errors(report)), "skipped": String(skipped), "time": seconds(report.seconds),
             "timestamp": report.startedAt.formatted(.iso8601), "hostname": report.host.hostname,
         ])
         xml.open("properties")
         for (name, value) in [
             ("run-id", report.runID), ("profile", report.profile), ("accelerator", report.accelerator.rawValue),
             ("channel", report.channel), ("image-sha256", report.imageSHA256 ?? ""),
-            ("workarounds", report.workarounds.map(\.name).joined(separator: ",")),
+            ("workarounds", report.workarounds.map(\.name).joined(separator: ",")), ("connection", report.host.connection),
         ] {
             xml.element("property", ["name": name, "value": value])
         }
@@ -41,9 +59,6 @@ public enum JUnitXML {
             xml.close("testcase")
         }
         xml.close("testsuite")
-        xml.close("testsuites")
-        text += xml.text
-        return text
     }
 
     private static func seconds(_ value: Double) -> String {

@@ -152,6 +152,11 @@ struct WarmStarter {
         var definition = definition.withWarmDisks(
             disk: overlay.path, seed: options.warmSeed == nil ? nil : state.seed.path, payload: payload.path)
         definition.uuid = UUID()
+        // The log holds the guest's whole serial output: the boot before the save, then this run.
+        let bootLog = (try? Data(contentsOf: state.bootConsoleLog)) ?? Data()
+        try (bootLog + Data("\n[vmtest: restored from saved state \(state.key) at \(Date().formatted(.iso8601))]\n".utf8))
+            .write(to: URL(fileURLWithPath: definition.consoleLog))
+        definition.appendsToConsoleLog = true
         let restored = definition
         let copy = runDirectory.appendingPathComponent("state.save")
         defer { try? FileManager.default.removeItem(at: copy) }

@@ -25,8 +25,18 @@ public final class LineReporter: Reporter, @unchecked Sendable {
     private var frame = 0
     private var ticker: (any DispatchSourceTimer)?
 
+    private let output: FileHandle
+
     public init(isTerminal: Bool = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil) {
         self.isTerminal = isTerminal
+        output = .standardError
+    }
+
+    /// Plain lines into a file (one run's log, while many run at once).
+    public init(logFile: URL) throws {
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        output = try FileHandle(forWritingTo: logFile)
+        isTerminal = false
     }
 
     deinit { ticker?.cancel() }
@@ -108,7 +118,7 @@ public final class LineReporter: Reporter, @unchecked Sendable {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        output.write(Data(text.utf8))
     }
 
     private var terminalWidth: Int {

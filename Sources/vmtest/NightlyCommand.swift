@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import VMTest
+
+struct NightlyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nightly",
+        abstract: "Run a plan: every profile against every package set, spread over the plan's hypervisors, into one report.",
+        discussion: """
+            Writes every run's own results, junit.xml (one testsuite per run), summary.json, report.md and report.html \
+            into the results directory. Exits 0 when everything passed, 1 when a test failed, 3 when only the \
+            infrastructure failed (after retries), 2 for a bad plan.
+            """)
+
+    @Option(help: "Directory of profiles (default: $VMTEST_PROFILES, ./profiles, or the source tree's).")
+    var profiles: String?
+
+    @Argument(help: "The plan file (YAML).")
+    var plan: String
+
+    @Option(help: "Guests to run at once, at most (also bounded by the hypervisors' capacity and this host's memory).")
+    var parallel = 1
+
+    @Option(help: "Results directory (default: ./vmtest-results/nightly-PLAN-TIME).")
+    var results: String?
+
+    @Flag(help: "Boot every guest from its kernel instead of restoring saved states.")
+    var cold = false
+
+    @Flag(help: "Print the matrix and the hypervisors, and run nothing.")
+    var dryRun = false
+
+    func validate() throws {
+        if parallel < 1 { throw ValidationError("--parallel must be at least 1") }
+    }
+
+    func run() async throws {
+        let catalog = profiles.map { ProfileCatalog(directory: URL(fileURLWithPath: $0)) } ?? .standard()
+        let file = URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun
+        try await runReportingErrors {
+            let (plan, sets) = try PlanLoader.load(file: file, catalog: catalog)
+            if dryRun {
+                for profile in plan.profiles {
+                    for set in sets { print("\(profile)\t\(set.name)\t\(set.rpms.joined(separator: " "))") }
+                }
+                for hypervisor in plan.hypervisors { print("hypervisor\t\(hypervisor.uri)\tcapacity \(hypervisor.capacity)") }
+                return ExitStatus.success
+            }
+            let folder = URL(fileURLWithPath: results ?? "vmtest-results/nightly-\(plan.name)-\(GuestLauncher.newRunID())")
+            var runner = NightlyRunner(plan: plan, packageSets: sets, catalog: catalog, parallel: parallel, results: folder, progress: NightlyProgress())
+            runner.cold = cold
+            return try await runner.run().exitStatus
+        }
+    }
+}
