@@ -160,7 +160,7 @@ struct WarmStarter {
         let restored = definition
         let copy = runDirectory.appendingPathComponent("state.save")
         defer { try? FileManager.default.removeItem(at: copy) }
-        let domain = try await phases.timed("restore", "restoring \(restored.name) from saved state \(state.key)") {
+        let domain = try await phases.timed("restore", "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)") {
             try await offloadLibvirtCall { () throws(any Error) -> Domain in
                 try SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
                 try hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
