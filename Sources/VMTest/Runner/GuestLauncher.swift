@@ -173,32 +173,10 @@ public struct GuestLauncher: Sendable {
                 let warm = WarmStarter(
                     reporter: reporter, profile: profile, image: image, options: options, hypervisor: hypervisor,
                     definition: definition, runDirectory: runDirectory, phases: phases)
-                do {
-                    var state: WarmState?
-                    switch await warm.plan() {
-                    case .restore(let saved):
-                        state = saved
-                    case .save(let inputs):
-                        reporter.note("no saved state of \(profile.name) fits this run: booting it once to save one (later runs restore it)")
-                        state = try await warm.save(inputs, readyTimeout: timeout)
-                    case .unavailable(let reason):
-                        reporter.note("booting cold: \(reason)")
-                    }
-                    if let state {
-                        do {
-                            let (domain, restored) = try await warm.restore(state)
-                            teardown.domain = domain
-                            definition = restored
-                            start = .warm(key: state.key)
-                        } catch {
-                            // A state this host cannot restore is no use to the next run either.
-                            WarmStateStore(image: image).remove(state.key)
-                            reporter.note("restoring saved state \(state.key) failed, so it was deleted; booting cold: \(error)")
-                            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent("overlay.qcow2"))
-                        }
-                    }
-                } catch let error as LibvirtError where error.function == "virDomainSaveFlags" {
-                    reporter.note("saving the guest failed; booting cold: \(error)")
+                if let (domain, restored, key) = try await warm.start(readyTimeout: timeout) {
+                    teardown.domain = domain
+                    definition = restored
+                    start = .warm(key: key)
                 }
             }
             if teardown.domain == nil {

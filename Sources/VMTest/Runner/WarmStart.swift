@@ -50,6 +50,37 @@ struct WarmStarter {
         case unavailable(reason: String)
     }
 
+    /// Restores the run's guest, saving a state first when none fits. Nil, after a
+    /// note saying why, when the run must boot cold.
+    func start(readyTimeout: Duration) async throws -> (Domain, DomainDefinition, key: String)? {
+        let state: WarmState
+        switch await plan() {
+        case .restore(let saved):
+            state = saved
+        case .save(let inputs):
+            reporter.note("no saved state of \(profile.name) fits this run: booting it once to save one (later runs restore it)")
+            do {
+                state = try await save(inputs, readyTimeout: readyTimeout)
+            } catch let error as LibvirtError where error.function == "virDomainSaveFlags" {
+                reporter.note("saving the guest failed; booting cold: \(error)")
+                return nil
+            }
+        case .unavailable(let reason):
+            reporter.note("booting cold: \(reason)")
+            return nil
+        }
+        do {
+            let (domain, restored) = try await restore(state)
+            return (domain, restored, state.key)
+        } catch {
+            // A state this host cannot restore is no use to the next run either.
+            WarmStateStore(image: image).remove(state.key)
+            reporter.note("restoring saved state \(state.key) failed, so it was deleted; booting cold: \(error)")
+            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent("overlay.qcow2"))
+            return nil
+        }
+    }
+
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
         if let uri = options.connectURI, !Self.isLocal(uri) {
