@@ -26,7 +26,7 @@ public struct LeftoverReaper: Sendable {
     /// Cleans the local state directory; with a connection, also destroys vmtest
     /// domains on it whose owner on this host is dead.
     public func reap(connectURI: String, includingKept: Bool = false) throws -> Reaped {
-        reap(connection: try Connection(uri: connectURI), includingKept: includingKept)
+        reap(connection: try Hypervisor.openDaemon(uri: connectURI), includingKept: includingKept)
     }
 
     /// - Parameter includingKept: also remove guests kept with `--keep`.
