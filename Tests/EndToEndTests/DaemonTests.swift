@@ -74,6 +74,26 @@ import Testing
         #expect(EndToEnd.qemuProcesses(forDomain: name).isEmpty, "QEMU of \(name) outlived the boot")
     }
 
+    @Test func aKeptGuestStaysOnTheDaemonUntilCleanKept() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let results = RunTests.results("daemon-kept")
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--connect", Self.uri, "--test", "false", "--keep", "--results", results.path,
+        ])
+        #expect(run.status == 1, "stderr: \(run.error)")
+        let name = String(try #require(run.error.firstMatch(of: /kept (vmtest-[0-9a-z-]+) running/)?.1))
+        #expect(run.error.contains("virsh -c '\(Self.uri)' console \(name)"), "stderr: \(run.error)")
+        #expect(try Self.virsh(["domstate", name]).output.contains("running"))
+
+        #expect(try await EndToEnd.vmtest(["clean", "--connect", Self.uri]).status == 0)
+        #expect(try Self.domains().contains(name), "clean removed a kept guest")
+        let cleaned = try await EndToEnd.vmtest(["clean", "--kept", "--connect", Self.uri])
+        #expect(cleaned.status == 0, "stderr: \(cleaned.error)")
+        #expect(try !Self.domains().contains(name), "clean --kept left \(name) on the daemon")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(EndToEnd.qemuProcesses(forDomain: name).isEmpty, "QEMU of \(name) outlived clean --kept")
+    }
+
     @Test func aDaemonThatRefusesConnectionsIsAnInfrastructureFailureNamingTheURI() async throws {
         _ = try await EndToEnd.debianProfile()
         let refusing = "qemu+tcp://127.0.0.1:1/system"
