@@ -30,7 +30,7 @@ public final class Hypervisor: Sendable {
             if let existing = cache[key] { return existing }
             let hypervisor: Hypervisor
             if let uri {
-                hypervisor = Hypervisor(connection: try Connection(uri: uri), uri: uri, embeddedRoot: nil)
+                hypervisor = Hypervisor(connection: try openDaemon(uri: uri), uri: uri, embeddedRoot: nil)
             } else {
                 let root = embeddedRoot(for: getpid(), in: directories)
                 let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
@@ -39,6 +39,16 @@ public final class Hypervisor: Sendable {
             }
             cache[key] = hypervisor
             return hypervisor
+        }
+    }
+
+    /// Opens a connection to the libvirt named by `--connect`, saying which URI failed:
+    /// libvirt's own message names at most a host and port.
+    static func openDaemon(uri: String) throws(HypervisorConnectionError) -> Connection {
+        do {
+            return try Connection(uri: uri)
+        } catch {
+            throw HypervisorConnectionError(uri: uri, cause: error)
         }
     }
 
@@ -69,5 +79,18 @@ public final class Hypervisor: Sendable {
                 try? FileManager.default.removeItem(at: root)
             }
         }
+    }
+}
+
+/// The libvirt given with `--connect` could not be reached: an infrastructure failure.
+public struct HypervisorConnectionError: Error, Sendable, CustomStringConvertible {
+    public var uri: String
+    public var cause: LibvirtError
+
+    public var description: String {
+        """
+        cannot connect to libvirt at \(uri): \(cause.message)
+          fix: start the libvirt daemon there, or correct --connect (`virsh -c '\(uri)' list` tries the same connection)
+        """
     }
 }

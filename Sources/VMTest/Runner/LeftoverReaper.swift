@@ -26,7 +26,7 @@ public struct LeftoverReaper: Sendable {
     /// Cleans the local state directory; with a connection, also destroys vmtest
     /// domains on it whose owner on this host is dead.
     public func reap(connectURI: String, includingKept: Bool = false) throws -> Reaped {
-        reap(connection: try Connection(uri: connectURI), includingKept: includingKept)
+        reap(connection: try Hypervisor.openDaemon(uri: connectURI), includingKept: includingKept)
     }
 
     /// - Parameter includingKept: also remove guests kept with `--keep`.
@@ -38,6 +38,20 @@ public struct LeftoverReaper: Sendable {
         }
         var reaped = Reaped()
         let fileManager = FileManager.default
+
+        // Domains on a libvirt daemon (qemu:///system, remote) tagged by this host's dead
+        // processes, first: the daemon destroys them cleanly, before their run directories
+        // (and any QEMU the daemon no longer knows) are removed below.
+        if let connection, let domains = try? connection.domains() {
+            let host = ProcessInfo.processInfo.hostName
+            for domain in domains {
+                guard let xml = try? domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
+                    let owner = Self.attribute("owner-pid", in: xml).flatMap(Int32.init),
+                    Self.attribute("host", in: xml) == host, !Self.isAlive(owner), !isKept(domain.name)
+                else { continue }
+                if (try? domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
+            }
+        }
 
         // Guests of dead embedded drivers: QEMU PIDs from each root's run/qemu/*.pid.
         let roots = directories.state.appendingPathComponent("libvirt")
@@ -83,17 +97,6 @@ public struct LeftoverReaper: Sendable {
             reaped.runs.append(runID)
         }
 
-        // Domains on a libvirt daemon (qemu:///system, remote) tagged by this host's dead processes.
-        if let connection, let domains = try? connection.domains() {
-            let host = ProcessInfo.processInfo.hostName
-            for domain in domains {
-                guard let xml = try? domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
-                    let owner = Self.attribute("owner-pid", in: xml).flatMap(Int32.init),
-                    Self.attribute("host", in: xml) == host, !Self.isAlive(owner), !isKept(domain.name)
-                else { continue }
-                if (try? domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
-            }
-        }
         return reaped
     }
 
