@@ -32,7 +32,7 @@ import Testing
 
     @Test func fourRunsOverTwoHypervisorsAndOneThatRefusesMakeOneReport() async throws {
         _ = try await EndToEnd.debianProfile()
-        let (daemonStatus, _) = try await Self.command("/usr/bin/virsh", ["-c", Self.daemon, "version"])
+        let (daemonStatus, _) = try await Self.command("/usr/bin/virsh", ["-c", Self.daemon, "list", "--all", "--name"])
         try #require(daemonStatus == 0, "no libvirtd answers at \(Self.daemon): run `script/libvirtd start` first (script/test does)")
         let packages = try RunTests.examplePackages()
         let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])

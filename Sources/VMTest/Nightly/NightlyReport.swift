@@ -117,6 +117,11 @@ public enum NightlyReportWriter {
         return retried.isEmpty ? "" : "retried after " + retried.joined(separator: "; ")
     }
 
+    /// Text for one table cell or list item: messages with a `fix:` line become one line.
+    static func oneLine(_ text: String) -> String {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").replacingOccurrences(of: "|", with: "\\|")
+    }
+
     public static func markdown(_ report: NightlyReport) -> String {
         var lines = [
             "# vmtest nightly: \(report.plan)", "",
@@ -136,12 +141,12 @@ public enum NightlyReportWriter {
         }
         lines += ["", "| hypervisor | capacity | attempts | passed | failed | infrastructure | state |", "| --- | --- | --- | --- | --- | --- | --- |"]
         for hypervisor in report.hypervisors {
-            lines.append("| \(hypervisor.uri) | \(hypervisor.capacity) | \(hypervisor.attempts) | \(hypervisor.passed) | \(hypervisor.failed) | \(hypervisor.infrastructure) | \(hypervisor.unavailable.map { "unavailable: \($0)" } ?? "up") |")
+            lines.append("| \(hypervisor.uri) | \(hypervisor.capacity) | \(hypervisor.attempts) | \(hypervisor.passed) | \(hypervisor.failed) | \(hypervisor.infrastructure) | \(hypervisor.unavailable.map { "unavailable: \(oneLine($0))" } ?? "up") |")
         }
         let retried = report.runs.filter { $0.attempts.count > 1 }
         if !retried.isEmpty {
             lines += ["", "Retried after infrastructure failures:", ""]
-            lines += retried.map { "- \($0.profile) × \($0.packageSet): \(attemptsNote($0))" }
+            lines += retried.map { "- \($0.profile) × \($0.packageSet): \(oneLine(attemptsNote($0)))" }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -48,6 +48,8 @@ public struct NightlyRunner: Sendable {
                     try Hypervisor.connect(uri: hypervisor.connectURI, directories: directories)
                 }
                 return connected.connection.isAlive ? nil : "the connection to \(hypervisor.uri) is closed"
+            } catch let error as HypervisorConnectionError {
+                return "\(error)"
             } catch {
                 return "cannot connect to \(hypervisor.uri): \(error)"
             }
