@@ -47,13 +47,13 @@ import Testing
 
     static let inputs = WarmStateInputs(
         profile: "{}", baseImageSHA256: "92c6", qemu: "QEMU emulator version 7.2.22", libvirt: "9.0.0", hypervisor: "embedded",
-        domain: "<domain/>", seed: "", revision: WarmStateInputs.currentRevision)
+        hostCPU: "", domain: "<domain/>", seed: "", revision: WarmStateInputs.currentRevision)
 
     @Test func everyInputIsPartOfTheKey() {
         #expect(Self.inputs.key == Self.inputs.key)
         let changes: [(inout WarmStateInputs) -> Void] = [
             { $0.profile = "{\"cpus\":1}" }, { $0.baseImageSHA256 = "ffff" }, { $0.qemu = "QEMU emulator version 8.0.0" },
-            { $0.libvirt = "9.1.0" }, { $0.hypervisor = "qemu:///system" }, { $0.domain = "<domain type='kvm'/>" },
+            { $0.libvirt = "9.1.0" }, { $0.hypervisor = "qemu:///system" }, { $0.hostCPU = "CPU implementer=0x41,CPU part=0xd08" }, { $0.domain = "<domain type='kvm'/>" },
             { $0.seed = "user-data" }, { $0.revision += 1 },
         ]
         for change in changes {
@@ -78,6 +78,12 @@ import Testing
         // -n parses without running: the host's clock and block devices stay untouched.
         let checked = try await ExternalTool("dash", debianPackage: "dash").run(["-n", "-c", command])
         #expect(checked.isEmpty)
+    }
+
+    @Test func aKVMStateIsTiedToTheHostCoreType() {
+        let a72 = "processor\t: 0\nBogoMIPS\t: 250.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nCPU part\t: 0xd08\n"
+        #expect(WarmStarter.hostCPU(cpuinfo: a72) == "CPU implementer=0x41,CPU architecture=8,CPU variant=0x0,CPU part=0xd08")
+        #expect(WarmStarter.hostCPU(cpuinfo: "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n") == "model name=AMD EPYC 7B13")
     }
 
     @Test(arguments: [

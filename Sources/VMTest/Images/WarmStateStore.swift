@@ -38,6 +38,9 @@ public struct WarmStateInputs: Sendable, Hashable, Codable {
     public var libvirt: String
     /// The hypervisor's URI, or `embedded`.
     public var hypervisor: String
+    /// Under KVM the host's CPU (a guest saved on one core type may not restore on
+    /// another); under TCG the guest's CPU is emulated and this is empty.
+    public var hostCPU: String
     /// The domain XML with run-specific names, paths and ports blanked: accelerator,
     /// CPU model, memory, vCPUs, devices.
     public var domain: String

@@ -107,7 +107,8 @@ struct WarmStarter {
         let libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
-            hypervisor: options.connectURI ?? "embedded", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
+            hypervisor: options.connectURI ?? "embedded",
+            hostCPU: definition.accelerator.accelerator == .kvm ? Self.hostCPU() : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
         if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
         return .save(inputs)
@@ -233,6 +234,19 @@ struct WarmStarter {
         shape.consoleLog = "@console-log"
         if shape.sshForwardPort != nil { shape.sshForwardPort = 22 }
         return shape
+    }
+
+    /// The host CPU's identity from /proc/cpuinfo: implementer and part on Arm, the
+    /// model name elsewhere.
+    static func hostCPU(cpuinfo: String = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "") -> String {
+        let wanted = ["CPU implementer", "CPU architecture", "CPU variant", "CPU part", "model name"]
+        var found: [String] = []
+        for line in cpuinfo.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, wanted.contains(parts[0]), !found.contains("\(parts[0])=\(parts[1])") { found.append("\(parts[0])=\(parts[1])") }
+            if line.isEmpty { break }
+        }
+        return found.joined(separator: ",")
     }
 
     /// URIs whose hypervisor sees this machine's files.
