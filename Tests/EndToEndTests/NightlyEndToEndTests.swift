@@ -7,33 +7,12 @@ import Testing
 /// libvirtd reached through a remote-style URI on loopback (`script/libvirtd start`,
 /// which script/test runs first), plus a hypervisor that refuses connections.
 @Suite(.serialized, .timeLimit(.minutes(30))) struct NightlyEndToEndTests {
-    static let daemon = "qemu+tcp://127.0.0.1/system"
+    static let daemon = DaemonTests.uri
     static let refusing = "qemu+tcp://127.0.0.1:1/system"
-
-    /// Runs a command; returns its exit status and standard output.
-    static func command(_ path: String, _ arguments: [String]) async throws -> (Int32, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: path)
-                    process.arguments = arguments
-                    let output = Pipe()
-                    process.standardOutput = output
-                    process.standardError = FileHandle.nullDevice
-                    try process.run()
-                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    return (process.terminationStatus, text)
-                })
-            }.start()
-        }
-    }
 
     @Test func fourRunsOverTwoHypervisorsAndOneThatRefusesMakeOneReport() async throws {
         _ = try await EndToEnd.debianProfile()
-        let (daemonStatus, _) = try await Self.command("/usr/bin/virsh", ["-c", Self.daemon, "list", "--all", "--name"])
-        try #require(daemonStatus == 0, "no libvirtd answers at \(Self.daemon): run `script/libvirtd start` first (script/test does)")
+        _ = try DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
         let packages = try RunTests.examplePackages()
         let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
         let broken = try #require(packages["vmtest-broken-install"])
@@ -87,12 +66,12 @@ import Testing
         #expect(junit.contains("<property name='connection' value='\(Self.daemon)'/>"), "a run went through the daemon")
 
         // Nothing is left on the daemon.
-        let (_, left) = try await Self.command("/usr/bin/virsh", ["-c", Self.daemon, "list", "--all", "--name"])
-        #expect(!left.contains("vmtest-"), "domains left on the daemon: \(left)")
+        let left = try DaemonTests.domains().filter { $0.hasPrefix("vmtest-") }
+        #expect(left.isEmpty, "domains left on the daemon: \(left)")
 
         // The HTML report, opened by a real browser, shows the matrix.
-        let (dumped, dom) = try await Self.command(
-            EndToEnd.repository.appendingPathComponent("script/chromium-dump").path, [results.appendingPathComponent("report.html").path])
+        let (dumped, dom) = try await EndToEnd.command(
+            EndToEnd.repository.appendingPathComponent("script/chromium-dump"), [results.appendingPathComponent("report.html").path])
         #expect(dumped == 0)
         #expect(dom.contains("<table id=\"matrix\">"))
         for run in report.runs {

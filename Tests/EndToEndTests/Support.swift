@@ -41,6 +41,27 @@ enum EndToEnd {
         }
     }
 
+    /// Runs any program on a thread of its own (see ``vmtest(_:interruptAfter:)``); its
+    /// exit status and standard output.
+    static func command(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = executable
+                    process.arguments = arguments
+                    let output = Pipe()
+                    process.standardOutput = output
+                    process.standardError = FileHandle.nullDevice
+                    try process.run()
+                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    return (process.terminationStatus, text)
+                })
+            }.start()
+        }
+    }
+
     private static func runBlocking(_ arguments: [String], interruptAfter marker: String?) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
