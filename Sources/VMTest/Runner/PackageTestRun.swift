@@ -271,7 +271,6 @@ public struct PackageTestRunner: Sendable {
                 guest.keepRunning()
             }
         }
-        reporter.note("results: \(prepared.results.path)")
     }
 
     /// RPMs to the guest directory, tests to its `tests/`: by scp, or from the payload disk.
