@@ -193,6 +193,27 @@ import Testing
         #expect(report.hypervisors.allSatisfy { $0.unavailable != nil })
     }
 
+    @Test func progressIsATableRedrawnInPlaceOnATerminalAndLinesInCI() {
+        let screen = Mutex("")
+        let live = NightlyProgress(isTerminal: true, write: { text in screen.withLock { $0 += text } })
+        live.start(plan: "night", runs: 3, hypervisors: ["embedded", "qemu+tcp://127.0.0.1/system"], concurrency: 2, reason: "--parallel 2")
+        live.started(profile: "debian12-armhf", packageSet: "a", hypervisor: "embedded", attempt: 1)
+        live.finished(profile: "debian12-armhf", packageSet: "a", hypervisor: "embedded", verdict: .failed, seconds: 3, retrying: false, detail: nil)
+        let drawn = screen.withLock { $0 }
+        #expect(drawn.contains("\u{1B}[6A") && drawn.contains("\u{1B}[7A"), "each table is drawn over the one before")
+        let columns = ["0", "0", "1", "0"].map { String(repeating: " ", count: 8) + $0 }.joined()
+        #expect(drawn.contains("embedded" + String(repeating: " ", count: 32) + columns), "running 0, passed 0, failed 1, infra 0")
+        #expect(drawn.contains("queued: 2"))
+
+        let lines = Mutex("")
+        let plain = NightlyProgress(isTerminal: false, write: { text in lines.withLock { $0 += text } })
+        plain.start(plan: "night", runs: 1, hypervisors: ["embedded"], concurrency: 1, reason: "--parallel 1")
+        plain.finished(profile: "p", packageSet: "a", hypervisor: "embedded", verdict: .infrastructure, seconds: 1, retrying: true, detail: "boot timed out\nmore")
+        let text = lines.withLock { $0 }
+        #expect(!text.contains("\u{1B}"), "no terminal codes in CI logs")
+        #expect(text.contains("INFRA p × a on embedded (1.00 s): boot timed out; trying again\n"))
+    }
+
     @Test func concurrencyIsTheSmallestOfParallelCapacityAndMemory() throws {
         let folder = try Self.planFolder(rpms: ["a-1.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
