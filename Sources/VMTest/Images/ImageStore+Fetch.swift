@@ -21,7 +21,25 @@ extension ImageStore {
     }
 
     /// Fetches, verifies and prepares the profile's image into the cache.
+    ///
+    /// A failure keeps a partial download (the next attempt resumes it) and nothing else:
+    /// no empty folders, no half-prepared image, no scratch folders of dead processes.
     func fetch(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        let profileFolder = directory(for: profile).deletingLastPathComponent()
+        removeAbandonedScratch(in: profileFolder)
+        do {
+            return try await fetchAndPrepare(profile, reporter: reporter)
+        } catch {
+            let downloads = downloadDirectory(for: profile)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []
+            let kept = names.filter { ImageFetcher.size(of: downloads.appendingPathComponent($0)) > 0 }
+            if kept.isEmpty { try? FileManager.default.removeItem(at: downloads) }
+            removeIfEmpty(profileFolder)
+            throw error
+        }
+    }
+
+    private func fetchAndPrepare(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
         guard let urlText = profile.image.url, let url = URL(string: urlText), url.scheme != nil else {
             throw ImageError.downloadFailed(url: profile.image.url ?? "", reason: "the profile's image.url is not a URL")
         }
@@ -70,7 +88,6 @@ extension ImageStore {
             actual = try await SHA256Sum.of(file: part)
             guard actual == expected else {
                 try? fileManager.removeItem(at: downloads)
-                removeIfEmpty(downloads.deletingLastPathComponent())
                 throw ImageError.checksumMismatch(url: urlText, expected: expected, actual: actual, checksumSource: checksumSource)
             }
             try fileManager.moveItem(at: part, to: verified)
@@ -115,6 +132,15 @@ extension ImageStore {
                    ImageFetcher.formatBytes(fetched.bytes), fetched.seconds, prepareSeconds, String(diskSHA256.prefix(12)),
                    prepared.boot.map { "; kernel from \($0.origin)" } ?? ""))
         return image
+    }
+
+    /// `.preparing-PID` folders of processes that died while preparing.
+    private func removeAbandonedScratch(in folder: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".preparing-") {
+            if let pid = Int32(name.dropFirst(".preparing-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
     }
 
     /// The profile's folder, when a refused download left it empty.
