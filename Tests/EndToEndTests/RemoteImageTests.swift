@@ -43,6 +43,33 @@ import Testing
         #expect(vault.requests().contains { $0.path.hasPrefix("/corrupt/") && $0.status == 200 })
     }
 
+    @Test func aPartialDownloadLeftByAnEarlierProcessIsResumed() async throws {
+        let fixture = try await SDCardFixture.shared.image()
+        let vault = try await LocalVault.start(serving: fixture)
+        defer { vault.stop() }
+        let cache = try temporaryDirectory("partial-cache")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let profile = try vault.profile(
+            name: "vault-partial", imagePath: "/\(Self.directory)/\(Self.imageName)",
+            checksumPath: "/\(Self.directory)/sha256sum.txt", method: "u-boot", in: cache)
+        // What a process killed after 10 MiB leaves where the store downloads to.
+        let store = ImageStore(root: cache.appendingPathComponent("images"))
+        let downloads = store.downloadDirectory(for: profile)
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
+        let part = downloads.appendingPathComponent(Self.imageName + ".part")
+        let head = try FileHandle(forReadingFrom: fixture.file).read(upToCount: 10 << 20) ?? Data()
+        try head.write(to: part)
+
+        let url = try #require(profile.image.url.flatMap(URL.init(string:)))
+        let result = try await ImageFetcher(reporter: LineReporter(isTerminal: false)).fetch(url, to: part, label: "image")
+        #expect(result.resumedFrom == [10 << 20])
+        #expect(result.bytes == fixture.bytes)
+        #expect(try await SHA256Sum.of(file: part) == fixture.sha256)
+        let requests = vault.requests()
+        #expect(requests.count == 1 && requests.first?.range == "bytes=\(10 << 20)-" && requests.first?.status == 206, "\(requests)")
+        #expect(requests.first.map { $0.sent + (10 << 20) } == Int(fixture.bytes))
+    }
+
     @Test func anSDCardImageIsFetchedResumedVerifiedPreparedBootedThroughUBootAndReusedOffline() async throws {
         let fixture = try await SDCardFixture.shared.image()
         let dropAfter = 32 << 20
