@@ -26,8 +26,8 @@ public struct ImageFetcher: Sendable {
 
     public struct Result: Sendable, Hashable {
         public var bytes: Int64
-        /// Bytes that were already on disk when the first attempt started, plus bytes kept
-        /// across retries: how much resuming saved.
+        /// The offsets at which the server continued the file (206), one per resumed
+        /// attempt: a partial file from an earlier run, or a connection lost in this one.
         public var resumedFrom: [Int64]
         public var seconds: Double
     }
@@ -47,11 +47,10 @@ public struct ImageFetcher: Sendable {
         while true {
             let have = Self.size(of: part)
             if have > 0 {
-                resumedFrom.append(have)
                 reporter.detail(label, "resuming \(url.lastPathComponent) at \(Self.formatBytes(have))")
             }
             do {
-                let bytes = try await httpAttempt(url, to: part, offset: have, label: label)
+                let bytes = try await httpAttempt(url, to: part, offset: have, label: label, resumedFrom: &resumedFrom)
                 return Result(bytes: bytes, resumedFrom: resumedFrom, seconds: (ContinuousClock.now - started).seconds)
             } catch HTTPAttemptError.rangeNotSatisfiable where failures == 0 {
                 failures += 1
@@ -105,7 +104,8 @@ public struct ImageFetcher: Sendable {
         }
     }
 
-    private func httpAttempt(_ url: URL, to part: URL, offset: Int64, label: String) async throws -> Int64 {
+    /// One request; appends the offset to `resumedFrom` when the server continued there (206).
+    private func httpAttempt(_ url: URL, to part: URL, offset: Int64, label: String, resumedFrom: inout [Int64]) async throws -> Int64 {
         var request = URLRequest(url: url)
         request.timeoutInterval = idleTimeout
         if offset > 0 { request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range") }
@@ -116,7 +116,10 @@ public struct ImageFetcher: Sendable {
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1
         let session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
-        defer { session.finishTasksAndInvalidate() }
+        defer {
+            session.finishTasksAndInvalidate()
+            if let start = delegate.resumedAt { resumedFrom.append(start) }
+        }
         let task = session.dataTask(with: request)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
@@ -188,6 +191,10 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
     private var written: Int64 = 0
     private var failure: ImageFetcher.HTTPAttemptError?
     private let continuation = Mutex<CheckedContinuation<Int64, any Error>?>(nil)
+    private let resumed = Mutex<Int64?>(nil)
+
+    /// Where the server continued the file, when it answered a range request with 206.
+    var resumedAt: Int64? { resumed.withLock { $0 } }
 
     init(part: URL, offset: Int64, progress: ProgressMeter) {
         self.part = part
@@ -218,6 +225,7 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
                 return
             }
             start = offset
+            resumed.withLock { $0 = offset }
         case 200:
             start = 0  // no ranges: start over
         case 416 where offset > 0:
