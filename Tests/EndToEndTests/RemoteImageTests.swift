@@ -41,6 +41,30 @@ import Testing
         #expect(left.isEmpty, "left behind: \(left)")
         #expect(store.cached(profile) == nil)
         #expect(vault.requests().contains { $0.path.hasPrefix("/corrupt/") && $0.status == 200 })
+
+        // The same through file:// against the profile's own sha256: a local copy with one
+        // byte flipped.
+        let copy = cache.appendingPathComponent("mirror").appendingPathComponent(Self.imageName)
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: fixture.file, to: copy)
+        let handle = try FileHandle(forUpdating: copy)
+        try handle.seek(toOffset: UInt64(fixture.bytes / 3))
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: UInt64(fixture.bytes / 3))
+        try handle.write(contentsOf: [byte ^ 0x01])
+        try handle.close()
+        let yaml = try String(contentsOf: cache.appendingPathComponent("vault-corrupt.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: #"url: http://127\.0\.0\.1:[0-9]+/corrupt/.*"#, with: "url: \(copy.absoluteString)", options: .regularExpression)
+            .replacingOccurrences(of: #"checksumURL: .*"#, with: "sha256: \(fixture.sha256)", options: .regularExpression)
+        let local = cache.appendingPathComponent("local-corrupt.yaml")
+        try yaml.write(to: local, atomically: true, encoding: .utf8)
+        let localProfile = try ProfileLoader.load(file: local)
+        #expect(localProfile.image.url == copy.absoluteString && localProfile.image.sha256 == fixture.sha256)
+        let localError = try await #require(throws: ImageError.self) {
+            try await store.image(for: localProfile, reporter: LineReporter(isTerminal: false))
+        }
+        #expect(localError.description.contains("the profile's sha256 says \(fixture.sha256)"), "\(localError)")
+        #expect((FileManager.default.subpaths(atPath: cache.appendingPathComponent("images").path) ?? []).isEmpty)
     }
 
     @Test func aPartialDownloadLeftByAnEarlierProcessIsResumed() async throws {
