@@ -24,13 +24,25 @@ extension ImageStore {
     ///
     /// A failure keeps a partial download (the next attempt resumes it) and nothing else:
     /// no empty folders, no half-prepared image, no scratch folders of dead processes.
+    ///
+    /// Two vmtest processes fetching the same image take turns (a lock file in the
+    /// download folder): the second finds the first one's image in the cache.
     func fetch(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
         let profileFolder = directory(for: profile).deletingLastPathComponent()
+        let downloads = downloadDirectory(for: profile)
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
+        let lock = try await FetchLock.acquire(downloads.appendingPathComponent(".lock")) {
+            reporter.note("another vmtest is fetching \(profile.name)'s image; waiting for it")
+        }
+        defer { lock.release() }
+        if let image = cached(profile) {
+            try? FileManager.default.removeItem(at: downloads)
+            return image
+        }
         removeAbandonedScratch(in: profileFolder)
         do {
             return try await fetchAndPrepare(profile, reporter: reporter)
         } catch {
-            let downloads = downloadDirectory(for: profile)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []
             let kept = names.filter { ImageFetcher.size(of: downloads.appendingPathComponent($0)) > 0 }
             if kept.isEmpty { try? FileManager.default.removeItem(at: downloads) }
@@ -148,5 +160,40 @@ extension ImageStore {
         if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
             try? FileManager.default.removeItem(at: folder)
         }
+    }
+}
+
+/// An exclusive `flock` on a file, waited for without blocking a thread.
+struct FetchLock {
+    private let descriptor: Int32
+
+    static func acquire(_ file: URL, whileWaiting: () -> Void) async throws -> FetchLock {
+        let descriptor = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ImageError.downloadFailed(url: file.path, reason: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        var told = false
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                close(descriptor)
+                throw ImageError.downloadFailed(url: file.path, reason: "cannot lock: \(String(cString: strerror(errno)))")
+            }
+            if !told {
+                whileWaiting()
+                told = true
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(250))
+            } catch {
+                close(descriptor)
+                throw error
+            }
+        }
+        return FetchLock(descriptor: descriptor)
+    }
+
+    /// Closing the descriptor releases the lock.
+    func release() {
+        close(descriptor)
     }
 }
