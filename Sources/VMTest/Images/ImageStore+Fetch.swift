@@ -26,8 +26,9 @@ extension ImageStore {
     /// no empty folders, no half-prepared image, no scratch folders of dead processes.
     ///
     /// Two vmtest processes fetching the same image take turns (a lock file in the
-    /// download folder): the second finds the first one's image in the cache.
-    func fetch(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+    /// download folder): the second finds the first one's image in the cache, unless it
+    /// was asked for a new one (`replacing`, as `image build --force` does).
+    func fetch(_ profile: Profile, reporter: any Reporter, replacing: Bool) async throws -> BaseImage {
         let profileFolder = directory(for: profile).deletingLastPathComponent()
         let downloads = downloadDirectory(for: profile)
         try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
@@ -35,7 +36,7 @@ extension ImageStore {
             reporter.note("another vmtest is fetching \(profile.name)'s image; waiting for it")
         }
         defer { lock.release() }
-        if let image = cached(profile) {
+        if !replacing, let image = cached(profile) {
             try? FileManager.default.removeItem(at: downloads)
             return image
         }

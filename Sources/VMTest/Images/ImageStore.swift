@@ -23,7 +23,7 @@ public struct ImageOrigin: Sendable, Hashable, Codable {
     /// Where the expected checksum came from: `profile` or the checksum file's URL.
     public var checksumSource: String
     public var downloadBytes: Int64
-    /// Offsets an interrupted download was resumed from (empty when it never was).
+    /// Offsets at which the server continued an interrupted download (empty when none was).
     public var resumedFrom: [Int64]
     public var fetchSeconds: Double
     /// Decompress, convert to qcow2, extract the boot files.
@@ -69,6 +69,9 @@ public struct ImageStore: Sendable {
             }
             return image
         }
+        if profile.image.build == nil, profile.image.url != nil {
+            return try await fetch(profile, reporter: reporter, replacing: false)
+        }
         return try await build(profile, reporter: reporter)
     }
 
@@ -76,7 +79,7 @@ public struct ImageStore: Sendable {
     /// replacing a cached one.
     public func build(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
         if profile.image.build == nil, profile.image.url != nil {
-            return try await fetch(profile, reporter: reporter)
+            return try await fetch(profile, reporter: reporter, replacing: true)
         }
         guard let recipe = profile.image.build?.debian else {
             throw ImageError.notBuildable(profile: profile.name)
