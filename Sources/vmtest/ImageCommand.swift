@@ -5,14 +5,21 @@ import VMTest
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Build, list and remove base images and their saved ready states.",
+        abstract: "Build or fetch, list and remove base images, and save their guests' ready states.",
         subcommands: [Build.self, Warm.self, List.self, Remove.self])
 
     struct Build: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Build a profile's base image (instant when it is cached).")
+        static let configuration = CommandConfiguration(
+            abstract: "Build a profile's base image, or fetch it when the profile gives a URL (instant when it is cached).",
+            discussion: """
+                A profile with `image.build` is built from its recipe. A profile with `image.url` is \
+                downloaded (resumed when interrupted), verified against its `sha256` or its mirror's \
+                checksum file, decompressed, converted to qcow2 and its kernel, initrd and command line \
+                copied out of its extlinux.conf. A cached image is used without any network access.
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Profile name or path.") var profile: String
-        @Flag(help: "Build again even if a cached image exists.") var force = false
+        @Flag(help: "Build (or fetch) again even if a cached image exists.") var force = false
 
         func run() async throws {
             let global = global, name = profile, force = force
@@ -21,7 +28,7 @@ struct ImageCommand: AsyncParsableCommand {
                 let store = ImageStore(root: Directories.standard().images)
                 let reporter = LineReporter()
                 if !force, let image = store.cached(profile) {
-                    reporter.note("\(profile.name) is already built: \(image.directory)")
+                    reporter.note("\(profile.name) is already \(image.origin == nil ? "built" : "fetched"): \(image.directory)")
                     return ExitStatus.success
                 }
                 let image = try await store.build(profile, reporter: reporter)
@@ -60,13 +67,14 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List built images.")
+        static let configuration = CommandConfiguration(abstract: "List built and fetched images.")
         func run() async throws {
             let images = ImageStore(root: Directories.standard().images).list()
             if images.isEmpty { print("no images built yet; try `vmtest image build debian12-armhf`") }
             for (profile, image) in images {
                 let size = (try? FileManager.default.attributesOfItem(atPath: image.disk)[.size] as? Int) ?? 0
-                print("\(profile)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)")
+                let source = image.origin.map { "fetched from \($0.url)" } ?? "built"
+                print("\(profile)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)\t\(source)")
                 for state in WarmStateStore(image: image).list() {
                     let bytes = (try? FileManager.default.attributesOfItem(atPath: state.directory + "/state.save")[.size] as? Int) ?? 0
                     print("  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(state.bakedAt.formatted(.iso8601))\t\(state.inputs.qemu)")
@@ -76,7 +84,7 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's images and their saved states.")
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
         @Argument(help: "Profile name.") var profile: String
         func run() async throws {
             let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)

@@ -270,8 +270,6 @@ import Testing
             .init(arguments: ["run", fixture("no-install.yaml"), "--test", "true"], message: "missing key 'install'"),
             .init(arguments: ["run", fixture("bad-workaround.yaml"), "--test", "true"], message: "java-single-cpu"),
             .init(arguments: ["profiles", "validate", fixture("zero-cpus.yaml")], message: "line"),
-            .init(arguments: ["boot", "centos7-armhfp", "--", "true"], message: "fetching images is not implemented yet"),
-            .init(arguments: ["image", "build", "centos7-armhfp"], message: "its image is downloaded, not built"),
             .init(arguments: ["boot"], message: "Missing expected argument"),
         ]
     }()

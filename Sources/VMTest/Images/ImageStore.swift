@@ -11,13 +11,35 @@ public struct BaseImage: Sendable, Hashable, Codable {
     public var diskSHA256: String
     public var buildSeconds: Double?
     public var builtAt: Date
+    /// Where a fetched image came from and what preparing it found; nil for built images.
+    public var origin: ImageOrigin?
 }
 
-/// Built base images under the cache directory, one folder per profile and recipe.
+/// The provenance of a fetched image, recorded in its manifest.
+public struct ImageOrigin: Sendable, Hashable, Codable {
+    public var url: String
+    /// SHA-256 of the file as downloaded, verified before anything was prepared.
+    public var downloadSHA256: String
+    /// Where the expected checksum came from: `profile` or the checksum file's URL.
+    public var checksumSource: String
+    public var downloadBytes: Int64
+    /// Offsets at which the server continued an interrupted download (empty when none was).
+    public var resumedFrom: [Int64]
+    public var fetchSeconds: Double
+    /// Decompress, convert to qcow2, extract the boot files.
+    public var prepareSeconds: Double
+    /// Which extlinux.conf (and entry) the kernel, initrd and command line came from.
+    public var bootConfiguration: String?
+}
+
+/// Base images under the cache directory, one folder per profile and recipe: built from
+/// a recipe, or fetched from a URL (see `ImageStore+Fetch.swift`).
 ///
-/// A folder is named after a hash of the recipe that made it, so changing a profile's
-/// package list makes a new image instead of silently reusing the old one. A build
-/// happens in a temporary folder that is renamed into place only when it succeeded.
+/// A folder is named after a hash of the recipe (or URL and checksum) that made it, so
+/// changing a profile's package list makes a new image instead of silently reusing the
+/// old one. A build happens in a temporary folder that is renamed into place only when it
+/// succeeded: a folder with a manifest is complete, and a cached manifest means no work
+/// and no network at all.
 public struct ImageStore: Sendable {
     public let root: URL
 
@@ -38,13 +60,27 @@ public struct ImageStore: Sendable {
         return try? Self.decoder.decode(BaseImage.self, from: data)
     }
 
-    /// Returns the cached image, building it first if needed.
+    /// Returns the cached image, building or fetching it first if needed.
     public func image(for profile: Profile, reporter: any Reporter) async throws -> BaseImage {
-        if let image = cached(profile) { return image }
+        if let image = cached(profile) {
+            // Fetched for a U-Boot profile from an image without extlinux.conf: no kernel.
+            if profile.boot.method == .directKernel, image.kernel == nil, let url = image.origin?.url {
+                throw ImageError.noBootConfiguration(image: URL(string: url)?.lastPathComponent ?? url, searched: ExtlinuxConfig.searchPaths)
+            }
+            return image
+        }
+        if profile.image.build == nil, profile.image.url != nil {
+            return try await fetch(profile, reporter: reporter, replacing: false)
+        }
         return try await build(profile, reporter: reporter)
     }
 
+    /// Builds the profile's image from its recipe, or fetches and prepares it from its URL,
+    /// replacing a cached one.
     public func build(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        if profile.image.build == nil, profile.image.url != nil {
+            return try await fetch(profile, reporter: reporter, replacing: true)
+        }
         guard let recipe = profile.image.build?.debian else {
             throw ImageError.notBuildable(profile: profile.name)
         }
@@ -71,7 +107,8 @@ public struct ImageStore: Sendable {
             kernelCommandLine: built.kernelCommandLine,
             diskSHA256: checksum,
             buildSeconds: seconds,
-            builtAt: Date())
+            builtAt: Date(),
+            origin: nil)
         try Self.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
         // The base is never written again: make that a property of the file system.
         _ = chmod(built.disk, 0o444)
@@ -112,13 +149,17 @@ public struct ImageStore: Sendable {
     /// What the builder makes for the same recipe; raise it whenever the builder's output
     /// changes (boot setup, initramfs, guest configuration), so cached images are rebuilt.
     static let builderRevision = 2
+    /// The same for fetched images: raise it whenever preparing changes (layout, boot
+    /// file extraction), so fetched images are prepared again.
+    static let prepareRevision = 1
 
-    /// A short stable hash of the image section and the builder revision (FNV-1a over
-    /// canonical JSON).
+    /// A short stable hash of the image section (for a fetched image: URL, sha256 and
+    /// checksum URL) and the builder or prepare revision (FNV-1a over canonical JSON).
     static func recipeKey(_ source: ImageSource) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let bytes = ((try? encoder.encode(source)) ?? Data()) + Data("builder:\(builderRevision)".utf8)
+        let revision = source.build == nil && source.url != nil ? "prepare:\(prepareRevision)" : "builder:\(builderRevision)"
+        let bytes = ((try? encoder.encode(source)) ?? Data()) + Data(revision.utf8)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)
@@ -127,7 +168,7 @@ public struct ImageStore: Sendable {
         return String(hash, radix: 16)
     }
 
-    private static let encoder: JSONEncoder = {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -141,16 +182,37 @@ public struct ImageStore: Sendable {
     }()
 }
 
-public enum ImageError: Error, CustomStringConvertible, Sendable {
+public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
     case notBuildable(profile: String)
-    case downloadNotSupported(profile: String, url: String)
+    /// The download is not the file the profile (or the mirror's checksum file) describes.
+    case checksumMismatch(url: String, expected: String, actual: String, checksumSource: String)
+    /// The checksum file has no line for the image.
+    case checksumNotListed(checksumURL: String, file: String, listed: [String])
+    case downloadFailed(url: String, reason: String)
+    /// Direct kernel boot needs the image's kernel, and no extlinux.conf names one.
+    case noBootConfiguration(image: String, searched: [String])
+    case unusableBootConfiguration(file: String, reason: String)
 
     public var description: String {
         switch self {
         case .notBuildable(let profile):
             return "profile \(profile) has no build recipe; its image is downloaded, not built"
-        case .downloadNotSupported(let profile, let url):
-            return "profile \(profile) boots a downloaded image (\(url)); fetching images is not implemented yet. Use `--dry-run` to see the domain it would boot"
+        case .checksumMismatch(let url, let expected, let actual, let source):
+            let claim = source == "profile" ? "the profile's sha256" : source
+            return "the download of \(url) has SHA-256 \(actual), but \(claim) says \(expected); "
+                + "it was deleted and nothing was cached. Fetch again (a mirror may have served a damaged or changed file); "
+                + "if it happens again, check the profile's url and checksum"
+        case .checksumNotListed(let checksumURL, let file, let listed):
+            return "the checksum file \(checksumURL) lists no SHA-256 for \(file)"
+                + (listed.isEmpty ? " (it lists none at all)" : " (it lists \(listed.sorted().prefix(5).joined(separator: ", ")))")
+                + "; check the profile's url and checksumURL, or give `sha256:` in the profile"
+        case .downloadFailed(let url, let reason):
+            return "cannot fetch \(url): \(reason). Check the URL and the network; an interrupted download resumes on the next attempt"
+        case .noBootConfiguration(let image, let searched):
+            return "\(image) has no extlinux.conf (searched \(searched.joined(separator: " and ")) on its boot partitions), "
+                + "so there is no kernel for direct kernel boot; use `boot: {method: u-boot}`"
+        case .unusableBootConfiguration(let file, let reason):
+            return "the image's \(file) cannot be used for direct kernel boot: \(reason); use `boot: {method: u-boot}`"
         }
     }
 }

@@ -137,16 +137,8 @@ public struct GuestLauncher: Sendable {
         _ = try ExternalTool.qemuImg.resolved()
         _ = try ExternalTool(URL(fileURLWithPath: accelerator.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
 
-        guard profile.image.build != nil else {
-            throw ImageError.downloadNotSupported(profile: profile.name, url: profile.image.url ?? "")
-        }
-        let store = ImageStore(root: directories.images)
-        let image: BaseImage
-        if let cached = store.cached(profile) {
-            image = cached
-        } else {
-            image = try await store.build(profile, reporter: reporter)
-        }
+        // Built from a recipe or fetched from a URL; a cached image needs neither work nor network.
+        let image = try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
 
         let runID = options.runID ?? Self.newRunID()
         let runDirectory = directories.runs.appendingPathComponent(runID)

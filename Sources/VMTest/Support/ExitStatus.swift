@@ -20,7 +20,9 @@ public enum ExitStatus {
             return infrastructure
         case let image as ImageError:
             switch image {
-            case .downloadNotSupported, .notBuildable: return badInput
+            case .notBuildable: return badInput
+            case .checksumMismatch, .checksumNotListed, .downloadFailed, .noBootConfiguration, .unusableBootConfiguration:
+                return infrastructure
             }
         case is CancellationError: return 130
         default: return infrastructure

@@ -9,6 +9,13 @@ public protocol Reporter: Sendable {
     func end(_ phase: String, seconds: Double, _ detail: String)
     /// Something a person should read once (for example: "emulating with TCG because ...").
     func note(_ message: String)
+    /// Whether `detail` redraws one status line (a terminal) rather than adding a line
+    /// (a CI log): frequent progress is fine for the first, noise in the second.
+    var isInteractive: Bool { get }
+}
+
+extension Reporter {
+    public var isInteractive: Bool { false }
 }
 
 /// Progress as lines on standard error, so standard output stays the guest's.
@@ -40,6 +47,8 @@ public final class LineReporter: Reporter, @unchecked Sendable {
     }
 
     deinit { ticker?.cancel() }
+
+    public var isInteractive: Bool { isTerminal }
 
     public func begin(_ phase: String, _ detail: String) {
         lock.withLock {

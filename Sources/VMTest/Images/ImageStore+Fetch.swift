@@ -1,0 +1,200 @@
+import Foundation
+
+/// Fetched images: the SD-card image a tester would `dd`, downloaded once, verified,
+/// prepared and kept.
+///
+/// Layout under `images/PROFILE/`:
+///
+///     .download-KEY/NAME.part     the download while it runs (resumed when interrupted)
+///     .download-KEY/NAME          the verified download, until the prepare succeeds
+///     .preparing-PID/             the prepare in progress, renamed to KEY when done
+///     KEY/disk.qcow2              the base, read-only (0444), never written again
+///     KEY/boot/{vmlinuz,initrd,cmdline}   from the image's extlinux.conf, when it has one
+///     KEY/manifest.json           written last: its presence means "complete"
+///
+/// KEY hashes the URL, the expected checksum (or checksum URL) and the prepare revision.
+/// The compressed download is deleted once the base is prepared: the manifest keeps its
+/// URL and SHA-256, and the qcow2 is what every run reads.
+extension ImageStore {
+    func downloadDirectory(for profile: Profile) -> URL {
+        root.appendingPathComponent(profile.name).appendingPathComponent(".download-\(Self.recipeKey(profile.image))")
+    }
+
+    /// Fetches, verifies and prepares the profile's image into the cache.
+    ///
+    /// A failure keeps a partial download (the next attempt resumes it) and nothing else:
+    /// no empty folders, no half-prepared image, no scratch folders of dead processes.
+    ///
+    /// Two vmtest processes fetching the same image take turns (a lock file in the
+    /// download folder): the second finds the first one's image in the cache, unless it
+    /// was asked for a new one (`replacing`, as `image build --force` does).
+    func fetch(_ profile: Profile, reporter: any Reporter, replacing: Bool) async throws -> BaseImage {
+        let profileFolder = directory(for: profile).deletingLastPathComponent()
+        let downloads = downloadDirectory(for: profile)
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
+        let lock = try await FetchLock.acquire(downloads.appendingPathComponent(".lock")) {
+            reporter.note("another vmtest is fetching \(profile.name)'s image; waiting for it")
+        }
+        defer { lock.release() }
+        if !replacing, let image = cached(profile) {
+            try? FileManager.default.removeItem(at: downloads)
+            return image
+        }
+        removeAbandonedScratch(in: profileFolder)
+        do {
+            return try await fetchAndPrepare(profile, reporter: reporter)
+        } catch {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []
+            let kept = names.filter { ImageFetcher.size(of: downloads.appendingPathComponent($0)) > 0 }
+            if kept.isEmpty { try? FileManager.default.removeItem(at: downloads) }
+            removeIfEmpty(profileFolder)
+            throw error
+        }
+    }
+
+    private func fetchAndPrepare(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        guard let urlText = profile.image.url, let url = URL(string: urlText), url.scheme != nil else {
+            throw ImageError.downloadFailed(url: profile.image.url ?? "", reason: "the profile's image.url is not a URL")
+        }
+        // Every tool before the first byte: a missing one is bad input, not a wasted download.
+        for tool in [SHA256Sum.tool, ExternalTool.qemuImg, ImagePreparer.xz, ImagePreparer.debugfs] {
+            _ = try tool.resolved()
+        }
+        let fileManager = FileManager.default
+        let target = directory(for: profile)
+        let downloads = downloadDirectory(for: profile)
+        try fileManager.createDirectory(at: downloads, withIntermediateDirectories: true)
+        let name = url.lastPathComponent.removingPercentEncoding ?? url.lastPathComponent
+        let fetcher = ImageFetcher(reporter: reporter)
+
+        reporter.begin("image", "fetching \(profile.name): \(urlText)")
+        let expected: String
+        let checksumSource: String
+        if let sha256 = profile.image.sha256 {
+            expected = sha256.lowercased()
+            checksumSource = "profile"
+        } else if let checksumText = profile.image.checksumURL, let checksumURL = URL(string: checksumText) {
+            reporter.detail("image", "reading the checksum file \(checksumText)")
+            let text = try await fetcher.fetchText(checksumURL, scratch: downloads.appendingPathComponent("checksums.part"), label: "image")
+            let checksums = ChecksumFile(parsing: text)
+            guard let listed = checksums.sha256(for: name) else {
+                throw ImageError.checksumNotListed(checksumURL: checksumText, file: name, listed: Array(checksums.sha256ByName.keys))
+            }
+            expected = listed
+            checksumSource = checksumText
+        } else {
+            throw ImageError.downloadFailed(url: urlText, reason: "the profile gives neither sha256 nor checksumURL, so the download could not be trusted")
+        }
+
+        // A download verified by an earlier attempt whose prepare failed is not fetched again.
+        let verified = downloads.appendingPathComponent(name)
+        let fetched: ImageFetcher.Result
+        let actual: String
+        if fileManager.fileExists(atPath: verified.path), try await SHA256Sum.of(file: verified) == expected {
+            fetched = .init(bytes: ImageFetcher.size(of: verified), resumedFrom: [], seconds: 0)
+            actual = expected
+        } else {
+            try? fileManager.removeItem(at: verified)
+            let part = downloads.appendingPathComponent(name + ".part")
+            fetched = try await fetcher.fetch(url, to: part, label: "image")
+            reporter.detail("image", String(format: "fetched %@ in %.1f s; verifying its SHA-256", ImageFetcher.formatBytes(fetched.bytes), fetched.seconds))
+            actual = try await SHA256Sum.of(file: part)
+            guard actual == expected else {
+                try? fileManager.removeItem(at: downloads)
+                throw ImageError.checksumMismatch(url: urlText, expected: expected, actual: actual, checksumSource: checksumSource)
+            }
+            try fileManager.moveItem(at: part, to: verified)
+        }
+
+        let prepareStarted = ContinuousClock.now
+        let scratch = target.deletingLastPathComponent().appendingPathComponent(".preparing-\(getpid())")
+        try? fileManager.removeItem(at: scratch)
+        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fileManager.removeItem(at: scratch) }
+        let prepared = try await ImagePreparer(reporter: reporter)
+            .prepare(download: verified, into: scratch, needsBootFiles: profile.boot.method == .directKernel)
+        reporter.detail("image", "checksumming the prepared disk")
+        let diskSHA256 = try await SHA256Sum.of(file: prepared.disk)
+        let prepareSeconds = (ContinuousClock.now - prepareStarted).seconds
+
+        func inTarget(_ file: URL?) -> String? {
+            guard let file else { return nil }
+            return target.path + file.path.dropFirst(scratch.path.count)
+        }
+        let image = BaseImage(
+            directory: target.path,
+            disk: inTarget(prepared.disk)!,
+            kernel: inTarget(prepared.boot?.kernel),
+            initrd: inTarget(prepared.boot?.initrd),
+            kernelCommandLine: prepared.boot?.commandLine,
+            diskSHA256: diskSHA256,
+            buildSeconds: fetched.seconds + prepareSeconds,
+            builtAt: Date(),
+            origin: ImageOrigin(
+                url: urlText, downloadSHA256: actual, checksumSource: checksumSource, downloadBytes: fetched.bytes,
+                resumedFrom: fetched.resumedFrom, fetchSeconds: fetched.seconds, prepareSeconds: prepareSeconds,
+                bootConfiguration: prepared.boot?.origin))
+        try Self.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
+        _ = chmod(prepared.disk.path, 0o444)
+        try? fileManager.removeItem(at: target)
+        try fileManager.moveItem(at: scratch, to: target)
+        try? fileManager.removeItem(at: downloads)
+        reporter.end(
+            "image", seconds: fetched.seconds + prepareSeconds,
+            String(format: "fetched %@ in %.1f s, prepared in %.1f s (disk sha256 %@...)%@",
+                   ImageFetcher.formatBytes(fetched.bytes), fetched.seconds, prepareSeconds, String(diskSHA256.prefix(12)),
+                   prepared.boot.map { "; kernel from \($0.origin)" } ?? ""))
+        return image
+    }
+
+    /// `.preparing-PID` folders of processes that died while preparing.
+    private func removeAbandonedScratch(in folder: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".preparing-") {
+            if let pid = Int32(name.dropFirst(".preparing-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// The profile's folder, when a refused download left it empty.
+    private func removeIfEmpty(_ folder: URL) {
+        if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+}
+
+/// An exclusive `flock` on a file, waited for without blocking a thread.
+struct FetchLock {
+    private let descriptor: Int32
+
+    static func acquire(_ file: URL, whileWaiting: () -> Void) async throws -> FetchLock {
+        let descriptor = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ImageError.downloadFailed(url: file.path, reason: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        var told = false
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                close(descriptor)
+                throw ImageError.downloadFailed(url: file.path, reason: "cannot lock: \(String(cString: strerror(errno)))")
+            }
+            if !told {
+                whileWaiting()
+                told = true
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(250))
+            } catch {
+                close(descriptor)
+                throw error
+            }
+        }
+        return FetchLock(descriptor: descriptor)
+    }
+
+    /// Closing the descriptor releases the lock.
+    func release() {
+        close(descriptor)
+    }
+}
