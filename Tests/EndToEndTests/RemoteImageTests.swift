@@ -136,6 +136,7 @@ import Testing
         let uBootLog = cache.appendingPathComponent("u-boot-console.log")
         var options = LaunchOptions()
         options.consoleLog = uBootLog
+        options.cold = true  // both boots from firmware and kernel, timed; restoring is WarmRestoreTests' job
         let uBoot = try await launcher.withGuest(profile, options: options) { guest in
             let machine = try await guest.shell.run("uname -m", timeout: .seconds(120))
             let root = try await guest.shell.run("findmnt -n -o SOURCE /", timeout: .seconds(120))

@@ -89,6 +89,14 @@ public struct DomainDefinition: Sendable, Hashable {
         }
     }
 
+    /// The disks in the order they are attached: the guest's own disk last. On the virt
+    /// machine the disk attached last is the first virtio disk, which is where U-Boot's
+    /// distro boot looks for extlinux.conf (virtio 0) and what Linux calls vda; a seed or
+    /// payload disk never stands in its way.
+    public var disksInBusOrder: [Disk] {
+        disks.filter { $0.kind != .qcow2Overlay } + disks.filter { $0.kind == .qcow2Overlay }
+    }
+
     /// The libvirt console device name of the command channel (what
     /// `virDomainOpenConsole` takes): the serial port, or the virtio console after it.
     public var commandConsoleAlias: String {

@@ -61,7 +61,7 @@ public enum DomainXML {
 
         xml.open("devices")
         xml.element("emulator", text: domain.accelerator.emulator)
-        for (index, disk) in domain.disks.enumerated() {
+        for (index, disk) in domain.disksInBusOrder.enumerated() {
             switch disk.kind {
             case .qcow2Overlay:
                 xml.open("disk", ["type": "file", "device": "disk"])

@@ -127,7 +127,8 @@ struct WarmStarter {
             try Self.makeSparse(slot, size: WarmState.payloadSlotBytes)
             let seed = try await options.warmSeed?.write(scratch)
             var saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
-            saving.consoleLog = scratch.appendingPathComponent("console.log").path
+            // The run's own log: on failure the launcher shows its tail; saved, it is kept with the state.
+            saving.consoleLog = definition.consoleLog
             domain = try await phases.timed("boot", "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)") {
                 try hypervisor.connection.createDomain(xml: DomainXML.render(saving))
             }
@@ -159,6 +160,7 @@ struct WarmStarter {
                 try await offloadLibvirtCall { () throws(LibvirtError) in try saved.save(to: stateFile) }
             }
             domain = nil
+            try? FileManager.default.copyItem(atPath: saving.consoleLog, toPath: scratch.appendingPathComponent("console.log").path)
             let state = WarmState(
                 key: inputs.key, directory: scratch.path, inputs: inputs,
                 bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: (ContinuousClock.now - saveStarted).seconds,
