@@ -112,6 +112,12 @@ import Testing
         image.directory = directory.path
         let store = WarmStateStore(image: image)
         let scratch = try store.scratch()
+        #expect(try store.scratch() != scratch, "two saves in one process get folders of their own")
+        let dead = store.root.appendingPathComponent(".saving-999999-deadbeef")
+        try FileManager.default.createDirectory(at: dead, withIntermediateDirectories: true)
+        _ = try store.scratch()
+        #expect(!FileManager.default.fileExists(atPath: dead.path), "a dead process's folder is removed")
+        #expect(FileManager.default.fileExists(atPath: scratch.path), "a live one's is kept")
         for name in ["frozen.qcow2", "payload-slot.img", "state.save"] {
             try Data("x".utf8).write(to: scratch.appendingPathComponent(name))
         }

@@ -94,12 +94,13 @@ public struct WarmStateStore: Sendable {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
         for name in (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(".saving-") {
-            if let pid = Int32(name.dropFirst(".saving-".count)), kill(pid, 0) != 0, errno == ESRCH {
+            let owner = name.dropFirst(".saving-".count).prefix { $0 != "-" }
+            if let pid = Int32(owner), kill(pid, 0) != 0, errno == ESRCH {
                 try? fileManager.removeItem(at: root.appendingPathComponent(name))
             }
         }
-        let scratch = root.appendingPathComponent(".saving-\(getpid())")
-        try? fileManager.removeItem(at: scratch)
+        // One process may save several states at once (parallel runs of a night).
+        let scratch = root.appendingPathComponent(".saving-\(getpid())-\(UUID().uuidString.prefix(8))")
         try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
         return scratch
     }
