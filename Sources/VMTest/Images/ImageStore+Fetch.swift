@@ -134,7 +134,7 @@ extension ImageStore {
                 url: urlText, downloadSHA256: actual, checksumSource: checksumSource, downloadBytes: fetched.bytes,
                 resumedFrom: fetched.resumedFrom, fetchSeconds: fetched.seconds, prepareSeconds: prepareSeconds,
                 bootConfiguration: prepared.boot?.origin))
-        try Self.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
+        try ManifestJSON.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
         _ = chmod(prepared.disk.path, 0o444)
         try? fileManager.removeItem(at: target)
         try fileManager.moveItem(at: scratch, to: target)

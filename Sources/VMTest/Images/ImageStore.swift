@@ -57,7 +57,7 @@ public struct ImageStore: Sendable {
     public func cached(_ profile: Profile) -> BaseImage? {
         let manifest = directory(for: profile).appendingPathComponent(Self.manifestName)
         guard let data = try? Data(contentsOf: manifest) else { return nil }
-        return try? Self.decoder.decode(BaseImage.self, from: data)
+        return try? ManifestJSON.decoder.decode(BaseImage.self, from: data)
     }
 
     /// Returns the cached image, building or fetching it first if needed.
@@ -109,7 +109,7 @@ public struct ImageStore: Sendable {
             buildSeconds: seconds,
             builtAt: Date(),
             origin: nil)
-        try Self.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
+        try ManifestJSON.encoder.encode(image).write(to: scratch.appendingPathComponent(Self.manifestName))
         // The base is never written again: make that a property of the file system.
         _ = chmod(built.disk, 0o444)
         try? fileManager.removeItem(at: target)
@@ -127,7 +127,7 @@ public struct ImageStore: Sendable {
             let folder = root.appendingPathComponent(profile)
             for key in (try? fileManager.contentsOfDirectory(atPath: folder.path))?.sorted() ?? [] where !key.hasPrefix(".") {
                 let manifest = folder.appendingPathComponent(key).appendingPathComponent(Self.manifestName)
-                if let data = try? Data(contentsOf: manifest), let image = try? Self.decoder.decode(BaseImage.self, from: data) {
+                if let data = try? Data(contentsOf: manifest), let image = try? ManifestJSON.decoder.decode(BaseImage.self, from: data) {
                     found.append((profile, image))
                 }
             }
@@ -156,30 +156,9 @@ public struct ImageStore: Sendable {
     /// A short stable hash of the image section (for a fetched image: URL, sha256 and
     /// checksum URL) and the builder or prepare revision (FNV-1a over canonical JSON).
     static func recipeKey(_ source: ImageSource) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let revision = source.build == nil && source.url != nil ? "prepare:\(prepareRevision)" : "builder:\(builderRevision)"
-        let bytes = ((try? encoder.encode(source)) ?? Data()) + Data(revision.utf8)
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        return StableHash.fnv1a(((try? ManifestJSON.canonical.encode(source)) ?? Data()) + Data(revision.utf8))
     }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }
 
 public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {

@@ -52,13 +52,7 @@ public struct WarmStateInputs: Sendable, Hashable, Codable {
     static let currentRevision = 1
 
     /// A short stable hash of all inputs.
-    var key: String { StableHash.fnv1a(Data((try? Self.encoder.encode(self)) ?? Data())) }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
+    var key: String { StableHash.fnv1a((try? ManifestJSON.canonical.encode(self)) ?? Data()) }
 }
 
 /// Saved states of one base image, in its folder's `warm/` (so `vmtest image rm`
@@ -75,7 +69,7 @@ public struct WarmStateStore: Sendable {
     public func state(for key: String) -> WarmState? {
         let manifest = root.appendingPathComponent(key).appendingPathComponent(Self.manifestName)
         guard let data = try? Data(contentsOf: manifest) else { return nil }
-        return try? Self.decoder.decode(WarmState.self, from: data)
+        return try? ManifestJSON.decoder.decode(WarmState.self, from: data)
     }
 
     public func list() -> [WarmState] {
@@ -113,7 +107,7 @@ public struct WarmStateStore: Sendable {
         for file in [state.frozenDisk, state.payloadSlot] { _ = chmod(scratch.appendingPathComponent(file.lastPathComponent).path, 0o444) }
         _ = chmod(scratch.appendingPathComponent(state.stateFile.lastPathComponent).path, 0o400)
         state.directory = target.path
-        try Self.encoder.encode(state).write(to: scratch.appendingPathComponent(Self.manifestName))
+        try ManifestJSON.encoder.encode(state).write(to: scratch.appendingPathComponent(Self.manifestName))
         do {
             try FileManager.default.moveItem(at: scratch, to: target)
         } catch {
@@ -122,30 +116,5 @@ public struct WarmStateStore: Sendable {
             return theirs
         }
         return state
-    }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
-}
-
-/// FNV-1a, 64 bits, as hex: short stable names for folders keyed by their inputs.
-enum StableHash {
-    static func fnv1a(_ bytes: Data) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
     }
 }

@@ -258,9 +258,7 @@ struct WarmStarter {
     }
 
     static func canonicalJSON(_ profile: Profile) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(profile)) ?? Data(), as: UTF8.self)
+        String(decoding: (try? ManifestJSON.canonical.encode(profile)) ?? Data(), as: UTF8.self)
     }
 
     private static let versions = Mutex<[String: String]>([:])
