@@ -87,10 +87,7 @@ extension Array where Element: Hashable {
 /// night's results folder, beside each run's own folder.
 public enum NightlyReportWriter {
     public static func write(_ report: NightlyReport, finalRuns: [RunReport], to folder: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(report).write(to: folder.appendingPathComponent("summary.json"))
+        try ManifestJSON.encoder.encode(report).write(to: folder.appendingPathComponent("summary.json"))
         let suites = report.runs.compactMap { run -> (String, RunReport)? in
             guard let final = run.final, let result = finalRuns.first(where: { $0.runID == final.runID }) else { return nil }
             return ("\(run.profile).\(run.packageSet)", result)

@@ -25,6 +25,9 @@ public struct NightlyRunner: Sendable {
     public var progress: NightlyProgress
     var execute: Execute
     var probe: Probe
+    /// Where runs keep their files and what they run on: the same for checking and running.
+    let directories: Directories
+    let host: HostMachine
     /// Guests this host's memory holds at once; nil leaves the bound to `parallel` and capacities.
     var memoryLimit: Int?
 
@@ -36,6 +39,8 @@ public struct NightlyRunner: Sendable {
         self.parallel = parallel
         self.results = results
         self.progress = progress
+        self.directories = directories
+        self.host = host
         execute = { run, hypervisor, reporter in
             var run = run
             run.request.connectURI = hypervisor.connectURI
@@ -69,7 +74,7 @@ public struct NightlyRunner: Sendable {
     /// throws here, with exit status 2 and nothing started.
     func cells() async throws -> [Cell] {
         var cells: [Cell] = []
-        let runner = PackageTestRunner(launcher: GuestLauncher(reporter: SilentReporter()))
+        let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, host: host, reporter: SilentReporter()))
         for name in plan.profiles {
             let profile = try catalog.load(name)
             for set in packageSets {
