@@ -2,4 +2,5 @@
 #define VMTEST_CLIBVIRT_SHIM_H
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include "kvm.h"
 #endif

@@ -9,6 +9,7 @@ struct BootCommand: AsyncParsableCommand {
         discussion: "Exits with the guest command's exit status; 2 for bad input, 3 when the guest could not be booted or reached.")
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var acceleration: AcceleratorOptions
 
     @Argument(help: "Profile name or path to a profile file.")
     var profile: String
@@ -26,16 +27,17 @@ struct BootCommand: AsyncParsableCommand {
     var command: [String] = []
 
     func run() async throws {
-        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, cold = cold, command = command
+        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, cold = cold, command = command, acceleration = acceleration.request
         try await runReportingErrors {
             let profile = try global.catalog.load(profileName)
             let launcher = GuestLauncher(reporter: LineReporter())
             if dryRun {
-                print(BootPlan.dryRun(profile: profile, launcher: launcher))
+                print(try await BootPlan.dryRun(profile: profile, launcher: launcher, connectURI: global.connectURI, request: acceleration))
                 return ExitStatus.success
             }
             var options = LaunchOptions(connectURI: global.connectURI, readyTimeout: timeout.map { .seconds($0) })
             options.cold = cold
+            options.accelerator = acceleration
             let guestCommand = ShellWords.join(command)
             return try await launcher.withGuest(profile, options: options) { guest in
                 guard let guestCommand else {

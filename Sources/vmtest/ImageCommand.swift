@@ -43,14 +43,15 @@ struct ImageCommand: AsyncParsableCommand {
             abstract: "Save a profile's guest once it is ready, so runs restore it instead of booting (instant when saved).",
             discussion: "Runs do this themselves on first use; this does it ahead, e.g. before a nightly plan.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var acceleration: AcceleratorOptions
         @Argument(help: "Profile name or path.") var profile: String
 
         func run() async throws {
-            let global = global, name = profile
+            let global = global, name = profile, acceleration = acceleration.request
             try await runReportingErrors {
                 let profile = try global.catalog.load(name)
                 let reporter = LineReporter()
-                let report = try await PackageTestRunner(launcher: GuestLauncher(reporter: reporter)).warmUp(profile, connectURI: global.connectURI)
+                let report = try await PackageTestRunner(launcher: GuestLauncher(reporter: reporter)).warmUp(profile, connectURI: global.connectURI, accelerator: acceleration)
                 if let error = report.infrastructureError {
                     reporter.note("could not warm \(profile.name): \(error)")
                     return ExitStatus.infrastructure

@@ -27,6 +27,8 @@ struct NightlyCommand: AsyncParsableCommand {
     @Flag(help: "Boot every guest from its kernel instead of restoring saved states.")
     var cold = false
 
+    @OptionGroup var acceleration: AcceleratorOptions
+
     @Flag(help: "Print the matrix and the hypervisors, and run nothing.")
     var dryRun = false
 
@@ -36,9 +38,13 @@ struct NightlyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let catalog = profiles.map { ProfileCatalog(directory: URL(fileURLWithPath: $0)) } ?? .standard()
-        let file = URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun
+        let file = URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun, acceleration = acceleration.request
         try await runReportingErrors {
-            let (plan, sets) = try PlanLoader.load(file: file, catalog: catalog)
+            var (plan, sets) = try PlanLoader.load(file: file, catalog: catalog)
+            // The command line wins over the plan, field by field.
+            plan.accelerator = AcceleratorRequest(
+                accelerator: acceleration.accelerator ?? plan.accelerator.accelerator,
+                guestKernel: acceleration.guestKernel ?? plan.accelerator.guestKernel)
             if dryRun {
                 for profile in plan.profiles {
                     for set in sets { print("\(profile)\t\(set.name)\t\(set.rpms.joined(separator: " "))") }

@@ -13,6 +13,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var acceleration: AcceleratorOptions
 
     @Argument(help: "Profile name or path to a profile file.")
     var profile: String
@@ -70,7 +71,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
         let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep, strict = strict, cold = cold
-        let forced = forcedWorkarounds, disabled = disabledWorkarounds
+        let forced = forcedWorkarounds, disabled = disabledWorkarounds, acceleration = acceleration.request
         let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
             let profile = try global.catalog.load(name)
@@ -81,6 +82,7 @@ struct RunCommand: AsyncParsableCommand {
                 keepOnFailure: keep)
             request.strict = strict
             request.cold = cold
+            request.accelerator = acceleration
             request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
             let prepared = try await runner.prepare(request)
             let report = await runner.run(prepared)

@@ -23,50 +23,54 @@ import Testing
             cacheDirectory: "/home/ci/.cache/vmtest", cacheFreeBytes: freeBytes)
     }
 
-    static let cortexA72 = HostMachine(architecture: "aarch64", kvmUsable: true, kvmRunsAArch32: true)
-    static let neoverseN1 = HostMachine(architecture: "aarch64", kvmUsable: true, kvmRunsAArch32: false)
+    static let cortexA72 = AcceleratorTests.cortexA72
+    static let neoverseN1 = AcceleratorTests.neoverseN1
     static let x86 = HostMachine(architecture: "x86_64", kvmUsable: true, kvmRunsAArch32: nil)
-    static let armWithoutKVM = HostMachine(architecture: "aarch64", kvmUsable: false, kvmRunsAArch32: nil)
+    static let armWithoutKVM = AcceleratorTests.armWithoutKVM
 
     struct HostCase: Sendable, CustomTestStringConvertible {
         var name: String
         var facts: HostFacts
         var accelerator: Accelerator
+        var guestKernel: GuestArchitecture
         var emulator: String
-        /// The guest row's detail mentions this.
+        /// The "runs will use" row's detail mentions this.
         var reasonMentions: String
-        /// The AArch32 row: nil when there is none.
-        var aarch32Status: DoctorCheck.Status?
+        /// yes/no for KVM with the 32-bit kernel, KVM with the 64-bit kernel, TCG.
+        var ways: [DoctorCheck.Status]
         var testDescription: String { name }
     }
 
     static let hosts: [HostCase] = [
         .init(
-            name: "Cortex-A72: armv7l under KVM", facts: facts(cortexA72), accelerator: .kvm,
-            emulator: "qemu-system-aarch64", reasonMentions: "aarch64=off", aarch32Status: .ok),
+            name: "Cortex-A72: armv7l under KVM with its own kernel", facts: facts(cortexA72), accelerator: .kvm, guestKernel: .armv7l,
+            emulator: "qemu-system-aarch64", reasonMentions: "aarch64=off", ways: [.ok, .ok, .ok]),
         .init(
-            name: "Neoverse N1: KVM, but armv7l under TCG", facts: facts(neoverseN1), accelerator: .tcg,
-            emulator: "qemu-system-arm", reasonMentions: "KVM_CAP_ARM_EL1_32BIT is absent", aarch32Status: .warn),
+            name: "Neoverse N1: KVM with the 64-bit kernel", facts: facts(neoverseN1), accelerator: .kvm, guestKernel: .aarch64,
+            emulator: "qemu-system-aarch64", reasonMentions: "no AArch32 at EL1", ways: [.warn, .ok, .ok]),
         .init(
-            name: "x86_64: TCG", facts: facts(x86), accelerator: .tcg,
-            emulator: "qemu-system-arm", reasonMentions: "the host is x86_64", aarch32Status: nil),
+            name: "x86_64: TCG", facts: facts(x86), accelerator: .tcg, guestKernel: .armv7l,
+            emulator: "qemu-system-arm", reasonMentions: "the host is x86_64", ways: [.warn, .warn, .ok]),
         .init(
-            name: "aarch64 without /dev/kvm: TCG", facts: facts(armWithoutKVM), accelerator: .tcg,
-            emulator: "qemu-system-arm", reasonMentions: "/dev/kvm is missing", aarch32Status: nil),
+            name: "aarch64 without /dev/kvm: TCG", facts: facts(armWithoutKVM), accelerator: .tcg, guestKernel: .armv7l,
+            emulator: "qemu-system-arm", reasonMentions: "/dev/kvm is missing", ways: [.warn, .warn, .ok]),
     ]
 
     @Test(arguments: hosts)
-    func choosesTheAcceleratorWithItsReason(_ test: HostCase) throws {
+    func showsEachWayOfRunningAndTheOneRunsUse(_ test: HostCase) throws {
         let report = Doctor.examine(test.facts)
         #expect(report.accelerator.accelerator == test.accelerator)
+        #expect(report.accelerator.guestKernel == test.guestKernel)
         #expect(report.accelerator.emulator == "/usr/bin/\(test.emulator)")
-        let guests = try #require(report.checks.first { $0.name == "armv7l guests" })
-        #expect(guests.status == (test.accelerator == .kvm ? .ok : .warn))
-        #expect(guests.detail.contains(test.reasonMentions))
-        #expect(report.checks.first { $0.name.hasPrefix("KVM runs 32-bit") }?.status == test.aarch32Status)
+        let used = try #require(report.checks.first { $0.name == "runs will use" })
+        #expect(used.status == (test.accelerator == .kvm ? .ok : .warn))
+        #expect(used.detail.contains(test.reasonMentions), "\(used.detail)")
+        let ways = report.checks.filter { ["KVM, 32-bit guest kernel", "KVM, 64-bit guest kernel", "TCG (emulation)"].contains($0.name) }
+        #expect(ways.map(\.status) == test.ways)
+        for way in ways { #expect(way.detail.hasPrefix(way.status == .ok ? "yes: " : "no: ")) }
         #expect(report.canRunTarget)
         #expect(report.exitStatus == ExitStatus.success)
-        #expect(report.verdict.contains("under \(test.accelerator.rawValue.uppercased())"))
+        #expect(report.verdict.contains("under \(test.accelerator.rawValue.uppercased()), \(test.guestKernel.rawValue) guest kernel"))
     }
 
     @Test func missingQEMUSystemArmFailsAndNamesThePackage() throws {
@@ -177,7 +181,7 @@ import Testing
         let passt = lines.first { $0.hasPrefix("passt ") }!
         #expect(passt.dropFirst(statusColumn).hasPrefix("warn"))
         #expect(lines.allSatisfy { !$0.hasSuffix(" ") })
-        #expect(lines.dropLast().last == "debian12-armhf can run here (armv7l under TCG)")
+        #expect(lines.dropLast().last == "debian12-armhf can run here (armv7l under KVM, aarch64 guest kernel)")
     }
 
     @Test(arguments: [

@@ -18,10 +18,29 @@ import Testing
         kernelCommandLine: "console=ttyAMA0 root=LABEL=vmtest-root rw", diskSHA256: "0", buildSeconds: nil,
         builtAt: Date(timeIntervalSince1970: 0))
 
+    static let compatKernel = CompatKernel(
+        kernel: "/cache/kernels/debian12-arm64/k/vmlinuz", initrd: "/cache/kernels/debian12-arm64/k/initrd.img")
+
+    /// The domain `profile` boots as on `host`, run the way `request` asks.
+    static func definition(
+        _ profileName: String, on host: HostMachine, request: AcceleratorRequest = .automatic, image: BaseImage? = image, seed: Bool = false
+    ) throws -> DomainDefinition {
+        let profile = try ProfileLoaderTests.catalog.load(profileName)
+        let launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")))
+        var definition = launcher.definition(
+            for: profile, mode: try AcceleratorChoice.choose(for: profile.arch, on: host, request: request), image: image,
+            compatKernel: compatKernel, runID: "RUN", runDirectory: URL(fileURLWithPath: "/state/runs/RUN"),
+            seed: seed ? URL(fileURLWithPath: "/state/runs/RUN/seed.iso") : nil)
+        definition.run.ownerPID = 4242
+        definition.run.host = "builder"
+        return definition
+    }
+
     struct Case: Sendable, CustomTestStringConvertible {
         var golden: String
         var profile: String
         var host: HostMachine
+        var request = AcceleratorRequest.automatic
         var seed: Bool
         var testDescription: String { golden }
     }
@@ -29,20 +48,16 @@ import Testing
     static let cases: [Case] = [
         .init(golden: "debian12-armhf-tcg-x86_64.xml", profile: "debian12-armhf", host: x86, seed: false),
         .init(golden: "debian12-armhf-kvm-cortex-a72.xml", profile: "debian12-armhf", host: cortexA72, seed: true),
-        .init(golden: "debian12-armhf-tcg-neoverse-n1.xml", profile: "debian12-armhf", host: neoverseN1, seed: false),
+        .init(golden: "debian12-armhf-kvm64-neoverse-n1.xml", profile: "debian12-armhf", host: neoverseN1, seed: false),
+        .init(
+            golden: "debian12-armhf-tcg64-x86_64.xml", profile: "debian12-armhf", host: x86,
+            request: .init(guestKernel: .bits64), seed: false),
         .init(golden: "centos7-armhfp-u-boot-tcg-x86_64.xml", profile: "centos7-armhfp", host: x86, seed: false),
     ]
 
     @Test(arguments: cases)
     func matchesGoldenFile(_ test: Case) throws {
-        let profile = try ProfileLoaderTests.catalog.load(test.profile)
-        var launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")), host: test.host)
-        launcher.reporter = SilentReporter()
-        var definition = launcher.definition(
-            for: profile, image: Self.image, runID: "RUN", runDirectory: URL(fileURLWithPath: "/state/runs/RUN"),
-            seed: test.seed ? URL(fileURLWithPath: "/state/runs/RUN/seed.iso") : nil)
-        definition.run.ownerPID = 4242
-        definition.run.host = "builder"
+        let definition = try Self.definition(test.profile, on: test.host, request: test.request, seed: test.seed)
         let xml = DomainXML.render(definition)
         let file = Self.golden.appendingPathComponent(test.golden)
         if ProcessInfo.processInfo.environment["VMTEST_UPDATE_GOLDEN"] != nil {
@@ -53,10 +68,9 @@ import Testing
     }
 
     @Test func kvmOnArmUsesHostPassthroughAndTheAarch64Emulator() throws {
-        let profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
-        let launcher = GuestLauncher(host: Self.cortexA72)
-        let xml = DomainXML.render(launcher.definition(for: profile, image: Self.image, runID: "R", runDirectory: URL(fileURLWithPath: "/r")))
+        let xml = DomainXML.render(try Self.definition("debian12-armhf", on: Self.cortexA72))
         #expect(xml.contains("<domain type='kvm'>"))
+        #expect(xml.contains("<type arch='armv7l' machine='virt'>hvm</type>"))
         #expect(xml.contains("<cpu mode='host-passthrough'/>"))
         #expect(xml.contains("<emulator>/usr/bin/qemu-system-aarch64</emulator>"))
     }
@@ -66,9 +80,17 @@ import Testing
     }
 
     @Test func renderingIsDeterministic() throws {
-        let profile = try ProfileLoaderTests.catalog.load("centos7-armhfp")
-        let launcher = GuestLauncher(host: Self.x86)
-        let make = { DomainXML.render(launcher.definition(for: profile, image: nil, runID: "R", runDirectory: URL(fileURLWithPath: "/r"))) }
-        #expect(make() == make())
+        let make = { DomainXML.render(try Self.definition("centos7-armhfp", on: Self.x86, image: nil)) }
+        #expect(try make() == make())
+    }
+
+    /// Neoverse N1: the armhf root boots under the 64-bit kernel, even for a U-Boot profile.
+    @Test func aHostWithoutAArch32EL1BootsTheCompatKernelUnderKVM() throws {
+        for profile in ["debian12-armhf", "centos7-armhfp"] {
+            let definition = try Self.definition(profile, on: Self.neoverseN1)
+            #expect(definition.arch == .aarch64)
+            #expect(definition.accelerator.accelerator == .kvm)
+            #expect(definition.boot == .directKernel(kernel: Self.compatKernel.kernel, initrd: Self.compatKernel.initrd, commandLine: Self.image.kernelCommandLine!))
+        }
     }
 }

@@ -8,9 +8,9 @@ import Testing
     static func definition(runID: String, port: Int? = 40000, memory: Int? = nil, host: HostMachine = DomainXMLTests.x86) throws -> DomainDefinition {
         var profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
         if let memory { profile.memory = memory }
-        let launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")), host: host)
+        let launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")))
         var definition = launcher.definition(
-            for: profile, image: DomainXMLTests.image, runID: runID, runDirectory: URL(fileURLWithPath: "/state/runs/\(runID)"),
+            for: profile, mode: try AcceleratorChoice.choose(for: profile.arch, on: host), image: DomainXMLTests.image, runID: runID, runDirectory: URL(fileURLWithPath: "/state/runs/\(runID)"),
             seed: URL(fileURLWithPath: "/state/runs/\(runID)/seed.iso"))
         definition.sshForwardPort = port
         return definition

@@ -45,13 +45,13 @@ import Testing
         .init(name: "package requiring a JRE under TCG", context: context(.tcg, packages: [plain, javaApp]), active: ["java-single-cpu"]),
         .init(
             name: "Java under KVM on Cortex-A72", context: context(.kvm, host: "aarch64", packages: [jdk]),
-            active: ["armv7-on-aarch64-kvm"]),
+            active: []),
         .init(name: "no Java under TCG", context: context(.tcg, packages: [plain]), active: []),
         .init(name: "4 GiB armv7l under TCG", context: context(.tcg, memory: 4096), active: ["armv7-highmem"]),
         .init(name: "exactly 3 GiB armv7l under TCG", context: context(.tcg, memory: 3072), active: []),
         .init(name: "4 GiB on virt-7.2 under TCG", context: context(.tcg, memory: 4096, machine: "virt-7.2"), active: ["armv7-highmem"]),
         .init(name: "4 GiB aarch64 guest under TCG", context: context(.tcg, arch: .aarch64, memory: 4096), active: []),
-        .init(name: "4 GiB armv7l under KVM", context: context(.kvm, host: "aarch64", memory: 4096), active: ["armv7-on-aarch64-kvm"]),
+        .init(name: "4 GiB armv7l under KVM", context: context(.kvm, host: "aarch64", memory: 4096), active: []),
         .init(name: "aarch64 guest under KVM", context: context(.kvm, host: "aarch64", arch: .aarch64), active: []),
         .init(
             name: "everything at once", context: context(.tcg, memory: 8192, packages: [javaApp]),
@@ -66,7 +66,7 @@ import Testing
     @Test func forcedAppliesWithoutItsConditionAndDisabledNever() throws {
         let kvmJava = Self.context(.kvm, host: "aarch64", packages: [Self.jdk])
         let forced = try WorkaroundSelection(forced: ["java-single-cpu", "java-interpreter-only"])
-        #expect(Self.names(forced, kvmJava) == ["armv7-on-aarch64-kvm", "java-single-cpu", "java-interpreter-only"])
+        #expect(Self.names(forced, kvmJava) == ["java-single-cpu", "java-interpreter-only"])
         #expect(forced.environment(in: kvmJava) == ["JAVA_TOOL_OPTIONS": "-Xint"])
 
         let tcgJava = Self.context(.tcg, packages: [Self.jdk])
@@ -90,7 +90,7 @@ import Testing
         let error = #expect(throws: RunInputError.self) {
             try WorkaroundSelection(forced: forced, disabled: disabled)
         }
-        #expect(error?.description.hasPrefix(message + "\n  fix: use one of: armv7-on-aarch64-kvm, ") == true)
+        #expect(error?.description.hasPrefix(message + "\n  fix: use one of: armv7-highmem, ") == true)
         #expect(error.map { ExitStatus.for($0) } == ExitStatus.badInput)
     }
 
@@ -142,16 +142,7 @@ import Testing
     }
 
     static func definition(host: HostMachine = DomainXMLTests.x86) throws -> DomainDefinition {
-        let profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
-        var launcher = GuestLauncher(
-            directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")), host: host)
-        launcher.reporter = SilentReporter()
-        var definition = launcher.definition(
-            for: profile, image: DomainXMLTests.image, runID: "RUN", runDirectory: URL(fileURLWithPath: "/state/runs/RUN"),
-            seed: URL(fileURLWithPath: "/state/runs/RUN/seed.iso"))
-        definition.run.ownerPID = 4242
-        definition.run.host = "builder"
-        return definition
+        try DomainXMLTests.definition("debian12-armhf", on: host, seed: true)
     }
 
     /// Java under TCG on an x86_64 host: one vCPU, pinned with the emulator thread to host CPU 0.
@@ -192,12 +183,14 @@ import Testing
         #expect(changed.cpuTune == .init(vcpuPins: [.init(vcpu: 0, cpuset: "5")], emulatorPin: "5"))
     }
 
-    @Test func javaUnderKVMKeepsItsVCPUsAndReportsThePassthrough() throws {
+    /// Under KVM nothing is emulated: no workaround applies, and the host-passthrough vCPU
+    /// is the accelerator choice's own doing, not a workaround's.
+    @Test func javaUnderKVMKeepsItsVCPUsAndNoWorkaroundApplies() throws {
         let definition = try Self.definition(host: DomainXMLTests.cortexA72)
         let context = WorkaroundContext(definition: definition, host: DomainXMLTests.cortexA72, packages: [Self.jdk])
         let (changed, applied) = try WorkaroundSelection().apply(to: definition, context: context)
         #expect(changed == definition)
-        #expect(applied.map(\.name) == ["armv7-on-aarch64-kvm"])
-        #expect(applied[0].reason.hasPrefix("host-passthrough vCPU, aarch64=off: "))
+        #expect(applied.isEmpty)
+        #expect(definition.accelerator.cpuModel == nil)
     }
 }

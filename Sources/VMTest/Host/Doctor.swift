@@ -54,28 +54,23 @@ public enum Doctor {
 
     public static func examine(_ facts: HostFacts, for target: Target = defaultProfile) -> DoctorReport {
         let host = facts.machine
-        let choice = AcceleratorChoice.choose(for: target.arch, on: host)
+        let remote = facts.libvirt.requestedURI.map { !HypervisorJudge.isThisMachine(uri: $0) } ?? false
+        // The automatic choice never throws: only forced requests can be refused.
+        let choice = (try? AcceleratorChoice.choose(for: target.arch, on: host))
+            ?? AcceleratorChoice(accelerator: .tcg, guestKernel: target.arch, emulator: "/usr/bin/\(target.arch.tcgEmulator)", cpuModel: target.arch.tcgCPUModel, reason: "TCG")
         let emulator = URL(fileURLWithPath: choice.emulator).lastPathComponent
         var checks: [DoctorCheck] = []
 
-        checks.append(.init("host architecture", .ok, host.architecture))
-        checks.append(kvmDevice(facts))
-        if host.architecture == "aarch64", host.kvmUsable {
-            if host.kvmRunsAArch32 == true {
-                checks.append(.init("KVM runs 32-bit (AArch32 EL1)", .ok, "yes: KVM_CAP_ARM_EL1_32BIT"))
-            } else {
-                checks.append(.init(
-                    "KVM runs 32-bit (AArch32 EL1)", .warn,
-                    "no: these cores have no AArch32 at EL1 (as Neoverse N1/V1), so 32-bit guests need TCG",
-                    fix: "nothing to do here; a host with Cortex-A53/A57/A72 cores runs armv7l guests under KVM"))
-            }
-        }
+        checks.append(.init(remote ? "hypervisor's host" : "host architecture", .ok, host.architecture + (host.cpu.isEmpty ? "" : " (\(host.cpu))")))
+        if !remote { checks.append(kvmDevice(facts)) }
+        checks += waysOfRunning(target.arch, on: host)
         checks.append(.init(
-            "\(target.arch.rawValue) guests", choice.accelerator == .kvm ? .ok : .warn,
-            "\(choice.accelerator.rawValue.uppercased()) with \(emulator): \(choice.reason)"))
+            "runs will use", choice.accelerator == .kvm ? .ok : .warn,
+            "\(choice.label) with \(emulator): \(choice.reason)"))
 
         for tool in [qemuSystemArm, qemuSystemAarch64] {
-            let needed = tool.name == emulator
+            // A remote hypervisor runs its own QEMU.
+            let needed = tool.name == emulator && !remote
             checks.append(toolCheck(
                 tool, facts, blocking: needed,
                 purpose: needed ? "runs \(target.profile) here" : "runs guests this host does not use it for by default"))
@@ -101,6 +96,25 @@ public enum Doctor {
         checks.append(diskSpace(facts))
 
         return DoctorReport(target: target, accelerator: choice, checks: checks)
+    }
+
+    /// One row per way an armv7l guest can run (KVM with its own 32-bit kernel, KVM with a
+    /// 64-bit kernel, TCG): whether this host offers it, and why.
+    static func waysOfRunning(_ arch: GuestArchitecture, on host: HostMachine) -> [DoctorCheck] {
+        var ways: [(String, AcceleratorRequest)] = [("KVM, 64-bit guest kernel", .init(accelerator: .kvm, guestKernel: .bits64))]
+        if arch == .armv7l {
+            ways.insert(("KVM, 32-bit guest kernel", .init(accelerator: .kvm, guestKernel: .bits32)), at: 0)
+        }
+        var rows: [DoctorCheck] = ways.map { name, request -> DoctorCheck in
+            do throws(AcceleratorRequestError) {
+                let choice = try AcceleratorChoice.choose(for: arch, on: host, request: request)
+                return DoctorCheck(name, .ok, "yes: " + choice.reason)
+            } catch {
+                return DoctorCheck(name, .warn, "no: " + error.problem)
+            }
+        }
+        rows.append(DoctorCheck("TCG (emulation)", .ok, "yes: always possible, 10-50x slower than KVM"))
+        return rows
     }
 
     static func kvmDevice(_ facts: HostFacts) -> DoctorCheck {
@@ -220,7 +234,7 @@ public struct DoctorReport: Sendable, Hashable {
 
     public var verdict: String {
         if canRunTarget {
-            return "\(target.profile) can run here (\(target.arch.rawValue) under \(accelerator.accelerator.rawValue.uppercased()))"
+            return "\(target.profile) can run here (\(target.arch.rawValue) under \(accelerator.accelerator.rawValue.uppercased()), \(accelerator.guestKernel.rawValue) guest kernel)"
         }
         return "\(target.profile) cannot run here: missing \(blocking.map(\.name).joined(separator: ", "))"
     }

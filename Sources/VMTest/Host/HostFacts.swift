@@ -66,7 +66,7 @@ extension HostFacts {
     /// libvirt (opening the connection, which takes seconds the first time the embedded
     /// driver probes QEMU), and free space in the cache directory.
     public static func gather(
-        connectURI: String?, directories: Directories, probe: any KVMProbe = DeviceKVMProbe()
+        connectURI: String?, directories: Directories
     ) async -> HostFacts {
         var tools: [String: InstalledTool] = [:]
         for tool in Doctor.tools {
@@ -78,17 +78,22 @@ extension HostFacts {
             }
             tools[tool.name] = InstalledTool(path: path, version: version)
         }
-        let connection: LibvirtFacts.Connection = await offloadLibvirtCall {
-            do {
-                let hypervisor = try Hypervisor.connect(uri: connectURI, directories: directories)
-                let version = try? hypervisor.connection.hypervisorVersion()
-                return .connected(uri: hypervisor.uri, hypervisorVersion: version.map(\.description))
-            } catch {
-                return .failed("\(error)")
-            }
+        let connected: Result<Hypervisor, any Error> = await offloadLibvirtCall {
+            Result { try Hypervisor.connect(uri: connectURI, directories: directories) }
+        }
+        let connection: LibvirtFacts.Connection
+        var machine = HostMachine.current()
+        switch connected {
+        case .success(let hypervisor):
+            let version = await offloadLibvirtCall { try? hypervisor.connection.hypervisorVersion() }
+            connection = .connected(uri: hypervisor.uri, hypervisorVersion: version.map(\.description))
+            // The hypervisor's host, judged by itself: for a remote one, not this machine.
+            if let judged = try? await hypervisor.host(directories: directories) { machine = judged }
+        case .failure(let error):
+            connection = .failed("\(error)")
         }
         return HostFacts(
-            machine: .current(probe: probe),
+            machine: machine,
             kvmDevicePresent: FileManager.default.fileExists(atPath: "/dev/kvm"),
             tools: tools,
             files: Set(Doctor.firmware.map(\.path).filter { FileManager.default.fileExists(atPath: $0) }),

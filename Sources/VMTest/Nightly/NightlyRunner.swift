@@ -12,7 +12,8 @@ import Libvirt
 /// scheduler service, only this process holding connections.
 public struct NightlyRunner: Sendable {
     /// Runs one prepared run on one hypervisor; its own progress goes to `reporter`.
-    public typealias Execute = @Sendable (_ run: PreparedRun, _ hypervisor: HypervisorSpec, _ reporter: any Reporter) async -> RunReport
+    /// Decides the run for that hypervisor (``PackageTestRunner/prepare(_:connectURI:)``) and runs it.
+    public typealias Execute = @Sendable (_ run: RunInputs, _ hypervisor: HypervisorSpec, _ reporter: any Reporter) async -> RunReport
     /// Why a hypervisor cannot take guests, or nil when it answers.
     public typealias Probe = @Sendable (_ hypervisor: HypervisorSpec) async -> String?
 
@@ -25,14 +26,13 @@ public struct NightlyRunner: Sendable {
     public var progress: NightlyProgress
     var execute: Execute
     var probe: Probe
-    /// Where runs keep their files and what they run on: the same for checking and running.
+    /// Where runs keep their files: the same for checking and running.
     let directories: Directories
-    let host: HostMachine
     /// Guests this host's memory holds at once; nil leaves the bound to `parallel` and capacities.
     var memoryLimit: Int?
 
     public init(plan: Plan, packageSets: [PackageSet], catalog: ProfileCatalog, parallel: Int, results: URL, progress: NightlyProgress,
-                directories: Directories = .standard(), host: HostMachine = .current()) {
+                directories: Directories = .standard()) {
         self.plan = plan
         self.packageSets = packageSets
         self.catalog = catalog
@@ -40,12 +40,16 @@ public struct NightlyRunner: Sendable {
         self.results = results
         self.progress = progress
         self.directories = directories
-        self.host = host
         execute = { run, hypervisor, reporter in
-            var run = run
-            run.request.connectURI = hypervisor.connectURI
-            let launcher = GuestLauncher(directories: directories, host: host, reporter: reporter)
-            return await PackageTestRunner(launcher: launcher).run(run)
+            let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, reporter: reporter))
+            do {
+                return await runner.run(try await runner.prepare(run, connectURI: hypervisor.connectURI))
+            } catch {
+                // The hypervisor cannot take this run (unreachable, or cannot run it the way the plan forces).
+                let report = Self.unreachable(run, hypervisor: hypervisor, problem: "\(error)")
+                RunResultsWriter.write(report, to: run.results)
+                return report
+            }
         }
         probe = { hypervisor in
             do {
@@ -66,7 +70,7 @@ public struct NightlyRunner: Sendable {
     struct Cell: Sendable {
         var profile: Profile
         var set: PackageSet
-        var prepared: PreparedRun
+        var inputs: RunInputs
         var folder: String { "runs/\(profile.name)/\(set.name)" }
     }
 
@@ -74,7 +78,7 @@ public struct NightlyRunner: Sendable {
     /// throws here, with exit status 2 and nothing started.
     func cells() async throws -> [Cell] {
         var cells: [Cell] = []
-        let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, host: host, reporter: SilentReporter()))
+        let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, reporter: SilentReporter()))
         for name in plan.profiles {
             let profile = try catalog.load(name)
             for set in packageSets {
@@ -83,7 +87,8 @@ public struct NightlyRunner: Sendable {
                     resultsDirectory: results.appendingPathComponent("runs/\(profile.name)/\(set.name)/attempt-1").path,
                     timeout: plan.timeout.map { .seconds($0) }, testTimeout: plan.testTimeout.map { .seconds($0) })
                 request.cold = cold
-                cells.append(Cell(profile: profile, set: set, prepared: try await runner.prepare(request)))
+                request.accelerator = plan.accelerator
+                cells.append(Cell(profile: profile, set: set, inputs: try await runner.check(request)))
             }
         }
         return cells
@@ -132,7 +137,7 @@ public struct NightlyRunner: Sendable {
             }
             tried.insert(hypervisor.uri)
             let number = attempts.count + 1
-            var prepared = cell.prepared
+            var prepared = cell.inputs
             if number > 1 {
                 prepared.runID = GuestLauncher.newRunID()
                 prepared.results = results.appendingPathComponent("\(cell.folder)/attempt-\(number)")
@@ -188,12 +193,12 @@ public struct NightlyRunner: Sendable {
     }
 
     /// The report of a run that never started because its hypervisor did not answer.
-    static func unreachable(_ prepared: PreparedRun, hypervisor: HypervisorSpec, problem: String) -> RunReport {
+    static func unreachable(_ prepared: RunInputs, hypervisor: HypervisorSpec, problem: String) -> RunReport {
         RunReport(
             runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
-            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: HostMachine.current().architecture, connection: hypervisor.uri),
-            accelerator: prepared.accelerator.accelerator, acceleratorReason: prepared.accelerator.reason, channel: prepared.channel.rawValue,
-            workarounds: prepared.appliedWorkarounds, packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
+            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: "unknown", connection: hypervisor.uri),
+            accelerator: nil, guestKernel: nil, acceleratorReason: nil, channel: prepared.channel.rawValue,
+            workarounds: [], packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
             phases: [], tests: [], infrastructureError: problem, startedAt: Date(), seconds: 0)
     }
 

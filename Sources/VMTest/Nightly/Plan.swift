@@ -35,6 +35,9 @@ public struct Plan: Sendable, Hashable {
     /// each time on another hypervisor when there is one.
     public var retries: Int
     public var hypervisors: [HypervisorSpec]
+    /// `accel: kvm|tcg` and `guestKernel: 32|64`: force how every run's guest runs, as
+    /// `vmtest run --accel/--guest-kernel` do; automatic when absent.
+    public var accelerator = AcceleratorRequest.automatic
 }
 
 /// One line of `packages:`: a file, glob or directory (each RPM a set of its own), or
@@ -58,11 +61,14 @@ public struct HypervisorSpec: Sendable, Hashable, Codable {
 
 extension Plan: Decodable {
     enum CodingKeys: String, CodingKey {
-        case profiles, packages, tests, testsDir, timeout, testTimeout, retries, hypervisors
+        case profiles, packages, tests, testsDir, timeout, testTimeout, retries, hypervisors, accel, guestKernel
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        accelerator = AcceleratorRequest(
+            accelerator: try container.decodeIfPresent(Accelerator.self, forKey: .accel),
+            guestKernel: try container.decodeIfPresent(GuestKernelBits.self, forKey: .guestKernel))
         name = ""
         directory = URL(fileURLWithPath: ".")
         profiles = try container.decode([String].self, forKey: .profiles)

@@ -94,7 +94,8 @@ public enum GuestArchitecture: String, Sendable, Hashable, Codable, CaseIterable
     public var tcgCPUModel: String {
         switch self {
         case .armv7l: return "cortex-a15"
-        case .aarch64: return "cortex-a57"
+        // Has AArch32 at EL0, so the same model runs an armhf userland under a 64-bit kernel.
+        case .aarch64: return "cortex-a72"
         }
     }
 

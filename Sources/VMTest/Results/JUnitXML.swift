@@ -33,7 +33,7 @@ public enum JUnitXML {
         ])
         xml.open("properties")
         for (name, value) in [
-            ("run-id", report.runID), ("profile", report.profile), ("accelerator", report.accelerator.rawValue),
+            ("run-id", report.runID), ("profile", report.profile), ("accelerator", report.accelerator?.rawValue ?? "none"), ("guest-kernel", report.guestKernel?.rawValue ?? "none"),
             ("channel", report.channel), ("image-sha256", report.imageSHA256 ?? ""),
             ("workarounds", report.workarounds.map(\.name).joined(separator: ",")), ("connection", report.host.connection),
         ] {

@@ -7,8 +7,13 @@ public struct RunReport: Sendable, Codable, Hashable {
     public var profile: String
     public var imageSHA256: String?
     public var host: HostSummary
-    public var accelerator: Accelerator
-    public var acceleratorReason: String
+    /// How the guest ran; nil when the run never reached a hypervisor that could say.
+    public var accelerator: Accelerator?
+    /// The architecture the guest's kernel ran in: armv7l, or aarch64 for a 64-bit kernel
+    /// under an armhf userland.
+    public var guestKernel: GuestArchitecture?
+    /// Why it ran this way, in words.
+    public var acceleratorReason: String?
     public var channel: String
     public var workarounds: [AppliedWorkaround]
     public var packages: [PackageSummary]

@@ -2,14 +2,16 @@ import Foundation
 
 /// What `vmtest boot --dry-run` shows: the decisions and the domain, nothing booted.
 public enum BootPlan {
-    public static func dryRun(profile: Profile, launcher: GuestLauncher) -> String {
+    /// Judges the hypervisor (connecting to it) to decide how the guest would run.
+    public static func dryRun(profile: Profile, launcher: GuestLauncher, connectURI: String?, request: AcceleratorRequest) async throws -> String {
         let store = ImageStore(root: launcher.directories.images)
         let image = store.cached(profile)
         let runDirectory = launcher.directories.runs.appendingPathComponent("DRY-RUN")
-        let definition = launcher.definition(for: profile, image: image, runID: "DRY-RUN", runDirectory: runDirectory)
+        let mode = try await launcher.place(profile, connectURI: connectURI, request: request).mode
+        let definition = launcher.definition(for: profile, mode: mode, image: image, runID: "DRY-RUN", runDirectory: runDirectory)
         var lines = [
             "# profile: \(profile.name) (\(profile.arch.rawValue), \(profile.cpus) vCPU, \(profile.memory) MiB)",
-            "# accelerator: \(definition.accelerator.accelerator.rawValue): \(definition.accelerator.reason)",
+            "# accelerator: \(mode.accelerator.rawValue), \(mode.guestKernel.rawValue) guest kernel: \(mode.reason)",
         ]
         if let url = profile.image.url {
             lines.append("# image: downloaded from \(url)")

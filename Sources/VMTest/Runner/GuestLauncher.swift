@@ -23,6 +23,11 @@ public struct LaunchOptions: Sendable {
     public var adjustDefinition: (@Sendable (DomainDefinition) -> DomainDefinition)?
     /// Boot from the kernel even when a saved state could be restored.
     public var cold = false
+    /// What `--accel` / `--guest-kernel` force on the way the guest runs.
+    public var accelerator = AcceleratorRequest.automatic
+    /// Where and how the guest runs, when the caller decided it already (a prepared run);
+    /// nil: the launcher decides (``GuestLauncher/place(_:connectURI:request:)``).
+    public var placement: Placement?
     /// The seed a saved guest boots with, when ``seed`` is a run's own; without it a
     /// seeded run boots cold.
     public var warmSeed: WarmSeed?
@@ -40,6 +45,7 @@ public struct Guest: Sendable {
     public let runID: String
     public let profile: Profile
     public let domainName: String
+    /// How it runs: the placement's choice, or the 64-bit kernel a refused 32-bit vCPU fell back to.
     public let accelerator: AcceleratorChoice
     public let image: BaseImage
     /// The serial console's whole output, written by QEMU.
@@ -78,13 +84,22 @@ public struct PhaseTiming: Sendable, Hashable, Codable {
 /// read, through a fresh copy-on-write overlay.
 public struct GuestLauncher: Sendable {
     public var directories: Directories
-    public var host: HostMachine
     public var reporter: any Reporter
 
-    public init(directories: Directories = .standard(), host: HostMachine = .current(), reporter: any Reporter = SilentReporter()) {
+    public init(directories: Directories = .standard(), reporter: any Reporter = SilentReporter()) {
         self.directories = directories
-        self.host = host
         self.reporter = reporter
+    }
+
+    /// Connects to the hypervisor, judges its host by itself and chooses how `profile`'s
+    /// guest runs there: the one place a run's accelerator and guest kernel are decided.
+    /// A request the host cannot honour throws ``AcceleratorRequestError`` (bad input);
+    /// an unreachable hypervisor throws ``HypervisorConnectionError``.
+    public func place(_ profile: Profile, connectURI: String?, request: AcceleratorRequest) async throws -> Placement {
+        let hypervisor = try await offloadLibvirtCall { try Hypervisor.connect(uri: connectURI, directories: directories) }
+        let host = try await hypervisor.host(directories: directories)
+        let mode = try AcceleratorChoice.choose(for: profile.arch, on: host, request: request)
+        return Placement(hypervisor: hypervisor, host: host, mode: mode, request: request)
     }
 
     /// A new run identifier: sortable by time, unique across concurrent processes.
@@ -95,29 +110,36 @@ public struct GuestLauncher: Sendable {
         return "\(formatter.string(from: Date()))-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 
-    /// The domain a profile boots as, with these files. Pure: used by `--dry-run` and tests.
+    /// The domain a profile boots as, running as `mode` says, with these files. Pure:
+    /// used by `--dry-run` and tests. `compatKernel` is the 64-bit kernel an armv7l
+    /// userland boots under when `mode` runs one.
     public func definition(
-        for profile: Profile, image: BaseImage?, runID: String, runDirectory: URL, seed: URL? = nil
+        for profile: Profile, mode: AcceleratorChoice, image: BaseImage?, compatKernel: CompatKernel? = nil,
+        runID: String, runDirectory: URL, seed: URL? = nil
     ) -> DomainDefinition {
-        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: host)
         let boot: DomainDefinition.Boot
-        switch profile.boot.method {
-        case .directKernel:
+        let commandLine = profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=LABEL=vmtest-root rw"
+        if mode.runsCompatKernel(for: profile.arch) {
+            // Whatever the profile boots through, the armhf root is booted under the 64-bit kernel directly.
             boot = .directKernel(
-                kernel: image?.kernel ?? "(kernel of the built image)",
-                initrd: image?.initrd,
-                commandLine: profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=LABEL=vmtest-root rw")
-        case .uBoot:
-            boot = .firmware(path: profile.boot.firmware ?? BootSpec.armUBoot)
+                kernel: compatKernel?.kernel ?? "(the 64-bit compat kernel)", initrd: compatKernel?.initrd ?? "(its initramfs)",
+                commandLine: commandLine)
+        } else {
+            switch profile.boot.method {
+            case .directKernel:
+                boot = .directKernel(kernel: image?.kernel ?? "(kernel of the built image)", initrd: image?.initrd, commandLine: commandLine)
+            case .uBoot:
+                boot = .firmware(path: profile.boot.firmware ?? BootSpec.armUBoot)
+            }
         }
         var disks = [DomainDefinition.Disk(kind: .qcow2Overlay, path: runDirectory.appendingPathComponent("overlay.qcow2").path)]
         if let seed { disks.append(.init(kind: .readOnlyImage, path: seed.path)) }
         return DomainDefinition(
             name: "vmtest-\(runID)",
             run: .init(id: runID, profile: profile.name, ownerPID: getpid()),
-            arch: profile.arch,
+            arch: mode.guestKernel,
             machine: profile.machine,
-            accelerator: accelerator,
+            accelerator: mode,
             cpus: profile.cpus,
             memoryMiB: profile.memory,
             boot: boot,
@@ -132,13 +154,21 @@ public struct GuestLauncher: Sendable {
         _ body: (Guest) async throws -> T
     ) async throws -> T {
         let phases = PhaseRecorder(reporter: reporter)
-        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: host)
-        if accelerator.accelerator == .tcg { reporter.note(accelerator.reason) }
+        var placement: Placement
+        if let decided = options.placement {
+            placement = decided
+        } else {
+            placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
+            reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
+        }
         _ = try ExternalTool.qemuImg.resolved()
-        _ = try ExternalTool(URL(fileURLWithPath: accelerator.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
+        if placement.hypervisor.requestedURI == nil {
+            _ = try ExternalTool(URL(fileURLWithPath: placement.mode.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
+        }
 
         // Built from a recipe or fetched from a URL; a cached image needs neither work nor network.
         let image = try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
+        var compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
 
         let runID = options.runID ?? Self.newRunID()
         let runDirectory = directories.runs.appendingPathComponent(runID)
@@ -151,20 +181,26 @@ public struct GuestLauncher: Sendable {
         // Everything below is torn down by `RunTeardown`, whatever happens.
         let teardown = RunTeardown(runDirectory: runDirectory, consoleLog: options.consoleLog)
         do {
-            var definition = definition(for: profile, image: image, runID: runID, runDirectory: runDirectory, seed: options.seed)
-            definition.sshForwardPort = options.sshForwardPort
-            definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
-            if let log = options.consoleLog { definition.consoleLog = log.path }
-            if let adjust = options.adjustDefinition { definition = adjust(definition) }
-            let hypervisor = try Hypervisor.connect(uri: options.connectURI, directories: directories)
+            func domainDefinition() -> DomainDefinition {
+                var definition = self.definition(
+                    for: profile, mode: placement.mode, image: image, compatKernel: compatKernel, runID: runID,
+                    runDirectory: runDirectory, seed: options.seed)
+                definition.sshForwardPort = options.sshForwardPort
+                definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
+                if let log = options.consoleLog { definition.consoleLog = log.path }
+                if let adjust = options.adjustDefinition { definition = adjust(definition) }
+                return definition
+            }
+            var definition = domainDefinition()
+            let hypervisor = placement.hypervisor
             teardown.uri = hypervisor.uri
-            let timeout = options.readyTimeout ?? (accelerator.accelerator == .tcg ? .seconds(300) : .seconds(90))
+            let timeout = options.readyTimeout ?? (placement.mode.accelerator == .tcg ? .seconds(300) : .seconds(90))
 
             var start = GuestStart.cold
             if !options.cold {
                 let warm = WarmStarter(
                     reporter: reporter, profile: profile, image: image, options: options, hypervisor: hypervisor,
-                    definition: definition, runDirectory: runDirectory, phases: phases)
+                    host: placement.host, definition: definition, runDirectory: runDirectory, phases: phases)
                 if let (domain, restored, key) = try await warm.start(readyTimeout: timeout) {
                     teardown.domain = domain
                     definition = restored
@@ -175,9 +211,17 @@ public struct GuestLauncher: Sendable {
                 try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
                     try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
                 }
-                let cold = definition
-                teardown.domain = try await phases.timed("boot", "starting \(cold.name) (\(accelerator.accelerator.rawValue), \(cold.cpus) vCPU, \(cold.memoryMiB) MiB)") {
-                    try hypervisor.connection.createDomain(xml: DomainXML.render(cold))
+                do {
+                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
+                } catch let error as LibvirtError where placement.canFallBackToCompatKernel(after: error) {
+                    // The judgement said AArch32 at EL1; QEMU says otherwise. A 64-bit
+                    // guest kernel runs the same userland under KVM: never TCG silently.
+                    hypervisor.learnNoAArch32EL1(evidence: "QEMU refused a KVM armv7l vCPU: \(HypervisorJudge.quoted(error.message))")
+                    placement = try await place(profile, connectURI: options.connectURI, request: placement.request)
+                    reporter.note("the hypervisor refused a 32-bit vCPU (\(HypervisorJudge.quoted(error.message))); running as \(placement.mode.label) instead")
+                    compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
+                    definition = domainDefinition()
+                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
                 }
             }
             let domain = teardown.domain!
@@ -202,7 +246,7 @@ public struct GuestLauncher: Sendable {
                 }
             }
             let guest = Guest(
-                runID: runID, profile: profile, domainName: definition.name, accelerator: accelerator, image: image,
+                runID: runID, profile: profile, domainName: definition.name, accelerator: placement.mode, image: image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
                 sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
@@ -216,6 +260,38 @@ public struct GuestLauncher: Sendable {
             }
             throw error
         }
+    }
+
+    /// The 64-bit kernel and initramfs an armv7l userland boots under, when `mode` runs one.
+    func compatKernelIfNeeded(_ profile: Profile, _ mode: AcceleratorChoice) async throws -> CompatKernel? {
+        guard mode.runsCompatKernel(for: profile.arch) else { return nil }
+        return try await CompatKernelStore(directories: directories).kernel(reporter: reporter)
+    }
+
+    private func createCold(_ definition: DomainDefinition, on hypervisor: Hypervisor, phases: PhaseRecorder) async throws -> Domain {
+        let xml = DomainXML.render(definition)
+        return try await phases.timed(
+            "boot", "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)"
+        ) {
+            try await offloadLibvirtCall { () throws(LibvirtError) in try hypervisor.connection.createDomain(xml: xml) }
+        }
+    }
+}
+
+/// Where and how a guest runs: a hypervisor, what its host can do, and the way the guest
+/// runs there, decided once by ``GuestLauncher/place(_:connectURI:request:)``.
+public struct Placement: Sendable {
+    public let hypervisor: Hypervisor
+    public let host: HostMachine
+    public let mode: AcceleratorChoice
+    /// What was forced, so a fallback honours it too.
+    public let request: AcceleratorRequest
+
+    /// A KVM start of a 32-bit vCPU refused for want of AArch32 at EL1, when nobody forced
+    /// the 32-bit kernel.
+    func canFallBackToCompatKernel(after error: LibvirtError) -> Bool {
+        mode.accelerator == .kvm && mode.guestKernel == .armv7l && request.guestKernel != .bits32
+            && error.message.contains(HypervisorJudge.noAArch32EL1Message)
     }
 }
 

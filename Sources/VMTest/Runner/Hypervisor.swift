@@ -12,13 +12,35 @@ import Synchronization
 public final class Hypervisor: Sendable {
     public let connection: Connection
     public let uri: String
+    /// What `--connect` said; nil for the embedded driver.
+    public let requestedURI: String?
     /// The embedded driver's root, when that is what this is.
     let embeddedRoot: URL?
+    /// What its host can do, judged once (``host(directories:)``).
+    private let judgedHost = Mutex<HostMachine?>(nil)
 
-    private init(connection: Connection, uri: String, embeddedRoot: URL?) {
+    private init(connection: Connection, uri: String, requestedURI: String?, embeddedRoot: URL?) {
         self.connection = connection
         self.uri = uri
+        self.requestedURI = requestedURI
         self.embeddedRoot = embeddedRoot
+    }
+
+    /// The machine this hypervisor runs guests on, judged by itself (``HypervisorJudge``)
+    /// the first time it is asked.
+    public func host(directories: Directories) async throws -> HostMachine {
+        if let known = judgedHost.withLock({ $0 }) { return known }
+        let host = try await HypervisorJudge.judge(self, directories: directories)
+        judgedHost.withLock { $0 = host }
+        return host
+    }
+
+    /// Records what a guest start found out: the cores refused a 32-bit vCPU after all.
+    func learnNoAArch32EL1(evidence: String) {
+        judgedHost.withLock {
+            $0?.kvmRunsAArch32 = false
+            $0?.aarch32Evidence = evidence
+        }
     }
 
     private static let shared = Mutex<[String: Hypervisor]>([:])
@@ -30,12 +52,12 @@ public final class Hypervisor: Sendable {
             if let existing = cache[key] { return existing }
             let hypervisor: Hypervisor
             if let uri {
-                hypervisor = Hypervisor(connection: try openDaemon(uri: uri), uri: uri, embeddedRoot: nil)
+                hypervisor = Hypervisor(connection: try openDaemon(uri: uri), uri: uri, requestedURI: uri, embeddedRoot: nil)
             } else {
                 let root = embeddedRoot(for: getpid(), in: directories)
                 let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
                 let connection = try Connection(uri: prepared.uri)
-                hypervisor = Hypervisor(connection: connection, uri: prepared.uri, embeddedRoot: root)
+                hypervisor = Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root)
             }
             cache[key] = hypervisor
             return hypervisor

@@ -22,6 +22,8 @@ public struct RunRequest: Sendable {
     public var workarounds = WorkaroundSelection.none
     /// Boot from the kernel even when a saved state could be restored.
     public var cold = false
+    /// What `--accel` / `--guest-kernel` force.
+    public var accelerator = AcceleratorRequest.automatic
 
     public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
                 channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
@@ -39,7 +41,19 @@ public struct RunRequest: Sendable {
     }
 }
 
-/// A request whose inputs were all checked: nothing can fail for bad input any more.
+/// A request whose inputs were checked, before any hypervisor is chosen: what a night
+/// checks for every cell before anything boots.
+public struct RunInputs: Sendable {
+    public var request: RunRequest
+    public var runID: String
+    public var packages: [RPMPackage]
+    public var testScripts: [URL]
+    public var channel: ChannelKind
+    public var results: URL
+    public var workarounds: WorkaroundSelection
+}
+
+/// A run with every decision made, for one hypervisor: nothing can fail for bad input any more.
 public struct PreparedRun: Sendable {
     public var request: RunRequest
     public var runID: String
@@ -47,7 +61,9 @@ public struct PreparedRun: Sendable {
     public var testScripts: [URL]
     public var channel: ChannelKind
     public var results: URL
-    public var accelerator: AcceleratorChoice
+    /// The hypervisor, its host and how the guest runs there: decided once, here.
+    public var placement: Placement
+    public var accelerator: AcceleratorChoice { placement.mode }
     public var workarounds: WorkaroundSelection
     /// What the workarounds will change, decided before boot so it can be printed and reported.
     public var appliedWorkarounds: [RunReport.AppliedWorkaround]
@@ -69,7 +85,14 @@ public struct PackageTestRunner: Sendable {
         self.launcher = launcher
     }
 
+    /// Checks the request's inputs and decides, for the hypervisor it names, everything
+    /// the run will do. Bad input throws before anything boots.
     public func prepare(_ request: RunRequest) async throws -> PreparedRun {
+        try await prepare(try await check(request), connectURI: request.connectURI)
+    }
+
+    /// Checks what does not depend on a hypervisor: packages, tests, channel, results folder.
+    public func check(_ request: RunRequest) async throws -> RunInputs {
         let profile = request.profile
         var packages: [RPMPackage] = []
         for path in request.rpmPaths {
@@ -120,9 +143,6 @@ public struct PackageTestRunner: Sendable {
         if profile.provisioning == .cloudInit {
             _ = try ISOImage.writer()
         }
-        let accelerator = AcceleratorChoice.choose(for: profile.arch, on: launcher.host)
-        // Emulation is 10-50x slower than KVM, so the default limits grow with it.
-        let slow = accelerator.accelerator == .tcg
         let runID = GuestLauncher.newRunID()
         let results = URL(fileURLWithPath: request.resultsDirectory ?? "vmtest-results/\(runID)")
         do {
@@ -130,17 +150,32 @@ public struct PackageTestRunner: Sendable {
         } catch {
             throw RunInputError(subject: results.path, problem: "cannot be created (\(error.localizedDescription))", fix: "give --results a writable directory")
         }
-        let selection = (profile.workarounds ?? .none).overriding(request.workarounds)
+        return RunInputs(
+            request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel, results: results,
+            workarounds: (profile.workarounds ?? .none).overriding(request.workarounds))
+    }
+
+    /// Decides, once, how the checked run goes on the hypervisor at `connectURI`: where and
+    /// how the guest runs, what the workarounds change, the time limits.
+    public func prepare(_ inputs: RunInputs, connectURI: String?) async throws -> PreparedRun {
+        var request = inputs.request
+        request.connectURI = connectURI
+        let profile = request.profile, runID = inputs.runID, packages = inputs.packages, selection = inputs.workarounds
+        let placement = try await launcher.place(profile, connectURI: connectURI, request: request.accelerator)
+        let accelerator = placement.mode
+        launcher.reporter.note("running as \(accelerator.label): \(accelerator.reason)")
+        // Emulation is 10-50x slower than KVM, so the default limits grow with it.
+        let slow = accelerator.accelerator == .tcg
         let preview = launcher.definition(
-            for: profile, image: nil, runID: runID, runDirectory: launcher.directories.runs.appendingPathComponent(runID))
+            for: profile, mode: accelerator, image: nil, runID: runID, runDirectory: launcher.directories.runs.appendingPathComponent(runID))
         let context = WorkaroundContext(
-            definition: preview, host: launcher.host,
+            definition: preview, host: placement.host,
             packages: packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
         let (_, applied) = selection.apply(to: preview, context: context)
         for workaround in applied { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
         return PreparedRun(
-            request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel,
-            results: results, accelerator: accelerator, workarounds: selection, appliedWorkarounds: applied,
+            request: request, runID: runID, packages: packages, testScripts: inputs.testScripts, channel: inputs.channel,
+            results: inputs.results, placement: placement, workarounds: selection, appliedWorkarounds: applied,
             testEnvironment: selection.environment(in: context),
             timeout: request.timeout ?? .seconds(slow ? 1800 : 600),
             testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
@@ -149,10 +184,11 @@ public struct PackageTestRunner: Sendable {
     /// Makes sure the saved state that runs of `profile` restore exists, by one run of
     /// `true` that restores it (saving it first when there is none). The run's results
     /// go to a temporary folder, deleted afterwards; the report says what happened.
-    public func warmUp(_ profile: Profile, connectURI: String?) async throws -> RunReport {
+    public func warmUp(_ profile: Profile, connectURI: String?, accelerator: AcceleratorRequest = .automatic) async throws -> RunReport {
         let results = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-warm-\(getpid())")
         defer { try? FileManager.default.removeItem(at: results) }
-        let request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
+        var request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
+        request.accelerator = accelerator
         return await run(try await prepare(request))
     }
 
@@ -162,9 +198,10 @@ public struct PackageTestRunner: Sendable {
         let started = Date(), clock = ContinuousClock.now
         var report = RunReport(
             runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
-            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: launcher.host.architecture,
+            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: prepared.placement.host.architecture,
                         connection: prepared.request.connectURI ?? "embedded qemu:///embed"),
-            accelerator: prepared.accelerator.accelerator, acceleratorReason: prepared.accelerator.reason,
+            accelerator: prepared.accelerator.accelerator, guestKernel: prepared.accelerator.guestKernel,
+            acceleratorReason: prepared.accelerator.reason,
             channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
             packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
             phases: [], tests: [], infrastructureError: nil, startedAt: started, seconds: 0)
@@ -198,7 +235,8 @@ public struct PackageTestRunner: Sendable {
         var options = LaunchOptions(connectURI: prepared.request.connectURI)
         options.runID = prepared.runID
         options.cold = prepared.request.cold
-        let selection = prepared.workarounds, host = launcher.host
+        options.placement = prepared.placement
+        let selection = prepared.workarounds, host = prepared.placement.host
         let packages = prepared.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
         options.adjustDefinition = { definition in
             selection.apply(to: definition, context: WorkaroundContext(definition: definition, host: host, packages: packages)).0

@@ -39,6 +39,8 @@ struct WarmStarter {
     let image: BaseImage
     let options: LaunchOptions
     let hypervisor: Hypervisor
+    /// The hypervisor's host: a saved KVM guest restores only onto the same kind of core.
+    let host: HostMachine
     /// The run's own domain, as a cold boot would create it.
     let definition: DomainDefinition
     let runDirectory: URL
@@ -108,7 +110,7 @@ struct WarmStarter {
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
             hypervisor: options.connectURI ?? "embedded",
-            hostCPU: definition.accelerator.accelerator == .kvm ? Self.hostCPU() : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
+            hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
         if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
         return .save(inputs)

@@ -14,7 +14,7 @@ public enum ExitStatus {
     public static func `for`(_ error: any Error) -> Int32 {
         switch error {
         case let interrupted as Interrupted: return interrupted.exitStatus
-        case is ProfileError, is PlanError, is RunInputError: return badInput
+        case is ProfileError, is PlanError, is RunInputError, is AcceleratorRequestError: return badInput
         case let tool as ToolError:
             if case .missing = tool { return badInput }
             return infrastructure

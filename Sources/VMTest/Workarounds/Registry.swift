@@ -2,7 +2,7 @@ import Foundation
 
 extension Workaround {
     /// Every workaround vmtest knows, in the order they apply.
-    public static let registry: [Workaround] = [armv7OnAarch64KVM, armv7Highmem, javaSingleCPU, javaInterpreterOnly]
+    public static let registry: [Workaround] = [armv7Highmem, javaSingleCPU, javaInterpreterOnly]
 
     /// The registry's names, for help texts and did-you-mean suggestions.
     public static var names: [String] { registry.map(\.name) }
@@ -14,22 +14,6 @@ extension Workaround {
     /// The most RAM a 32-bit Arm guest on QEMU's `virt` machine gets below 4 GiB: RAM
     /// starts at 1 GiB (0x4000_0000) in virt's memory map, so 4 GiB - 1 GiB.
     public static let armv7LowMemoryLimitMiB = 3072
-
-    public static let armv7OnAarch64KVM = Workaround(
-        name: "armv7-on-aarch64-kvm",
-        summary: "run the 32-bit guest under KVM with a host-passthrough vCPU in AArch32 (aarch64=off)",
-        reason: """
-            KVM runs only the host's own CPU type, so a 32-bit guest gets the host's cores (host-passthrough) \
-            with their AArch64 state switched off; there is no cortex-a15 model under KVM. libvirt adds \
-            aarch64=off itself for an armv7l guest on an aarch64 host; this needs cores with AArch32 at EL1 \
-            (Cortex-A53/A57/A72, not Neoverse N1/V1)
-            """,
-        reference: "QEMU documentation, Arm CPU features, 'aarch64' property: https://www.qemu.org/docs/master/system/arm/cpu-features.html",
-        condition: { $0.arch == .armv7l && $0.accelerator == .kvm && $0.hostArchitecture == "aarch64" },
-        domainChange: { domain, _ in
-            domain.accelerator.cpuModel = nil
-            return "host-passthrough vCPU, aarch64=off"
-        })
 
     public static let armv7Highmem = Workaround(
         name: "armv7-highmem",
