@@ -79,8 +79,11 @@ struct CompatKernelTests {
             Version: 6.1.170-1
 
             """
-        let stanza = HostApt.parseStanza(text)
-        #expect(stanza["Version"] == "6.1.176-1", "the first stanza only")
+        let stanzas = HostApt.parseStanzas(text)
+        #expect(stanzas.count == 2)
+        let stanza = stanzas[0]
+        #expect(stanza["Version"] == "6.1.176-1")
+        #expect(stanzas[1]["Version"] == "6.1.170-1")
         #expect(stanza["Description-en"]?.hasSuffix("use on arm64 machines.") == true)
         let dependency = try #require(HostApt.dependency(in: stanza["Depends"] ?? "", prefix: "linux-image-"))
         #expect(dependency.name == "linux-image-6.1.0-50-arm64")

@@ -46,8 +46,8 @@ public struct CompatKernelStore: Sendable {
         let apt = HostApt(architecture: Self.architecture)
         let kernelPackage: DebianPackageVersion, busyboxPackage: DebianPackageVersion
         do {
-            kernelPackage = try await apt.candidate(Self.kernelMetaPackage, followingDependencyPrefix: "linux-image-")
-            busyboxPackage = try await apt.candidate(Self.busyboxPackage)
+            let found = try await apt.candidates([.init(Self.kernelMetaPackage, dependencyPrefix: "linux-image-"), .init(Self.busyboxPackage)])
+            (kernelPackage, busyboxPackage) = (found[0], found[1])
         } catch let error as CompatKernelError {
             let layout = Self.layoutKey(initScript: initScript, moduleSet: moduleSet)
             guard let cached = cachedKits().filter({ $0.layout == layout }).max(by: { $0.kit.builtAt < $1.kit.builtAt }) else {
@@ -80,7 +80,7 @@ public struct CompatKernelStore: Sendable {
             .build(into: scratch) { reporter.detail("kernel", $0) }
         try fm.removeItem(at: downloads)
         let seconds = (ContinuousClock.now - started).seconds
-        var kit = CompatKernel(
+        let kit = CompatKernel(
             directory: target.path,
             kernel: target.appendingPathComponent("vmlinuz").path,
             initrd: target.appendingPathComponent("initrd.img").path,
@@ -97,9 +97,9 @@ public struct CompatKernelStore: Sendable {
         // Another process may have finished the same kit meanwhile: keep the one in place.
         if let existing = Self.readManifest(in: target) { return existing }
         try fm.moveItem(at: scratch, to: target)
-        kit.directory = target.path
         reporter.end("kernel", seconds: seconds, "built the 64-bit guest kernel kit \(output.kernelRelease) in \(target.path)")
-        return kit
+        // As read back: what later calls return (the manifest keeps whole seconds).
+        return Self.readManifest(in: target) ?? kit
     }
 
     /// What a kit folder's manifest.json holds: the kit, and the hash of what does not

@@ -28,27 +28,56 @@ public struct HostApt: Sendable {
     static let aptCache = ExternalTool("apt-cache", debianPackage: "apt")
     static let aptGet = ExternalTool("apt-get", debianPackage: "apt")
 
-    /// The candidate version of a package; for a meta package (`linux-image-arm64`) the
-    /// versioned package it depends on (`linux-image-6.1.0-50-arm64`) whose name starts
-    /// with `dependencyPrefix`.
-    public func candidate(_ name: String, followingDependencyPrefix dependencyPrefix: String? = nil) async throws -> DebianPackageVersion {
-        let qualified = "\(name):\(architecture)"
+    /// What to ask apt for: a package, or (with `dependencyPrefix`) the versioned package
+    /// a meta package depends on (`linux-image-arm64` -> `linux-image-6.1.0-50-arm64`).
+    public struct Request: Sendable, Hashable {
+        public var name: String
+        public var dependencyPrefix: String?
+
+        public init(_ name: String, dependencyPrefix: String? = nil) {
+            self.name = name
+            self.dependencyPrefix = dependencyPrefix
+        }
+    }
+
+    /// The candidate versions, in the order asked, with one `apt-cache` call (each call
+    /// reads every package list: seconds on a host without apt's binary cache).
+    public func candidates(_ requests: [Request]) async throws -> [DebianPackageVersion] {
+        let stanzas = try await show(requests.map(\.name))
+        var found: [DebianPackageVersion] = []
+        for request in requests {
+            let qualified = "\(request.name):\(architecture)"
+            guard let stanza = stanzas[request.name], let version = stanza["Version"] else {
+                throw CompatKernelError.packageUnknown(qualified, architecture: architecture, detail: "apt-cache shows no candidate")
+            }
+            guard let prefix = request.dependencyPrefix,
+                  let dependency = Self.dependency(in: stanza["Depends"] ?? "", prefix: prefix) else {
+                found.append(DebianPackageVersion(package: qualified, version: version))
+                continue
+            }
+            if let pinned = dependency.version {
+                found.append(DebianPackageVersion(package: "\(dependency.name):\(architecture)", version: pinned))
+            } else {
+                found += try await candidates([Request(dependency.name)])
+            }
+        }
+        return found
+    }
+
+    /// `apt-cache show --no-all-versions` of the packages: name to fields.
+    private func show(_ names: [String]) async throws -> [String: [String: String]] {
+        let qualified = names.map { "\($0):\(architecture)" }
         let text: String
         do {
-            text = try await Self.aptCache.run(["show", "--no-all-versions", qualified])
+            text = try await Self.aptCache.run(["show", "--no-all-versions"] + qualified)
         } catch ToolError.failed(_, _, _, let standardError) {
-            throw CompatKernelError.packageUnknown(qualified, architecture: architecture, detail: standardError)
+            throw CompatKernelError.packageUnknown(qualified.joined(separator: ", "), architecture: architecture, detail: standardError)
         }
-        let stanza = Self.parseStanza(text)
-        guard let version = stanza["Version"] else {
-            throw CompatKernelError.packageUnknown(qualified, architecture: architecture, detail: "no Version field")
+        var byName: [String: [String: String]] = [:]
+        for stanza in Self.parseStanzas(text) {
+            if let name = stanza["Package"], byName[name] == nil { byName[name] = stanza }
         }
-        guard let dependencyPrefix else { return DebianPackageVersion(package: qualified, version: version) }
-        guard let dependency = Self.dependency(in: stanza["Depends"] ?? "", prefix: dependencyPrefix) else {
-            // Already a versioned package (linux-image-6.1.0-50-arm64).
-            return DebianPackageVersion(package: qualified, version: version)
-        }
-        return try await candidate(dependency.name).pinning(dependency.version)
+        return byName
     }
 
     /// Downloads packages (exact versions) into `directory`; returns the .deb files.
@@ -67,13 +96,19 @@ public struct HostApt: Sendable {
         }
     }
 
-    /// The first stanza of `apt-cache show` output: field name to value (continuation
-    /// lines joined).
-    static func parseStanza(_ text: String) -> [String: String] {
+    /// The stanzas of `apt-cache show` output: field name to value (continuation lines
+    /// joined).
+    static func parseStanzas(_ text: String) -> [[String: String]] {
+        var stanzas: [[String: String]] = []
         var fields: [String: String] = [:]
         var last: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty { if !fields.isEmpty { break } else { continue } }
+            if line.isEmpty {
+                if !fields.isEmpty { stanzas.append(fields) }
+                fields = [:]
+                last = nil
+                continue
+            }
             if line.first == " " || line.first == "\t" {
                 if let last { fields[last, default: ""] += "\n" + line.trimmingCharacters(in: .whitespaces) }
                 continue
@@ -83,7 +118,8 @@ public struct HostApt: Sendable {
             fields[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             last = name
         }
-        return fields
+        if !fields.isEmpty { stanzas.append(fields) }
+        return stanzas
     }
 
     /// In a Depends field, the first package whose name starts with `prefix`, and the
@@ -101,13 +137,5 @@ public struct HostApt: Sendable {
             return (name, version)
         }
         return nil
-    }
-}
-
-extension DebianPackageVersion {
-    /// The same package at the version a dependency pinned, if it pinned one.
-    func pinning(_ version: String?) -> DebianPackageVersion {
-        guard let version else { return self }
-        return DebianPackageVersion(package: package, version: version)
     }
 }
