@@ -19,7 +19,11 @@ import Testing
         builtAt: Date(timeIntervalSince1970: 0))
 
     static let compatKernel = CompatKernel(
-        kernel: "/cache/kernels/debian12-arm64/k/vmlinuz", initrd: "/cache/kernels/debian12-arm64/k/initrd.img")
+        directory: "/cache/kernels/debian12-arm64/k", kernel: "/cache/kernels/debian12-arm64/k/vmlinuz",
+        initrd: "/cache/kernels/debian12-arm64/k/initrd.img", kernelRelease: "6.1.0-50-arm64",
+        kernelPackage: .init(package: "linux-image-6.1.0-50-arm64:arm64", version: "6.1.158-1"),
+        busyboxPackage: .init(package: "busybox-static:arm64", version: "1:1.35.0-4+b3"), kernelCommandLineAdditions: [],
+        rootModules: [], runtimeModules: [], buildSeconds: 0, builtAt: Date(timeIntervalSince1970: 0))
 
     /// The domain `profile` boots as on `host`, run the way `request` asks.
     static func definition(

@@ -248,6 +248,39 @@ struct KernelModuleIndexTests {
 
 @Suite("minimal initramfs")
 struct MinimalInitramfsTests {
+    /// The compat kernel kit's module tree: after the initramfs's own entries, with its
+    /// directories, from the files of a folder (sorted, filtered).
+    @Test func additionalEntriesComeLastWithTheirDirectories() throws {
+        let fm = FileManager.default
+        let directory = fm.temporaryDirectory.appendingPathComponent("initramfs-extra-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: directory) }
+        for path in ["modules.dep", "kernel/fs/isofs/isofs.ko", "kernel/fs/ext4/ext4.ko"] {
+            let url = directory.appendingPathComponent("tree").appendingPathComponent(path)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(path.utf8).write(to: url)
+        }
+        try Data(KernelModuleIndexTests.dep.utf8).write(to: directory.appendingPathComponent("modules.dep"))
+        let extra = try CompatKernelBuilder.entries(of: directory.appendingPathComponent("tree"), under: "lib/modules/6.1.0-50-arm64") {
+            $0 != "kernel/fs/ext4/ext4.ko"
+        }
+        #expect(extra.map(\.path) == ["lib/modules/6.1.0-50-arm64/kernel/fs/isofs/isofs.ko", "lib/modules/6.1.0-50-arm64/modules.dep"])
+        let initramfs = MinimalInitramfs(
+            busybox: Data("busybox".utf8), initScript: Data("#!/bin/busybox sh\n".utf8),
+            modulesDirectory: directory, modules: [], additionalEntries: extra)
+        let entries = try parseNewc(initramfs.archive().archive)
+        let names = entries.map(\.name)
+        let order = try #require(names.firstIndex(of: "etc/modules-load.order"))
+        let isofs = try #require(names.firstIndex(of: "lib/modules/6.1.0-50-arm64/kernel/fs/isofs/isofs.ko"))
+        #expect(order < isofs)
+        #expect(entries[isofs].body == Array("kernel/fs/isofs/isofs.ko".utf8))
+        #expect(entries[isofs].mode == 0o100644)
+        for parent in ["lib/modules/6.1.0-50-arm64", "lib/modules/6.1.0-50-arm64/kernel/fs/isofs"] {
+            let position = try #require(names.firstIndex(of: parent))
+            #expect(position < isofs && entries[position].mode == 0o040755)
+        }
+        #expect(!names.contains("lib/modules/6.1.0-50-arm64/kernel/fs/ext4/ext4.ko"))
+    }
+
     @Test func containsInitBusyboxConsoleAndModulesInLoadOrder() throws {
         let fm = FileManager.default
         let directory = fm.temporaryDirectory.appendingPathComponent("initramfs-test-\(UUID().uuidString)")

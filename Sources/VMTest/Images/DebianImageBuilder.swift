@@ -77,7 +77,7 @@ public enum DebianImageBuildError: Error, CustomStringConvertible, Equatable {
         case .requiresRoot:
             return "building a Debian image needs root (mmdebstrap --mode=root, ownership of the guest's files); run vmtest as root"
         case .dataDirectoryMissing(let searched):
-            return "the image data directory (images/debian12-armhf) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
+            return "the image data directory (images/debian12) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
         case .invalidRecipe(let reason):
             return "invalid image build recipe: \(reason)"
         case .bootPackageMissing(let package, let directory):
@@ -111,7 +111,8 @@ extension ExternalTool {
 public struct DebianImageBuilder: Sendable {
     public var recipe: DebianImageRecipe
     /// Directory holding `init`, `hooks/` and `rootfs/` (the repository's
-    /// `images/debian12-armhf`); found by ``locateDataDirectory()`` when `nil`.
+    /// `images/debian12`, shared by every Debian 12 architecture); found by
+    /// ``locateDataDirectory()`` when `nil`.
     public var dataDirectory: URL?
     /// Attempts when the mirror is mid-sync, and the pause between them.
     public var mirrorAttempts = 3
@@ -155,11 +156,11 @@ public struct DebianImageBuilder: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// Finds the image data directory: `$VMTEST_IMAGES_DIR/debian12-armhf`, then
-    /// `share/vmtest/images/debian12-armhf` beside the executable's `bin`, then
-    /// `images/debian12-armhf` in the source tree this file was compiled from.
+    /// Finds the image data directory: `$VMTEST_IMAGES_DIR/debian12`, then
+    /// `share/vmtest/images/debian12` beside the executable's `bin`, then
+    /// `images/debian12` in the source tree this file was compiled from.
     public static func locateDataDirectory() throws(DebianImageBuildError) -> URL {
-        let name = "debian12-armhf"
+        let name = "debian12"
         var candidates: [URL] = []
         if let override = ProcessInfo.processInfo.environment["VMTEST_IMAGES_DIR"] {
             candidates.append(URL(fileURLWithPath: override).appendingPathComponent(name))

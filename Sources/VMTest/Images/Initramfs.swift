@@ -29,6 +29,12 @@ public struct CPIOArchive: Sendable {
         /// Permission bits (`0o755`); the file-type bits come from ``kind``.
         public var permissions: UInt32
         public var kind: Kind
+
+        public init(path: String, permissions: UInt32, kind: Kind) {
+            self.path = path
+            self.permissions = permissions
+            self.kind = kind
+        }
     }
 
     public enum ArchiveError: Error, Equatable, CustomStringConvertible {
@@ -322,12 +328,17 @@ public struct MinimalInitramfs: Sendable {
     public var modulesDirectory: URL
     /// Modules (or aliases) to load; their dependencies are added.
     public var modules: [String]
+    /// More entries, added after everything else: the compat kernel kit's module tree for
+    /// the running system (``CompatKernelBuilder``). Parent directories are added as needed.
+    public var additionalEntries: [CPIOArchive.Entry]
 
-    public init(busybox: Data, initScript: Data, modulesDirectory: URL, modules: [String]) {
+    public init(busybox: Data, initScript: Data, modulesDirectory: URL, modules: [String],
+                additionalEntries: [CPIOArchive.Entry] = []) {
         self.busybox = busybox
         self.initScript = initScript
         self.modulesDirectory = modulesDirectory
         self.modules = modules
+        self.additionalEntries = additionalEntries
     }
 
     /// The uncompressed newc archive and the module paths it loads, in order.
@@ -349,6 +360,10 @@ public struct MinimalInitramfs: Sendable {
             try cpio.addFile("lib/modules/" + path, contents: contents)
         }
         try cpio.addFile("etc/modules-load.order", contents: Data((order.joined(separator: "\n") + "\n").utf8))
+        for entry in additionalEntries {
+            try cpio.addParentDirectories(of: entry.path)
+            try cpio.add(entry)
+        }
         return (cpio.encoded(), order)
     }
 }

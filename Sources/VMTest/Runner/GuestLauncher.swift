@@ -123,7 +123,7 @@ public struct GuestLauncher: Sendable {
             // Whatever the profile boots through, the armhf root is booted under the 64-bit kernel directly.
             boot = .directKernel(
                 kernel: compatKernel?.kernel ?? "(the 64-bit compat kernel)", initrd: compatKernel?.initrd ?? "(its initramfs)",
-                commandLine: commandLine)
+                commandLine: compatKernel?.kernelCommandLine(forImage: commandLine) ?? commandLine)
         } else {
             switch profile.boot.method {
             case .directKernel:
@@ -265,7 +265,7 @@ public struct GuestLauncher: Sendable {
     /// The 64-bit kernel and initramfs an armv7l userland boots under, when `mode` runs one.
     func compatKernelIfNeeded(_ profile: Profile, _ mode: AcceleratorChoice) async throws -> CompatKernel? {
         guard mode.runsCompatKernel(for: profile.arch) else { return nil }
-        return try await CompatKernelStore(directories: directories).kernel(reporter: reporter)
+        return try await CompatKernelStore(directories: directories).kit(reporter: reporter)
     }
 
     private func createCold(_ definition: DomainDefinition, on hypervisor: Hypervisor, phases: PhaseRecorder) async throws -> Domain {

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+@testable import VMTest
+
+/// The two kinds of Arm server, for real: emulated aarch64 hosts (`script/arm-host`) whose
+/// own KVM runs the guests. A Cortex-A57 host runs AArch32 at EL1, so the guest's own
+/// 32-bit kernel runs under KVM; a Cortex-A76 host runs 32-bit code only at EL0, as
+/// Neoverse N1 servers do, so a 64-bit guest kernel runs the armhf userland under KVM.
+/// Nested guests are slow (the inner guest's code is still emulated by the outer QEMU),
+/// hence the generous limits; the code paths (KVM, GIC, vCPU init, libvirt) are the real ones.
+@Suite(.serialized, .timeLimit(.minutes(40))) struct EmulatedArmHostTests {
+    struct Summary: Decodable {
+        var verdict: String
+        var accelerator: String?
+        var guestKernel: String?
+        var acceleratorReason: String?
+        var tests: [RunTests.Summary.Test]
+    }
+
+    static func summary(in directory: URL) throws -> Summary {
+        try JSONDecoder().decode(Summary.self, from: Data(contentsOf: directory.appendingPathComponent("summary.json")))
+    }
+
+    /// Starts an emulated host, runs `body` with its libvirt URI, and stops the host
+    /// however `body` ends.
+    static func withArmHost<T>(_ cpu: String, _ body: (String) async throws -> T) async throws -> T {
+        let script = EndToEnd.repository.appendingPathComponent("script/arm-host")
+        let started = try await EndToEnd.command(script, ["start", "--cpu", cpu, "--name", "e2e-\(cpu)"])
+        try #require(started.status == 0, "script/arm-host start --cpu \(cpu) failed")
+        let uri = started.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            let result = try await body(uri)
+            try await stop(cpu)
+            return result
+        } catch {
+            try? await stop(cpu)
+            throw error
+        }
+    }
+
+    static func stop(_ cpu: String) async throws {
+        let stopped = try await EndToEnd.command(EndToEnd.repository.appendingPathComponent("script/arm-host"), ["stop", "e2e-\(cpu)"])
+        #expect(stopped.status == 0)
+    }
+
+    /// Runs vmtest's KVM probe, compiled for arm64 from the very header vmtest's C module
+    /// includes, inside the emulated host: what the Swift probe asks on a real server.
+    static func probeInside(_ cpu: String) async throws -> String {
+        let binary = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-kvm-probe-\(getpid())")
+        let build = try await EndToEnd.command(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["aarch64-linux-gnu-gcc", "-static", "-O2", "-I", EndToEnd.repository.appendingPathComponent("Sources/CLibvirt").path,
+             "-o", binary.path, EndToEnd.repository.appendingPathComponent("script/kvm-probe.c").path])
+        try #require(build.status == 0, "cross-compiling script/kvm-probe.c failed")
+        defer { try? FileManager.default.removeItem(at: binary) }
+        let probe = try await EndToEnd.command(
+            EndToEnd.repository.appendingPathComponent("script/arm-host"), ["exec", "e2e-\(cpu)", "--", binary.path])
+        return probe.output
+    }
+
+    @Test func cortexA57RunsTheGuestsOwn32BitKernelUnderKVM() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        try await Self.withArmHost("cortex-a57") { uri in
+            let probe = try await Self.probeInside("cortex-a57")
+            #expect(probe.contains("KVM_CAP_ARM_EL1_32BIT 1"), "\(probe)")
+            #expect(probe.contains("vcpu-init-el1-32bit 1"), "\(probe)")
+
+            let doctor = try await EndToEnd.vmtest(["doctor", "--connect", uri])
+            #expect(doctor.output.contains("KVM, 32-bit guest kernel"), "\(doctor.output)")
+            #expect(doctor.output.contains("under KVM, armv7l guest kernel"), "\(doctor.output)")
+
+            let results = RunTests.results("a57")
+            defer { try? FileManager.default.removeItem(at: results) }
+            let run = try await EndToEnd.vmtest([
+                "run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--cold", "--results", results.path, "--timeout", "1500",
+            ])
+            #expect(run.status == 0, "\(run.error)")
+            let summary = try Self.summary(in: results)
+            #expect(summary.accelerator == "kvm")
+            #expect(summary.guestKernel == "armv7l")
+            #expect(summary.tests.allSatisfy { $0.verdict == "passed" })
+            let console = try String(contentsOf: results.appendingPathComponent("console.log"), encoding: .utf8)
+            #expect(console.contains("CPU: ARMv7 Processor"), "the guest's own 32-bit kernel booted")
+            #expect(console.contains("KVM"), "the guest kernel reports the KVM hypervisor")
+            let left = try await EndToEnd.command(URL(fileURLWithPath: "/usr/bin/virsh"), ["-c", uri, "list", "--name"])
+            #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "nothing left on the emulated host")
+        }
+    }
+
+    @Test func cortexA76RunsA64BitGuestKernelUnderTheArmhfUserland() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        try await Self.withArmHost("cortex-a76") { uri in
+            let probe = try await Self.probeInside("cortex-a76")
+            #expect(probe.contains("KVM_CAP_ARM_EL1_32BIT 0"), "\(probe)")
+
+            let doctor = try await EndToEnd.vmtest(["doctor", "--connect", uri])
+            #expect(doctor.output.contains("under KVM, aarch64 guest kernel"), "\(doctor.output)")
+
+            let refused = try await EndToEnd.vmtest(["run", "debian12-armhf", "--connect", uri, "--guest-kernel", "32", "--test", "true"])
+            #expect(refused.status == ExitStatus.badInput)
+            #expect(refused.error.contains("no AArch32 at EL1"), "\(refused.error)")
+
+            let results = RunTests.results("a76")
+            defer { try? FileManager.default.removeItem(at: results) }
+            let run = try await EndToEnd.vmtest([
+                "run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--test", "uname -m", "--test", "getconf LONG_BIT",
+                "--cold", "--results", results.path, "--timeout", "1500",
+            ])
+            #expect(run.status == 0, "\(run.error)")
+            let summary = try Self.summary(in: results)
+            #expect(summary.accelerator == "kvm")
+            #expect(summary.guestKernel == "aarch64")
+            #expect(summary.tests.contains { $0.kind == "installed-tests" && $0.verdict == "passed" })
+            let logs = try FileManager.default.contentsOfDirectory(atPath: results.appendingPathComponent("tests").path)
+            let unameLog = try #require(logs.first { $0.contains("uname") })
+            #expect(try String(contentsOf: results.appendingPathComponent("tests/\(unameLog)"), encoding: .utf8).contains("armv8l"))
+            let left = try await EndToEnd.command(URL(fileURLWithPath: "/usr/bin/virsh"), ["-c", uri, "list", "--name"])
+            #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "nothing left on the emulated host")
+        }
+    }
+}
