@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Each way of running an armhf guest, side by side, in one run: vmtest against bare QEMU.
+
+Ways, on the hosts that offer them:
+  here (this machine, TCG):   32-bit guest kernel (qemu-system-arm -cpu cortex-a15)
+                              64-bit guest kernel (qemu-system-aarch64 -cpu cortex-a72, --guest-kernel 64)
+  emulated cortex-a57 host:   KVM, the guest's own 32-bit kernel (-cpu host,aarch64=off)
+  emulated cortex-a76 host:   KVM, a 64-bit guest kernel under the armhf userland (-cpu host)
+
+For each: bare QEMU started by hand the same way (same kernel, initrd, command line, memory,
+vCPUs, virtio console), timed to the root shell on hvc0 answering; and `vmtest run
+debian12-armhf --cold --test true` (serial channel), with its time-to-ready (overlay, boot,
+shell) from summary.json and its whole wall time. Prints the ratio vmtest / bare.
+
+Nested figures (the emulated hosts) are far slower than real hardware: the inner guest's code
+is still emulated by the outer QEMU, with every trap going through the emulated host's KVM.
+They prove the paths and compare vmtest with bare QEMU on the same host; they say nothing
+absolute about an Arm server.
+
+Usage: bench/arm-modes.py [--skip-emulated]
+  (needs the debian12-armhf image; starts and stops the emulated hosts with script/arm-host)
+"""
+import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VMTEST = os.environ.get("VMTEST_EXECUTABLE") or os.path.join(ROOT, ".build", "debug", "vmtest")
+ARM_HOST = os.path.join(ROOT, "script", "arm-host")
+CACHE = os.environ.get("VMTEST_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vmtest")
+
+
+def newest_manifest(folder):
+    found = [os.path.join(folder, key, "manifest.json") for key in os.listdir(folder)]
+    found = [path for path in found if os.path.exists(path)]
+    if not found:
+        sys.exit(f"nothing built in {folder}")
+    return json.load(open(max(found, key=os.path.getmtime)))
+
+
+def image():
+    return newest_manifest(os.path.join(CACHE, "images", "debian12-armhf"))
+
+
+def compat_kernel():
+    return newest_manifest(os.path.join(CACHE, "kernels", "debian12-arm64"))
+
+
+# The same devices vmtest's domain gives the guest: disk, virtio console, RNG, serial log.
+def qemu_arguments(emulator, machine, accel, cpu, kernel, initrd, cmdline, overlay, console, workdir):
+    return [emulator, "-M", machine, "-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "1024", "-display", "none",
+            "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+            "-drive", f"if=none,file={overlay},id=d,format=qcow2,cache=unsafe", "-device", "virtio-blk-device,drive=d",
+            "-device", "virtio-serial-device", "-chardev", console, "-device", "virtconsole,chardev=c",
+            "-object", "rng-random,id=r,filename=/dev/urandom", "-device", "virtio-rng-device,rng=r",
+            "-serial", f"file:{os.path.join(workdir, 'console.log')}", "-monitor", "none", "-nic", "none"]
+
+
+def bare_here(emulator, cpu, kernel, initrd, cmdline, disk, workdir):
+    overlay = os.path.join(workdir, "overlay.qcow2")
+    sock = os.path.join(workdir, "hvc0.sock")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", disk, overlay], check=True)
+    start = time.monotonic()
+    qemu = subprocess.Popen(
+        qemu_arguments(emulator, "virt", "tcg", cpu, kernel, initrd, cmdline, overlay,
+                       f"socket,id=c,path={sock},server=on,wait=off", workdir),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(sock):
+            time.sleep(0.01)
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(sock)
+        conn.settimeout(0.5)
+        marker, seen, last = b"\x1ebench-ready\x1e", b"", 0.0
+        while marker not in seen:
+            if time.monotonic() - last > 2:  # the same probe cadence vmtest uses
+                conn.sendall(b"\nprintf '\\036bench-ready\\036\\n'\n")
+                last = time.monotonic()
+            try:
+                seen += conn.recv(65536)
+            except socket.timeout:
+                pass
+            if time.monotonic() - start > 900:
+                sys.exit("bare QEMU: no shell within 900 s")
+        return time.monotonic() - start
+    finally:
+        qemu.send_signal(signal.SIGKILL)
+        qemu.wait()
+
+
+# Inside an emulated host: busybox sh, the console over a pipe pair, timed with /proc/uptime.
+BARE_IN_HOST = r"""
+set -u
+dir=$(mktemp -d /run/vmtest-bare.XXXXXX)
+mkfifo "$dir/c.in" "$dir/c.out"
+start=$(cut -d' ' -f1 /proc/uptime)
+"$@" -chardev "pipe,id=c,path=$dir/c" >"$dir/qemu.log" 2>&1 &
+qemu=$!
+( while kill -0 $qemu 2>/dev/null; do printf '\nprintf "\\036bench-ready\\036\\n"\n'; sleep 2; done ) >"$dir/c.in" &
+prober=$!
+if timeout 1500 grep -a -m1 -q "$(printf '\036')bench-ready" "$dir/c.out"; then
+  end=$(cut -d' ' -f1 /proc/uptime)
+  echo "ready $(awk "BEGIN { print $end - $start }")"
+else
+  echo "no shell"; tail -5 "$dir/qemu.log"
+fi
+kill -9 $qemu $prober 2>/dev/null; wait 2>/dev/null
+rm -rf "$dir"
+"""
+
+
+def bare_in_host(name, accel_cpu, kernel, initrd, cmdline, disk, workdir):
+    overlay = os.path.join(workdir, "overlay.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", disk, overlay], check=True)
+    script = os.path.join(workdir, "bare.sh")
+    open(script, "w").write(BARE_IN_HOST)
+    arguments = qemu_arguments("qemu-system-aarch64", "virt,gic-version=host", "kvm", accel_cpu, kernel, initrd, cmdline,
+                               overlay, "PLACEHOLDER", workdir)
+    # The console chardev is the script's pipe pair, added by the script itself.
+    at = arguments.index("-chardev")
+    del arguments[at:at + 2]
+    done = subprocess.run([ARM_HOST, "exec", name, "--", "sh", script, *arguments], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("ready "):
+            return float(line.split()[1])
+    sys.exit(f"bare QEMU in {name}: {done.stdout[-1500:]} {done.stderr[-1500:]}")
+
+
+def vmtest_run(workdir, label, *flags):
+    results = os.path.join(workdir, label)
+    start = time.monotonic()
+    done = subprocess.run([VMTEST, "run", "debian12-armhf", "--test", "true", "--channel", "serial", "--cold", *flags,
+                           "--results", results], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    total = time.monotonic() - start
+    if done.returncode != 0:
+        sys.exit(f"vmtest run {' '.join(flags)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    summary = json.load(open(os.path.join(results, "summary.json")))
+    phases = {p["name"]: p["seconds"] for p in summary["phases"]}
+    ready = phases.get("overlay", 0) + phases.get("boot", 0) + phases.get("ready", 0)
+    return ready, total, f"{summary['accelerator']}, {summary['guestKernel']} kernel"
+
+
+def start_host(cpu):
+    done = subprocess.run([ARM_HOST, "start", "--cpu", cpu, "--name", f"bench-{cpu}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"script/arm-host start --cpu {cpu} failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-emulated", action="store_true", help="only the ways of running this machine offers")
+    arguments = parser.parse_args()
+    disk = image()
+    kit = compat_kernel()
+    cmdline = disk["kernelCommandLine"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vmtest-bench-modes-") as workdir:
+        def measure(label, bare, *flags):
+            os.makedirs(os.path.join(workdir, label), exist_ok=True)
+            bare_seconds = bare(os.path.join(workdir, label))
+            ready, total, way = vmtest_run(workdir, label + "-run", *flags)
+            rows.append((label, way, bare_seconds, ready, total))
+            print(f"  {label}: bare {bare_seconds:.1f} s, vmtest ready {ready:.1f} s, whole run {total:.1f} s", file=sys.stderr)
+
+        measure("here, TCG 32-bit", lambda d: bare_here(
+            "qemu-system-arm", "cortex-a15", disk["kernel"], disk["initrd"], cmdline, disk["disk"], d))
+        measure("here, TCG 64-bit", lambda d: bare_here(
+            "qemu-system-aarch64", "cortex-a72", kit["kernel"], kit["initrd"], cmdline, disk["disk"], d), "--guest-kernel", "64")
+        if not arguments.skip_emulated:
+            for cpu, qemu_cpu, kernel, initrd in [
+                ("cortex-a57", "host,aarch64=off", disk["kernel"], disk["initrd"]),
+                ("cortex-a76", "host", kit["kernel"], kit["initrd"]),
+            ]:
+                uri = start_host(cpu)
+                try:
+                    label = f"emulated {cpu}, KVM"
+                    measure(label, lambda d: bare_in_host(f"bench-{cpu}", qemu_cpu, kernel, initrd, cmdline, disk["disk"], d),
+                            "--connect", uri)
+                finally:
+                    subprocess.run([ARM_HOST, "stop", f"bench-{cpu}"], capture_output=True)
+
+    print(f"{'host and way':<28} {'vmtest chose':<24} {'bare to shell':>13} {'vmtest ready':>12} {'ratio':>6} {'whole run':>10}")
+    for label, way, bare, ready, total in rows:
+        print(f"{label:<28} {way:<24} {bare:>11.1f} s {ready:>10.1f} s {ready / bare:>6.2f} {total:>8.1f} s")
+    print("ratio = vmtest's time to a shell (overlay + boot + ready) / bare QEMU's to the same shell; "
+          "whole run adds cloud-init, the test and teardown. Emulated hosts are nested: slower than hardware.")
+
+
+if __name__ == "__main__":
+    main()
