@@ -368,6 +368,14 @@ def build(cache, out, shown, kernel):
         os.rename(tmp_out, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    # The unpacked trees (about 560 MB) only speed up a rebuild; the debs (about 100 MB)
+    # stay. Builds of other keys are stale: a running host has read its files already.
+    shutil.rmtree(trees, ignore_errors=True)
+    for name in os.listdir(cache):
+        path = os.path.join(cache, name)
+        if re.fullmatch(r"[0-9a-f]{16}", name) and path != out and os.path.isdir(path):
+            log(f"removing the stale build {path}")
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def main(argv):
