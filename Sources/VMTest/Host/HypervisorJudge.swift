@@ -94,9 +94,8 @@ struct HypervisorCapabilities {
             if guest.contains("<arch name='\(architecture)'>"), guest.contains("<domain type='kvm'") { kvm = true }
             rest = after[end...]
         }
-        let cpu = cpuSection.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { $0.hasPrefix("<model") || $0.hasPrefix("<vendor") || $0.hasPrefix("<arch") }
-            .joined(separator: " ")
+        // "cortex-a57, ARM": what a saved guest's restore depends on, and what doctor shows.
+        let cpu = ["model", "vendor"].compactMap { Self.text(of: $0, in: cpuSection) }.joined(separator: ", ")
         host = HostMachine(architecture: architecture, kvmUsable: kvm, kvmRunsAArch32: nil, cpu: cpu)
     }
 
