@@ -76,29 +76,38 @@ import Testing
         }
         let launcher = GuestLauncher(directories: EndToEnd.directories, reporter: Self.reporter)
         let domainName = try await launcher.withGuest(profile, options: options) { guest in
-            func run(_ command: String) async throws -> String {
-                let result = try await guest.shell.run(command, timeout: .seconds(300))
-                #expect(result.exitStatus == 0, "\(command): \(result.standardError)")
-                return result.standardOutput
+            // Failures show the guest's answer: a non-throwing helper inside #expect.
+            func run(_ command: String) async -> String {
+                do {
+                    let result = try await guest.shell.run(command, timeout: .seconds(300))
+                    #expect(result.exitStatus == 0, "\(command): \(result.standardError)")
+                    return result.standardOutput
+                } catch {
+                    Issue.record(error, "\(command)")
+                    return ""
+                }
             }
-            #expect(try await run("uname -m") == "armv8l\n", "PID 1's linux32 personality reaches the shell")
-            #expect(try await run("uname -r") == kit.kernelRelease + "\n")
-            #expect(try await run("getconf LONG_BIT") == "32\n")
-            #expect(try await run("dpkg --print-architecture") == "armhf\n")
-            #expect(try await run("tr '\\0' '\\n' < /proc/1/cmdline | head -n 1") == "/sbin/init\n")
-            #expect(try await run("systemctl is-active systemd-journald systemd-udevd dbus") == "active\nactive\nactive\n")
-            let failed = try await run("systemctl list-units --failed --no-legend --plain")
+            #expect(await run("uname -m") == "armv8l\n", "PID 1's linux32 personality reaches the shell")
+            #expect(await run("uname -r") == kit.kernelRelease + "\n")
+            #expect(await run("getconf LONG_BIT") == "32\n")
+            #expect(await run("dpkg --print-architecture") == "armhf\n")
+            #expect(await run("tr '\\0' '\\n' < /proc/1/cmdline | head -n 1") == "/sbin/init\n")
+            // The shell on hvc0 is up before basic.target; these two start before it.
+            let services = await run("systemctl is-active systemd-journald systemd-udevd; true")
+            #expect(services == "active\nactive\n")
+            let failed = await run("systemctl list-units --failed --no-legend --plain")
             Self.reporter.note("failed units on the compat kernel: \(failed.isEmpty ? "none" : failed)")
             // Modules the running system loads itself: udev for the NIC, mount for the payload.
-            #expect(try await run("grep -c '^virtio_net ' /proc/modules") == "1\n")
-            #expect(try await run("ls /sys/class/net | grep -vx lo | wc -l") != "0\n")
-            #expect(try await run("mkdir -p /mnt/p && mount -r \"$(blkid -L \(PackageTestRunner.payloadLabel))\" /mnt/p && ls /mnt/p") == "hello.rpm\n")
-            // An armv7hl RPM installs and its program runs, as on a board.
-            let arch = try await run("rpm --eval %_arch")
-            Self.reporter.note("rpm --eval %_arch on the compat kernel: \(arch.trimmingCharacters(in: .whitespacesAndNewlines))")
-            _ = try await run("rpm -Uv --nodeps /mnt/p/hello.rpm")
-            #expect(try await run("rpm -q --qf '%{ARCH}\\n' vmtest-hello") == "armv7hl\n")
-            _ = try await run("for f in /usr/share/installed-tests/vmtest-hello/*.test; do sh -c \"$(sed -n 's/^Exec=//p' \"$f\")\"; done")
+            #expect(await run("grep -c '^virtio_net ' /proc/modules") == "1\n")
+            #expect(await run("ls /sys/class/net | grep -vx lo | wc -l") != "0\n")
+            #expect(await run("mkdir -p /mnt/p && mount -r \"$(blkid -L \(PackageTestRunner.payloadLabel))\" /mnt/p && ls /mnt/p") == "hello.rpm\n")
+            // An armv7hl RPM installs and its program runs, as on a board: rpm's install
+            // architecture is what it detects on a 32-bit kernel of a NEON CPU, not armv8l.
+            #expect(await run("rpm --showrc | sed -n 's/^install arch *: //p'") == "armv7hnl\n")
+            #expect(await run("rpm --eval %_arch") == "arm\n")
+            _ = await run("rpm -Uv --nodeps /mnt/p/hello.rpm")
+            #expect(await run("rpm -q --qf '%{ARCH}\\n' vmtest-hello") == "armv7hl\n")
+            _ = await run("for f in /usr/share/installed-tests/vmtest-hello/*.test; do sh -c \"$(sed -n 's/^Exec=//p' \"$f\")\"; done")
             return guest.domainName
         }
         #expect(EndToEnd.qemuProcesses(forDomain: domainName).isEmpty, "QEMU outlived the scope")

@@ -15,6 +15,24 @@ import Testing
         #expect(profile.install.contains("{packages}"))
     }
 
+    /// The 64-bit profile shares debian12-armhf's recipe data and differs only where the
+    /// architecture does.
+    @Test func arm64ProfileIsTheArmhfRecipeForArm64() throws {
+        let arm64 = try Self.catalog.load("debian12-arm64")
+        let armhf = try Self.catalog.load("debian12-armhf")
+        #expect(arm64.arch == .aarch64)
+        #expect(arm64.arch.tcgEmulator == "qemu-system-aarch64")
+        let recipe = try #require(arm64.image.build?.debian)
+        #expect(recipe.architecture == "arm64")
+        #expect(recipe.kernelPackage == "linux-image-arm64")
+        var same = try #require(armhf.image.build?.debian)
+        same.architecture = recipe.architecture
+        same.kernelPackage = recipe.kernelPackage
+        #expect(same == recipe)
+        #expect(arm64.console == armhf.console && arm64.boot == armhf.boot && arm64.install == armhf.install)
+        #expect(ImageStore.recipeKey(arm64.image) != ImageStore.recipeKey(armhf.image))
+    }
+
     @Test func debianProfileDecodesItsRecipe() throws {
         let profile = try Self.catalog.load("debian12-armhf")
         #expect(profile.cpus == 2)
@@ -23,6 +41,14 @@ import Testing
         #expect(profile.boot.method == .directKernel)
         #expect(profile.console.device == .hvc0)
         #expect(profile.smokeTests.map(\.name) == ["rpm-verify"])
+    }
+
+    @Test func swappedLettersAreOneTypo() {
+        #expect(editDistance("armfh", "armhf") == 1)
+        #expect(editDistance("armfh", "arm64") == 2)
+        #expect(editDistance("memroy", "memory") == 1)
+        #expect(editDistance("kitten", "sitting") == 3)
+        #expect(editDistance("", "abc") == 3)
     }
 
     @Test func unknownProfileNameSuggestsTheClosest() {

@@ -13,7 +13,8 @@ import Foundation
 public struct CompatKernel: Sendable, Hashable, Codable {
     /// The folder holding the kit (`CACHE/kernels/debian12-arm64/KEY`).
     public var directory: String
-    /// The arm64 kernel image (`vmlinuz`, an EFI-stub gzip'd Image QEMU loads directly).
+    /// The arm64 kernel (`vmlinuz`: Debian ships the uncompressed Image with its EFI stub,
+    /// about 32 MB; QEMU loads it directly).
     public var kernel: String
     /// The initramfs (`initrd.img`, zstd-compressed newc cpio).
     public var initrd: String

@@ -94,9 +94,15 @@ public struct CompatKernelStore: Sendable {
             builtAt: Date())
         let manifest = Manifest(kit: kit, layout: Self.layoutKey(initScript: initScript, moduleSet: moduleSet))
         try ManifestJSON.encoder.encode(manifest).write(to: scratch.appendingPathComponent(Self.manifestName))
-        // Another process may have finished the same kit meanwhile: keep the one in place.
+        // Another process may have finished the same kit meanwhile (before or during the
+        // rename): keep the one in place.
         if let existing = Self.readManifest(in: target) { return existing }
-        try fm.moveItem(at: scratch, to: target)
+        do {
+            try fm.moveItem(at: scratch, to: target)
+        } catch {
+            guard let existing = Self.readManifest(in: target) else { throw error }
+            return existing
+        }
         reporter.end("kernel", seconds: seconds, "built the 64-bit guest kernel kit \(output.kernelRelease) in \(target.path)")
         // As read back: what later calls return (the manifest keeps whole seconds).
         return Self.readManifest(in: target) ?? kit

@@ -453,16 +453,24 @@ func closestMatch(to word: String, among candidates: some Sequence<String>) -> S
     return best.1 <= max(2, word.count / 3) ? best.0 : nil
 }
 
+/// Edits (insert, delete, replace, or swap two neighbours) from `a` to `b`: the optimal
+/// string alignment distance. A swap is one typo (`armfh` is one edit from `armhf`, two
+/// from `arm64`), so it counts as one.
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
+    var beforePrevious: [Int] = []
     var previous = Array(0...b.count)
     for i in 1...a.count {
         var current = [i] + Array(repeating: 0, count: b.count)
         for j in 1...b.count {
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                current[j] = min(current[j], beforePrevious[j - 2] + 1)
+            }
         }
+        beforePrevious = previous
         previous = current
     }
     return previous[b.count]
