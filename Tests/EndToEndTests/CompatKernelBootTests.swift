@@ -43,73 +43,35 @@ import Testing
         for path in kit.runtimeModules { #expect(names.contains("lib/modules/\(kit.kernelRelease)/" + path)) }
     }
 
-    @Test func theArmhfImageBootsOnTheArm64KernelAsA32BitArmMachine() async throws {
-        let profile = try await EndToEnd.debianProfile()
+    /// `vmtest run --guest-kernel 64` here, under TCG: the way a Neoverse N1 host runs the
+    /// guest under KVM, with the same kit, init and domain.
+    @Test func theArmhfImageRunsOnTheArm64KernelAsA32BitArmMachine() async throws {
+        _ = try await EndToEnd.debianProfile()
         let kit = try await Self.kit()
         let rpm = try #require(try RunTests.examplePackages()["vmtest-hello"])
-
-        // A payload disk made the way `vmtest run` makes it (isofs is one of the kit's modules).
-        let payload = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-compat-\(getpid())")
-        try? FileManager.default.removeItem(at: payload)
-        defer { try? FileManager.default.removeItem(at: payload) }
-        try FileManager.default.createDirectory(at: payload.appendingPathComponent("content"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: URL(fileURLWithPath: rpm), to: payload.appendingPathComponent("content/hello.rpm"))
-        let iso = payload.appendingPathComponent("payload.iso")
-        try await ISOImage.write(from: payload.appendingPathComponent("content"), label: PackageTestRunner.payloadLabel, to: iso)
-
-        let ports = try PortAllocator(directories: EndToEnd.directories).reserve()
-        defer { ports.release() }
-        var options = LaunchOptions(sshForwardPort: ports.port)  // a NIC, for udev to load virtio_net
-        options.cold = true
-        options.extraDisks = [iso]
-        options.adjustDefinition = { definition in
-            var definition = definition
-            definition.arch = .aarch64
-            definition.accelerator = AcceleratorChoice(
-                accelerator: .tcg, guestKernel: .aarch64, emulator: "/usr/bin/qemu-system-aarch64", cpuModel: "cortex-a72",
-                reason: "the 64-bit guest kernel under TCG")
-            if case .directKernel(_, _, let commandLine) = definition.boot {
-                definition.boot = .directKernel(kernel: kit.kernel, initrd: kit.initrd,
-                                                commandLine: kit.kernelCommandLine(forImage: commandLine))
-            }
-            return definition
-        }
-        let launcher = GuestLauncher(directories: EndToEnd.directories, reporter: Self.reporter)
-        let domainName = try await launcher.withGuest(profile, options: options) { guest in
-            // Failures show the guest's answer: a non-throwing helper inside #expect.
-            func run(_ command: String) async -> String {
-                do {
-                    let result = try await guest.shell.run(command, timeout: .seconds(300))
-                    #expect(result.exitStatus == 0, "\(command): \(result.standardError)")
-                    return result.standardOutput
-                } catch {
-                    Issue.record(error, "\(command)")
-                    return ""
-                }
-            }
-            #expect(await run("uname -m") == "armv8l\n", "PID 1's linux32 personality reaches the shell")
-            #expect(await run("uname -r") == kit.kernelRelease + "\n")
-            #expect(await run("getconf LONG_BIT") == "32\n")
-            #expect(await run("dpkg --print-architecture") == "armhf\n")
-            #expect(await run("tr '\\0' '\\n' < /proc/1/cmdline | head -n 1") == "/sbin/init\n")
-            // The shell on hvc0 is up before basic.target; these two start before it.
-            let services = await run("systemctl is-active systemd-journald systemd-udevd; true")
-            #expect(services == "active\nactive\n")
-            let failed = await run("systemctl list-units --failed --no-legend --plain")
-            Self.reporter.note("failed units on the compat kernel: \(failed.isEmpty ? "none" : failed)")
-            // Modules the running system loads itself: udev for the NIC, mount for the payload.
-            #expect(await run("grep -c '^virtio_net ' /proc/modules") == "1\n")
-            #expect(await run("ls /sys/class/net | grep -vx lo | wc -l") != "0\n")
-            #expect(await run("mkdir -p /mnt/p && mount -r \"$(blkid -L \(PackageTestRunner.payloadLabel))\" /mnt/p && ls /mnt/p") == "hello.rpm\n")
-            // An armv7hl RPM installs and its program runs, as on a board: rpm's install
-            // architecture is what it detects on a 32-bit kernel of a NEON CPU, not armv8l.
-            #expect(await run("rpm --showrc | sed -n 's/^install arch *: //p'") == "armv7hnl\n")
-            #expect(await run("rpm --eval %_arch") == "arm\n")
-            _ = await run("rpm -Uv --nodeps /mnt/p/hello.rpm")
-            #expect(await run("rpm -q --qf '%{ARCH}\\n' vmtest-hello") == "armv7hl\n")
-            _ = await run("for f in /usr/share/installed-tests/vmtest-hello/*.test; do sh -c \"$(sed -n 's/^Exec=//p' \"$f\")\"; done")
-            return guest.domainName
-        }
-        #expect(EndToEnd.qemuProcesses(forDomain: domainName).isEmpty, "QEMU outlived the scope")
+        let commands = [
+            "uname -m", "uname -r", "getconf LONG_BIT", "dpkg --print-architecture", "tr '\\0' '\\n' < /proc/1/cmdline | head -n 1",
+            "rpm --showrc | sed -n 's/^install arch *: //p'", "rpm -q --qf '%{ARCH}\\n' vmtest-hello",
+            "grep -c '^isofs ' /proc/modules", "systemctl is-active systemd-journald systemd-udevd",
+        ]
+        let results = RunTests.results("compat")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let run = try await EndToEnd.vmtest(
+            ["run", "debian12-armhf", "--guest-kernel", "64", "--cold", "--rpm", rpm, "--results", results.path]
+                + commands.flatMap { ["--test", $0] })
+        #expect(run.status == 0, "stderr: \(run.error)")
+        #expect(run.error.contains("running as tcg, aarch64 kernel"))
+        let summary = try EmulatedArmHostTests.summary(in: results)
+        #expect(summary.accelerator == "tcg")
+        #expect(summary.guestKernel == "aarch64")
+        #expect(summary.tests.contains { $0.kind == "installed-tests" && $0.verdict == "passed" }, "the armv7hl RPM's own test")
+        let answers = try EmulatedArmHostTests.commandOutputs(in: results, count: commands.count)
+        #expect(answers == [
+            "armv8l", kit.kernelRelease, "32", "armhf", "/sbin/init",
+            // rpm's install architecture is what it detects on a 32-bit kernel of a NEON CPU, not armv8l.
+            "armv7hnl", "armv7hl",
+            // The payload ISO was mounted with the kit's isofs module.
+            "1", "active\nactive",
+        ])
     }
 }

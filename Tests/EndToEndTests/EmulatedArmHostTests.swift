@@ -15,11 +15,29 @@ import Testing
         var accelerator: String?
         var guestKernel: String?
         var acceleratorReason: String?
-        var tests: [RunTests.Summary.Test]
+        var tests: [Test]
+
+        struct Test: Decodable {
+            var kind: String
+            var name: String
+            var verdict: String
+            var standardOutput: String
+        }
     }
 
     static func summary(in directory: URL) throws -> Summary {
         try JSONDecoder().decode(Summary.self, from: Data(contentsOf: directory.appendingPathComponent("summary.json")))
+    }
+
+    /// What each `--test` command printed, in order, without the final newline.
+    static func commandOutputs(in results: URL, count: Int) throws -> [String] {
+        let tests = try summary(in: results).tests
+        return (1...count).map { index in
+            guard let test = tests.first(where: { $0.name.hasPrefix("command \(index): ") }) else { return "(no command \(index))" }
+            var output = test.standardOutput
+            if output.hasSuffix("\n") { output.removeLast() }
+            return output
+        }
     }
 
     /// Starts an emulated host, runs `body` with its libvirt URI, and stops the host
@@ -114,9 +132,7 @@ import Testing
             #expect(summary.accelerator == "kvm")
             #expect(summary.guestKernel == "aarch64")
             #expect(summary.tests.contains { $0.kind == "installed-tests" && $0.verdict == "passed" })
-            let logs = try FileManager.default.contentsOfDirectory(atPath: results.appendingPathComponent("tests").path)
-            let unameLog = try #require(logs.first { $0.contains("uname") })
-            #expect(try String(contentsOf: results.appendingPathComponent("tests/\(unameLog)"), encoding: .utf8).contains("armv8l"))
+            #expect(try Self.commandOutputs(in: results, count: 2) == ["armv8l", "32"])
             let left = try await EndToEnd.command(URL(fileURLWithPath: "/usr/bin/virsh"), ["-c", uri, "list", "--name"])
             #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "nothing left on the emulated host")
         }

@@ -64,6 +64,13 @@ public struct PreparedRun: Sendable {
     /// The hypervisor, its host and how the guest runs there: decided once, here.
     public var placement: Placement
     public var accelerator: AcceleratorChoice { placement.mode }
+    /// The guest is provisioned with cloud-init: the SSH channel needs its key, and a
+    /// profile's own cloud-config needs it applied. A serial run of a profile without
+    /// cloud-config needs nothing cloud-init does, so it neither gets a seed nor waits
+    /// minutes of emulated Python for cloud-init to finish.
+    public var provisionsWithCloudInit: Bool {
+        request.profile.provisioning == .cloudInit && (channel == .ssh || request.profile.cloudInitUserData != nil)
+    }
     public var workarounds: WorkaroundSelection
     /// What the workarounds will change, decided before boot so it can be printed and reported.
     public var appliedWorkarounds: [RunReport.AppliedWorkaround]
@@ -234,6 +241,9 @@ public struct PackageTestRunner: Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
         var options = LaunchOptions(connectURI: prepared.request.connectURI)
         options.runID = prepared.runID
+        // Booting may take half the run's time: a nested or loaded host boots slowly even
+        // under KVM, and --timeout is the one limit a user sets for that.
+        options.readyTimeout = prepared.timeout / 2
         options.cold = prepared.request.cold
         options.placement = prepared.placement
         let selection = prepared.workarounds, host = prepared.placement.host
@@ -260,7 +270,7 @@ public struct PackageTestRunner: Sendable {
 
         // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
         var provisioned: PreparedGuest?
-        if prepared.request.profile.provisioning == .cloudInit {
+        if prepared.provisionsWithCloudInit {
             let provisioner = Provisioner(
                 templatesDirectory: CloudInitTemplates.standardDirectory(), directories: launcher.directories, reporter: reporter)
             let guestFiles = try await provisioner.prepare(
