@@ -72,3 +72,16 @@ import Testing
         #expect(try AcceleratorChoice.choose(for: .armv7l, on: host).accelerator == .tcg)
     }
 }
+
+/// QEMU's refusal, as libvirt 9.0 on an emulated Cortex-A76 host words it (two prefixes
+/// were seen, depending on timing), quoted down to QEMU's own words.
+@Suite struct AArch32RefusalTests {
+    @Test(arguments: [
+        "internal error: qemu unexpectedly closed the monitor: 2026-11-30T13:15:12.040664Z qemu-system-aarch64: can't apply global host-arm-cpu.aarch64=off: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported",
+        "internal error: process exited while connecting to monitor: 2026-11-30T13:42:22.874231Z qemu-system-aarch64: can't apply global host-arm-cpu.aarch64=off: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported",
+    ])
+    func quotesQEMUsOwnWords(message: String) {
+        #expect(message.contains(HypervisorJudge.noAArch32EL1Message))
+        #expect(HypervisorJudge.quoted(message) == "qemu-system-aarch64: can't apply global host-arm-cpu.aarch64=off: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported")
+    }
+}

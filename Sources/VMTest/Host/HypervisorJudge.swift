@@ -69,10 +69,12 @@ enum HypervisorJudge {
         }
     }
 
-    /// QEMU's error, from its last line (libvirt prefixes its own context).
+    /// QEMU's own words from libvirt's error, which wraps them in context and a timestamp
+    /// ("internal error: qemu unexpectedly closed the monitor: 2026-...Z qemu-system-aarch64: ...").
     static func quoted(_ message: String) -> String {
         let line = message.split(separator: "\n").last.map(String.init) ?? message
-        return line.count > 200 ? String(line.prefix(200)) + "..." : line
+        let own = line.range(of: "qemu-system-", options: .backwards).map { String(line[$0.lowerBound...]) } ?? line
+        return own.count > 300 ? String(own.prefix(300)) + "..." : own
     }
 }
 
