@@ -18,7 +18,7 @@ struct ImageCommand: AsyncParsableCommand {
                 copied out of its extlinux.conf. A cached image is used without any network access.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Profile name or path.") var profile: String
+        @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
         @Flag(help: "Build (or fetch) again even if a cached image exists.") var force = false
 
         func run() async throws {
@@ -43,7 +43,7 @@ struct ImageCommand: AsyncParsableCommand {
             abstract: "Save a profile's guest once it is ready, so runs restore it instead of booting (instant when saved).",
             discussion: "Runs do this themselves on first use; this does it ahead, e.g. before a nightly plan.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Profile name or path.") var profile: String
+        @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
 
         func run() async throws {
             let global = global, name = profile
@@ -85,7 +85,7 @@ struct ImageCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
-        @Argument(help: "Profile name.") var profile: String
+        @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
         func run() async throws {
             let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)
             print(count == 0 ? "no images of \(profile)" : "removed \(count) image(s) of \(profile)")

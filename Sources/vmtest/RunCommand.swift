@@ -14,7 +14,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "Profile name or path to a profile file.")
+    @Argument(help: "Profile name or path to a profile file.", completion: profileNameCompletion)
     var profile: String
 
     @Option(name: .customLong("rpm"), help: "An RPM to install and test (repeatable).")
