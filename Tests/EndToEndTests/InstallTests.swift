@@ -297,7 +297,7 @@ enum Shell {
         // Standard error to a file: a pipe nobody reads while standard output is drained
         // fills up and stalls a chatty build.
         let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-shell-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorFile) }
         let output = Pipe()
         process.standardOutput = output
