@@ -243,7 +243,9 @@ actor Installation {
     }
 
     private static func make() async throws -> Made {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-install-\(UUID().uuidString.prefix(8))")
+        // One folder, emptied first: each run leaves a 60 MB binary and two packages behind.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-install-tests")
+        try? FileManager.default.removeItem(at: root)
         let clone = root.appendingPathComponent("clone"), prefix = root.appendingPathComponent("prefix")
         let elsewhere = root.appendingPathComponent("elsewhere"), dist = root.appendingPathComponent("dist")
         for folder in [clone, elsewhere, dist] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
