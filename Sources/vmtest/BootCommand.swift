@@ -11,7 +11,7 @@ struct BootCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var acceleration: AcceleratorOptions
 
-    @Argument(help: "Profile name or path to a profile file.")
+    @Argument(help: "Profile name or path to a profile file.", completion: profileNameCompletion)
     var profile: String
 
     @Option(help: "Seconds to wait for the guest's console shell (default: 300 under TCG, 90 under KVM).")

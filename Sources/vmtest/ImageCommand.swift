@@ -18,7 +18,7 @@ struct ImageCommand: AsyncParsableCommand {
                 copied out of its extlinux.conf. A cached image is used without any network access.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Profile name or path.") var profile: String
+        @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
         @Flag(help: "Build (or fetch) again even if a cached image exists.") var force = false
 
         func run() async throws {
@@ -44,7 +44,7 @@ struct ImageCommand: AsyncParsableCommand {
             discussion: "Runs do this themselves on first use; this does it ahead, e.g. before a nightly plan.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var acceleration: AcceleratorOptions
-        @Argument(help: "Profile name or path.") var profile: String
+        @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
 
         func run() async throws {
             let global = global, name = profile, acceleration = acceleration.request
@@ -86,7 +86,7 @@ struct ImageCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
-        @Argument(help: "Profile name.") var profile: String
+        @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
         func run() async throws {
             let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)
             print(count == 0 ? "no images of \(profile)" : "removed \(count) image(s) of \(profile)")

@@ -12,10 +12,10 @@ struct NightlyCommand: AsyncParsableCommand {
             infrastructure failed (after retries), 2 for a bad plan.
             """)
 
-    @Option(help: "Directory of profiles (default: $VMTEST_PROFILES, ./profiles, or the source tree's).")
+    @Option(help: ArgumentHelp(profilesHelp), completion: .directory)
     var profiles: String?
 
-    @Argument(help: "The plan file (YAML).")
+    @Argument(help: "The plan: a YAML file, or a name found in ./plans, ~/.config/vmtest/plans, /etc/vmtest/plans, the installed share/vmtest/plans.")
     var plan: String
 
     @Option(help: "Guests to run at once, at most (also bounded by the hypervisors' capacity and this host's memory).")
@@ -37,8 +37,8 @@ struct NightlyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalog = profiles.map { ProfileCatalog(directory: URL(fileURLWithPath: $0)) } ?? .standard()
-        let file = URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun, acceleration = acceleration.request
+        let catalog = ProfileCatalog.standard(option: profiles.map { URL(fileURLWithPath: $0) })
+        let file = DataSearchPath.standard().plan(plan) ?? URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun, acceleration = acceleration.request
         try await runReportingErrors {
             var (plan, sets) = try PlanLoader.load(file: file, catalog: catalog)
             // The command line wins over the plan, field by field.

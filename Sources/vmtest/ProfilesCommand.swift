@@ -9,13 +9,21 @@ struct ProfilesCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Validate.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the profiles in the profiles directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the profiles, each with its file; a user's profile that hides a shipped one says so.",
+            discussion: "Exits 2, naming every folder it looked in, when it finds no profile.")
         @OptionGroup var global: GlobalOptions
         func run() async throws {
             let catalog = global.catalog
-            for name in catalog.names() {
-                let summary = (try? catalog.load(name)).flatMap(\.summary) ?? "(invalid: run `vmtest profiles validate \(name)`)"
-                print("\(name)\t\(summary)")
+            let entries = catalog.entries()
+            guard !entries.isEmpty else {
+                FileHandle.standardError.write(Data("vmtest: no profiles found; looked in:\n\(catalog.searchedDescription)\n".utf8))
+                throw ExitCode(ExitStatus.badInput)
+            }
+            for entry in entries {
+                let summary = (try? catalog.load(entry.file.path)).flatMap(\.summary) ?? "(invalid: run `vmtest profiles validate \(entry.name)`)"
+                let shadows = entry.shadowedShipped.map { "\t(shadows shipped \($0.path))" }.joined()
+                print("\(entry.name)\t\(summary)\t\(entry.file.path)\(shadows)")
             }
         }
     }
@@ -23,7 +31,7 @@ struct ProfilesCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a profile's file.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Profile name.") var profile: String
+        @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
         func run() async throws {
             let global = global, name = profile
             try await runReportingErrors {
@@ -40,7 +48,7 @@ struct ProfilesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check profile files; exit 2 with file, line and fix for the first problem in each.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Profile files or names (default: every profile).") var files: [String] = []
+        @Argument(help: "Profile files or names (default: every profile).", completion: profileNameCompletion) var files: [String] = []
         func run() async throws {
             let catalog = global.catalog
             let targets = files.isEmpty ? catalog.names() : files

@@ -15,7 +15,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var acceleration: AcceleratorOptions
 
-    @Argument(help: "Profile name or path to a profile file.")
+    @Argument(help: "Profile name or path to a profile file.", completion: profileNameCompletion)
     var profile: String
 
     @Option(name: .customLong("rpm"), help: "An RPM to install and test (repeatable).")

@@ -9,6 +9,14 @@ struct VMTestCommand: AsyncParsableCommand {
         abstract: "Test packages inside throw-away 32-bit Arm virtual machines.",
         subcommands: [RunCommand.self, NightlyCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self, CleanCommand.self, WorkaroundsCommand.self, DoctorCommand.self])
 
+    @Flag(name: .customLong("version"), help: "Print vmtest's version and the libvirt and QEMU versions it will use.")
+    var version = false
+
+    func run() async throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print(await VersionReport.gather().text, terminator: "")
+    }
+
     /// Like the default, except that usage errors exit with vmtest's "bad input" status
     /// (2) instead of EX_USAGE (64): one status for every input problem is what CI needs.
     static func main() async {
@@ -34,12 +42,24 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("connect"), help: "libvirt URI (default: libvirt's embedded QEMU driver, no daemon needed).")
     var connectURI: String?
 
-    @Option(help: "Directory of profiles (default: $VMTEST_PROFILES, ./profiles, or the source tree's).")
+    @Option(help: ArgumentHelp(profilesHelp), completion: .directory)
     var profiles: String?
 
     var catalog: ProfileCatalog {
-        profiles.map { ProfileCatalog(directory: URL(fileURLWithPath: $0)) } ?? .standard()
+        .standard(option: profiles.map { URL(fileURLWithPath: $0) })
     }
+}
+
+/// The help of every `--profiles` option.
+let profilesHelp = """
+    Directory of profiles, searched first; then $VMTEST_PROFILES, ./profiles, ~/.config/vmtest/profiles, \
+    /etc/vmtest/profiles, the installed share/vmtest/profiles, the source tree's.
+    """
+
+/// Completes a profile argument with the names the standard search order finds
+/// (the shell runs `vmtest` itself to ask).
+let profileNameCompletion = CompletionKind.custom { _, _, prefix in
+    ProfileCatalog.standard().names().filter { $0.hasPrefix(prefix) }
 }
 
 /// Runs a command body and turns what it throws into a message and vmtest's exit status.

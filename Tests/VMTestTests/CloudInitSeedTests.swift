@@ -74,10 +74,12 @@ import Testing
         #expect(throws: ProvisioningError.self) { try seed.renderUserData() }
     }
 
-    @Test func templatesDirectoryFollowsTheEnvironmentThenTheSourceTree() {
-        // The test binary lives in .build*/...; walking up from it finds the repository's.
-        let found = CloudInitTemplates.standardDirectory(executablePath: Self.repository.appendingPathComponent(".build/debug/vmtest").path)
-        #expect(FileManager.default.fileExists(atPath: found.appendingPathComponent("user-data").path))
+    @Test func templatesDirectoryIsTheSourceTreesFromAnyOtherFolder() {
+        let search = DataSearchPath(
+            environment: ["HOME": "/nonexistent"], workingDirectory: URL(fileURLWithPath: "/"),
+            executable: URL(fileURLWithPath: "/nonexistent/bin/vmtest"), systemConfiguration: URL(fileURLWithPath: "/nonexistent/etc"))
+        let found = CloudInitTemplates.standardDirectory(search: search)
+        #expect(found.standardizedFileURL == Self.repository.appendingPathComponent("cloud-init").standardizedFileURL)
     }
 
     // MARK: The ISO

@@ -156,27 +156,13 @@ public struct DebianImageBuilder: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// Finds the image data directory: `$VMTEST_IMAGES_DIR/debian12`, then
-    /// `share/vmtest/images/debian12` beside the executable's `bin`, then
-    /// `images/debian12` in the source tree this file was compiled from.
-    public static func locateDataDirectory() throws(DebianImageBuildError) -> URL {
-        let name = "debian12"
-        var candidates: [URL] = []
-        if let override = ProcessInfo.processInfo.environment["VMTEST_IMAGES_DIR"] {
-            candidates.append(URL(fileURLWithPath: override).appendingPathComponent(name))
-        }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("share/vmtest/images").appendingPathComponent(name))
-        // Sources/VMTest/Images/DebianImageBuilder.swift -> repository root
-        let sourceRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(sourceRoot.appendingPathComponent("images").appendingPathComponent(name))
-        for candidate in candidates
-        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("init").path) {
-            return candidate
-        }
-        throw .dataDirectoryMissing(searched: candidates.map(\.path))
+    /// Finds the image data directory `images/NAME` in the ``DataSearchPath`` order
+    /// (`$VMTEST_IMAGES_DIR`, `./images`, `~/.config/vmtest/images`, `/etc/vmtest/images`,
+    /// the installed `share/vmtest/images`, the source tree's).
+    public static func locateDataDirectory(named name: String = "debian12") throws(DebianImageBuildError) -> URL {
+        let search = DataSearchPath.standard()
+        if let found = search.imageRecipe(named: name) { return found }
+        throw .dataDirectoryMissing(searched: search.locations(of: .images).map { $0.directory.appendingPathComponent(name).path })
     }
 
     /// Builds into `directory` (empty, created by the caller; the caller renames it into

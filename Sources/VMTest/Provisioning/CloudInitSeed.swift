@@ -25,32 +25,18 @@ public struct CloudInitTemplates: Sendable, Hashable {
             } catch {
                 throw ProvisioningError(
                     "cannot read the cloud-init template \(file.path)",
-                    fix: "set VMTEST_CLOUD_INIT to a directory holding \(fileNames.joined(separator: ", "))")
+                    fix: "put them in ~/.config/vmtest/cloud-init or set VMTEST_CLOUD_INIT to a directory holding \(fileNames.joined(separator: ", "))")
             }
         }
         return CloudInitTemplates(metaData: try read("meta-data"), userData: try read("user-data"), networkConfig: try read("network-config"))
     }
 
-    /// `$VMTEST_CLOUD_INIT`, else `./cloud-init`, else the `cloud-init/` of the source
-    /// tree the running executable was built from (as ``ProfileCatalog/standard(executablePath:)``
-    /// finds `profiles/`).
-    public static func standardDirectory(executablePath: String = CommandLine.arguments[0]) -> URL {
-        let fileManager = FileManager.default
-        if let configured = ProcessInfo.processInfo.environment["VMTEST_CLOUD_INIT"], !configured.isEmpty {
-            return URL(fileURLWithPath: configured)
-        }
-        func holdsTemplates(_ directory: URL) -> Bool {
-            fileManager.fileExists(atPath: directory.appendingPathComponent("user-data").path)
-        }
-        let local = URL(fileURLWithPath: fileManager.currentDirectoryPath).appendingPathComponent("cloud-init")
-        if holdsTemplates(local) { return local }
-        var directory = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("cloud-init")
-            if holdsTemplates(candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return local
+    /// The first folder of templates in the ``DataSearchPath`` order (`$VMTEST_CLOUD_INIT`,
+    /// `./cloud-init`, `~/.config/vmtest/cloud-init`, `/etc/vmtest/cloud-init`, the installed
+    /// `share/vmtest/cloud-init`, the source tree's); `./cloud-init` when there is none, so the
+    /// error names a path.
+    public static func standardDirectory(search: DataSearchPath = .standard()) -> URL {
+        search.cloudInitTemplates() ?? search.workingDirectory.appendingPathComponent("cloud-init")
     }
 
     /// Fills `{{name}}` placeholders; a placeholder without a value is an error, so a
