@@ -62,6 +62,16 @@ import Testing
         #expect(stopped.status == 0)
     }
 
+    /// Runs vmtest against an emulated host, once more if the first attempt failed for
+    /// infrastructure (exit 3): a nested guest's kernel has been seen to oops once in four
+    /// boots on this 2-core machine, the emulation's doing, not vmtest's.
+    static func nested(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+        let first = try await EndToEnd.vmtest(arguments)
+        guard first.status == ExitStatus.infrastructure else { return first }
+        print("nested run failed for infrastructure, trying once more; its last words:\n" + first.error.split(separator: "\n").suffix(15).joined(separator: "\n"))
+        return try await EndToEnd.vmtest(arguments)
+    }
+
     /// Runs vmtest's KVM probe, compiled for arm64 from the very header vmtest's C module
     /// includes, inside the emulated host: what the Swift probe asks on a real server.
     static func probeInside(_ cpu: String) async throws -> String {
@@ -91,7 +101,7 @@ import Testing
 
             let results = RunTests.results("a57")
             defer { try? FileManager.default.removeItem(at: results) }
-            let run = try await EndToEnd.vmtest([
+            let run = try await Self.nested([
                 "run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--cold", "--results", results.path, "--timeout", "1500",
             ])
             #expect(run.status == 0, "\(run.error)")
@@ -123,7 +133,7 @@ import Testing
 
             let results = RunTests.results("a76")
             defer { try? FileManager.default.removeItem(at: results) }
-            let run = try await EndToEnd.vmtest([
+            let run = try await Self.nested([
                 "run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--test", "uname -m", "--test", "getconf LONG_BIT",
                 "--cold", "--results", results.path, "--timeout", "1500",
             ])
@@ -133,6 +143,13 @@ import Testing
             #expect(summary.guestKernel == "aarch64")
             #expect(summary.tests.contains { $0.kind == "installed-tests" && $0.verdict == "passed" })
             #expect(try Self.commandOutputs(in: results, count: 2) == ["armv8l", "32"])
+
+            // An aarch64 guest runs under the same host's KVM directly.
+            _ = try EndToEnd.catalog.load("debian12-arm64")
+            let arm64 = try await Self.nested(["boot", "debian12-arm64", "--connect", uri, "--cold", "--timeout", "1200", "--", "uname -m"])
+            #expect(arm64.status == 0, "\(arm64.error)")
+            #expect(arm64.output == "aarch64\n")
+            #expect(arm64.error.contains("running as kvm, aarch64 kernel"), "\(arm64.error)")
             let left = try await EndToEnd.command(URL(fileURLWithPath: "/usr/bin/virsh"), ["-c", uri, "list", "--name"])
             #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "nothing left on the emulated host")
         }
