@@ -20,7 +20,10 @@ absolute about an Arm server.
 Usage: bench/arm-modes.py [--skip-emulated]
   (needs the debian12-armhf image; starts and stops the emulated hosts with script/arm-host)
 """
-import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bare import qemu_arguments, time_to_shell  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VMTEST = os.environ.get("VMTEST_EXECUTABLE") or os.path.join(ROOT, ".build", "debug", "vmtest")
@@ -42,48 +45,6 @@ def image():
 
 def compat_kernel():
     return newest_manifest(os.path.join(CACHE, "kernels", "debian12-arm64"))
-
-
-# The same devices vmtest's domain gives the guest: disk, virtio console, RNG, serial log.
-def qemu_arguments(emulator, machine, accel, cpu, kernel, initrd, cmdline, overlay, console, workdir):
-    return [emulator, "-M", machine, "-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "1024", "-display", "none",
-            "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
-            "-drive", f"if=none,file={overlay},id=d,format=qcow2,cache=unsafe", "-device", "virtio-blk-device,drive=d",
-            "-device", "virtio-serial-device", "-chardev", console, "-device", "virtconsole,chardev=c",
-            "-object", "rng-random,id=r,filename=/dev/urandom", "-device", "virtio-rng-device,rng=r",
-            "-serial", f"file:{os.path.join(workdir, 'console.log')}", "-monitor", "none", "-nic", "none"]
-
-
-def bare_here(emulator, cpu, kernel, initrd, cmdline, disk, workdir):
-    overlay = os.path.join(workdir, "overlay.qcow2")
-    sock = os.path.join(workdir, "hvc0.sock")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", disk, overlay], check=True)
-    start = time.monotonic()
-    qemu = subprocess.Popen(
-        qemu_arguments(emulator, "virt", "tcg", cpu, kernel, initrd, cmdline, overlay,
-                       f"socket,id=c,path={sock},server=on,wait=off", workdir),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
-        while not os.path.exists(sock):
-            time.sleep(0.01)
-        conn = socket.socket(socket.AF_UNIX)
-        conn.connect(sock)
-        conn.settimeout(0.5)
-        marker, seen, last = b"\x1ebench-ready\x1e", b"", 0.0
-        while marker not in seen:
-            if time.monotonic() - last > 2:  # the same probe cadence vmtest uses
-                conn.sendall(b"\nprintf '\\036bench-ready\\036\\n'\n")
-                last = time.monotonic()
-            try:
-                seen += conn.recv(65536)
-            except socket.timeout:
-                pass
-            if time.monotonic() - start > 900:
-                sys.exit("bare QEMU: no shell within 900 s")
-        return time.monotonic() - start
-    finally:
-        qemu.send_signal(signal.SIGKILL)
-        qemu.wait()
 
 
 # Inside an emulated host: busybox sh, the console over a pipe pair, timed with /proc/uptime.
@@ -161,9 +122,9 @@ def main():
             rows.append((label, way, bare_seconds, ready, total))
             print(f"  {label}: bare {bare_seconds:.1f} s, vmtest ready {ready:.1f} s, whole run {total:.1f} s", file=sys.stderr)
 
-        measure("here, TCG 32-bit", lambda d: bare_here(
+        measure("here, TCG 32-bit", lambda d: time_to_shell(
             "qemu-system-arm", "cortex-a15", disk["kernel"], disk["initrd"], cmdline, disk["disk"], d))
-        measure("here, TCG 64-bit", lambda d: bare_here(
+        measure("here, TCG 64-bit", lambda d: time_to_shell(
             "qemu-system-aarch64", "cortex-a72", kit["kernel"], kit["initrd"], cmdline, disk["disk"], d), "--guest-kernel", "64")
         if not arguments.skip_emulated:
             for cpu, qemu_cpu, kernel, initrd in [

@@ -18,7 +18,10 @@ refresh (clock, random numbers) and installing the run's keys.
 
 Usage: bench/boot-to-ready.py [--rounds N]   (needs a built image: vmtest image build debian12-armhf)
 """
-import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bare import time_to_shell  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VMTEST = os.path.join(ROOT, ".build", "debug", "vmtest")
@@ -36,40 +39,8 @@ def built_image():
 
 
 def bare_qemu(image, workdir):
-    overlay = os.path.join(workdir, "overlay.qcow2")
-    sock = os.path.join(workdir, "hvc0.sock")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["disk"], overlay], check=True)
-    start = time.monotonic()
-    qemu = subprocess.Popen([
-        "qemu-system-arm", "-M", "virt", "-cpu", "cortex-a15", "-smp", "2", "-m", "1024", "-nographic",
-        "-kernel", image["kernel"], "-initrd", image["initrd"], "-append", image["kernelCommandLine"],
-        "-drive", f"if=none,file={overlay},id=d,format=qcow2,cache=unsafe", "-device", "virtio-blk-device,drive=d",
-        "-device", "virtio-serial-device", "-chardev", f"socket,id=c,path={sock},server=on,wait=off",
-        "-device", "virtconsole,chardev=c", "-object", "rng-random,id=r,filename=/dev/urandom",
-        "-device", "virtio-rng-device,rng=r", "-serial", f"file:{os.path.join(workdir, 'console.log')}",
-        "-monitor", "none", "-nic", "none",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
-        while not os.path.exists(sock):
-            time.sleep(0.01)
-        conn = socket.socket(socket.AF_UNIX)
-        conn.connect(sock)
-        conn.settimeout(0.5)
-        marker, seen, last = b"\x1ebench-ready\x1e", b"", 0.0
-        while marker not in seen:
-            if time.monotonic() - last > 2:  # the same probe cadence vmtest uses
-                conn.sendall(b"\nprintf '\\036bench-ready\\036\\n'\n")
-                last = time.monotonic()
-            try:
-                seen += conn.recv(65536)
-            except socket.timeout:
-                pass
-            if time.monotonic() - start > 600:
-                sys.exit("bare QEMU: no shell within 600 s")
-        return time.monotonic() - start
-    finally:
-        qemu.send_signal(signal.SIGKILL)
-        qemu.wait()
+    return time_to_shell("qemu-system-arm", "cortex-a15", image["kernel"], image["initrd"], image["kernelCommandLine"],
+                         image["disk"], workdir)
 
 
 def vmtest_run(workdir, name, *flags):
