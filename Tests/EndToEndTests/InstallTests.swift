@@ -274,7 +274,7 @@ actor Installation {
     }
 }
 
-/// Runs a program off Swift's cooperative pool (see ``EndToEnd/vmtest(_:interruptAfter:)``),
+/// Runs a program off Swift's cooperative pool (see ``EndToEnd/vmtest(_:environment:interruptAfter:)``),
 /// with its own environment and folder, collecting both outputs.
 enum Shell {
     struct Outcome: Sendable {

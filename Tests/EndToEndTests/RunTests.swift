@@ -276,13 +276,15 @@ import Testing
 
     @Test(arguments: badInputs)
     func badInputExitsTwoBeforeBooting(_ bad: BadInput) async throws {
-        let before = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
-        let run = try await EndToEnd.vmtest(bad.arguments)
+        // A state directory of its own: other suites' guests start and end in the shared one meanwhile.
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-input-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let run = try await EndToEnd.vmtest(bad.arguments, environment: ["VMTEST_STATE_DIR": state.path])
         #expect(run.status == 2, "stderr: \(run.error)")
         #expect(run.error.contains(bad.message), "stderr: \(run.error)")
         #expect(!run.error.contains("boot: starting"), "something booted")
-        let after = (try? FileManager.default.contentsOfDirectory(atPath: EndToEnd.directories.runs.path)) ?? []
-        #expect(Set(after).subtracting(before).isEmpty, "a bad input left a run behind")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: state.appendingPathComponent("runs").path)) ?? []
+        #expect(left.isEmpty, "a bad input left a run behind: \(left)")
     }
 
 }

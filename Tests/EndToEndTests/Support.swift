@@ -33,10 +33,13 @@ enum EndToEnd {
     /// Waiting for a process blocks a thread for minutes, which must not be one of the
     /// few threads of Swift's cooperative pool (two on this machine): other tests'
     /// tasks would starve. So the waiting happens on a thread of its own.
-    static func vmtest(_ arguments: [String], interruptAfter marker: String? = nil) async throws -> (status: Int32, output: String, error: String) {
+    /// `environment` adds to (or overrides) the test process's own.
+    static func vmtest(
+        _ arguments: [String], environment: [String: String] = [:], interruptAfter marker: String? = nil
+    ) async throws -> (status: Int32, output: String, error: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try runBlocking(arguments, interruptAfter: marker) })
+                continuation.resume(with: Result { try runBlocking(arguments, environment: environment, interruptAfter: marker) })
             }.start()
         }
     }
@@ -62,10 +65,15 @@ enum EndToEnd {
         }
     }
 
-    private static func runBlocking(_ arguments: [String], interruptAfter marker: String?) throws -> (status: Int32, output: String, error: String) {
+    private static func runBlocking(
+        _ arguments: [String], environment: [String: String], interruptAfter marker: String?
+    ) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = repository
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
