@@ -84,12 +84,12 @@ struct RunCommand: AsyncParsableCommand {
             request.cold = cold
             request.accelerator = acceleration
             request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
-            let prepared = try await runner.prepare(request)
-            let report = await runner.run(prepared)
+            let inputs = try await runner.check(request)
+            let report = try await runner.run(inputs, connectURI: request.connectURI)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
-            RunSummaryPrinter.print(report, results: prepared.results)
+            RunSummaryPrinter.print(report, results: inputs.results)
             return report.exitStatus
         }
     }

@@ -105,7 +105,7 @@ import Testing
                 $0.running[hypervisor.uri]! -= 1
                 $0.total -= 1
             }
-            var report = NightlyRunner.unreachable(run, hypervisor: hypervisor, problem: "")
+            var report = RunReport.notStarted(run, connection: hypervisor.uri, problem: "")
             report.infrastructureError = nil
             let failing = set.hasPrefix("failing")
             if set.hasPrefix("flaky"), attempt == 1 {

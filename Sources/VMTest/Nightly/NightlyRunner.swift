@@ -43,10 +43,10 @@ public struct NightlyRunner: Sendable {
         execute = { run, hypervisor, reporter in
             let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, reporter: reporter))
             do {
-                return await runner.run(try await runner.prepare(run, connectURI: hypervisor.connectURI))
+                return try await runner.run(run, connectURI: hypervisor.connectURI)
             } catch {
-                // The hypervisor cannot take this run (unreachable, or cannot run it the way the plan forces).
-                let report = Self.unreachable(run, hypervisor: hypervisor, problem: "\(error)")
+                // The hypervisor cannot run it the way the plan forces: another one may.
+                let report = RunReport.notStarted(run, connection: hypervisor.uri, problem: "\(error)")
                 RunResultsWriter.write(report, to: run.results)
                 return report
             }
@@ -147,7 +147,7 @@ public struct NightlyRunner: Sendable {
             let start = ContinuousClock.now
             var report: RunReport
             if let problem = await pool.check(hypervisor, with: probe) {
-                report = Self.unreachable(prepared, hypervisor: hypervisor, problem: problem)
+                report = RunReport.notStarted(prepared, connection: hypervisor.uri, problem: problem)
                 RunResultsWriter.write(report, to: prepared.results)
             } else {
                 try? FileManager.default.createDirectory(at: prepared.results, withIntermediateDirectories: true)
@@ -190,16 +190,6 @@ public struct NightlyRunner: Sendable {
         case .failed: .failed
         case .error: .infrastructure
         }
-    }
-
-    /// The report of a run that never started because its hypervisor did not answer.
-    static func unreachable(_ prepared: RunInputs, hypervisor: HypervisorSpec, problem: String) -> RunReport {
-        RunReport(
-            runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
-            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: "unknown", connection: hypervisor.uri),
-            accelerator: nil, guestKernel: nil, acceleratorReason: nil, channel: prepared.channel.rawValue,
-            workarounds: [], packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
-            phases: [], tests: [], infrastructureError: problem, startedAt: Date(), seconds: 0)
     }
 
     /// How many guests may run at once: `--parallel`, the hypervisors' capacity and

@@ -77,3 +77,16 @@ public struct TestCaseResult: Sendable, Codable, Hashable {
     /// Why it failed or was skipped, in one line.
     public var message: String?
 }
+
+extension RunReport {
+    /// The report of a run that never started: its hypervisor did not answer, or could not
+    /// run it the way it was asked to.
+    public static func notStarted(_ inputs: RunInputs, connection: String, problem: String) -> RunReport {
+        RunReport(
+            runID: inputs.runID, profile: inputs.request.profile.name, imageSHA256: nil,
+            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: "unknown", connection: connection),
+            accelerator: nil, guestKernel: nil, acceleratorReason: nil, channel: inputs.channel.rawValue,
+            workarounds: [], packages: inputs.packages.map { .init(file: $0.file.path, name: $0.name) },
+            phases: [], tests: [], infrastructureError: problem, startedAt: Date(), seconds: 0)
+    }
+}

@@ -199,6 +199,21 @@ public struct PackageTestRunner: Sendable {
         return await run(try await prepare(request))
     }
 
+    /// Decides the checked run for the hypervisor at `connectURI` and runs it. A request
+    /// the hypervisor cannot honour throws (bad input, exit 2); a hypervisor that cannot be
+    /// reached is a report like any other infrastructure failure, written to the results.
+    public func run(_ inputs: RunInputs, connectURI: String?) async throws -> RunReport {
+        let prepared: PreparedRun
+        do {
+            prepared = try await prepare(inputs, connectURI: connectURI)
+        } catch let error where ExitStatus.for(error) == ExitStatus.infrastructure {
+            let report = RunReport.notStarted(inputs, connection: connectURI ?? "embedded qemu:///embed", problem: "\(error)")
+            RunResultsWriter.write(report, to: inputs.results)
+            return report
+        }
+        return await run(prepared)
+    }
+
     /// Runs everything and writes junit.xml, summary.json, console.log and per-test logs.
     public func run(_ prepared: PreparedRun) async -> RunReport {
         let reporter = launcher.reporter
