@@ -40,26 +40,14 @@ import Testing
         }
     }
 
-    /// Starts an emulated host, runs `body` with its libvirt URI, and stops the host
-    /// however `body` ends.
-    static func withArmHost<T>(_ cpu: String, _ body: (String) async throws -> T) async throws -> T {
-        let script = EndToEnd.repository.appendingPathComponent("script/arm-host")
-        let started = try await EndToEnd.command(script, ["start", "--cpu", cpu, "--name", "e2e-\(cpu)"])
-        try #require(started.status == 0, "script/arm-host start --cpu \(cpu) failed")
-        let uri = started.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        do {
-            let result = try await body(uri)
-            try await stop(cpu)
-            return result
-        } catch {
-            try? await stop(cpu)
-            throw error
-        }
-    }
-
-    static func stop(_ cpu: String) async throws {
-        let stopped = try await EndToEnd.command(EndToEnd.repository.appendingPathComponent("script/arm-host"), ["stop", "e2e-\(cpu)"])
-        #expect(stopped.status == 0)
+    /// The libvirt URI of the emulated host script/test started for `cpu`
+    /// (`script/arm-host start --cpu CPU --name e2e-CPU`, exported as
+    /// `VMTEST_ARM_HOST_CORTEX_A57` / `_A76`; stopped by script/test however the tests end).
+    static func armHost(_ cpu: String) throws -> String {
+        let variable = "VMTEST_ARM_HOST_" + cpu.uppercased().replacingOccurrences(of: "-", with: "_")
+        return try #require(
+            ProcessInfo.processInfo.environment[variable],
+            "start it first: export \(variable)=$(script/arm-host start --cpu \(cpu) --name e2e-\(cpu))")
     }
 
     /// Runs vmtest against an emulated host, once more if the first attempt failed for
@@ -90,7 +78,8 @@ import Testing
     @Test func cortexA57RunsTheGuestsOwn32BitKernelUnderKVM() async throws {
         _ = try await EndToEnd.debianProfile()
         let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
-        try await Self.withArmHost("cortex-a57") { uri in
+        let uri = try Self.armHost("cortex-a57")
+        do {
             let probe = try await Self.probeInside("cortex-a57")
             #expect(probe.contains("KVM_CAP_ARM_EL1_32BIT 1"), "\(probe)")
             #expect(probe.contains("vcpu-init-el1-32bit 1"), "\(probe)")
@@ -120,7 +109,8 @@ import Testing
     @Test func cortexA76RunsA64BitGuestKernelUnderTheArmhfUserland() async throws {
         _ = try await EndToEnd.debianProfile()
         let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
-        try await Self.withArmHost("cortex-a76") { uri in
+        let uri = try Self.armHost("cortex-a76")
+        do {
             let probe = try await Self.probeInside("cortex-a76")
             #expect(probe.contains("KVM_CAP_ARM_EL1_32BIT 0"), "\(probe)")
 
