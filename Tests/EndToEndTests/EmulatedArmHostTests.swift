@@ -50,14 +50,17 @@ import Testing
             "start it first: export \(variable)=$(script/arm-host start --cpu \(cpu) --name e2e-\(cpu))")
     }
 
-    /// Runs vmtest against an emulated host, once more if the first attempt failed for
-    /// infrastructure (exit 3): a nested guest's kernel has been seen to oops once in four
-    /// boots on this 2-core machine, the emulation's doing, not vmtest's.
+    /// Runs vmtest against an emulated host, up to twice more after an infrastructure
+    /// failure (exit 3): a nested 32-bit guest kernel oopsed (NULL dereference in
+    /// account_system_index_time) in about one boot of three on this 2-core machine, the
+    /// nested emulation's doing, not vmtest's; with `panic=-1` such a boot ends in seconds.
     static func nested(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
-        let first = try await EndToEnd.vmtest(arguments)
-        guard first.status == ExitStatus.infrastructure else { return first }
-        print("nested run failed for infrastructure, trying once more; its last words:\n" + first.error.split(separator: "\n").suffix(15).joined(separator: "\n"))
-        return try await EndToEnd.vmtest(arguments)
+        var attempt = try await EndToEnd.vmtest(arguments)
+        for _ in 0..<2 where attempt.status == ExitStatus.infrastructure {
+            print("nested run failed for infrastructure, trying again; its last words:\n" + attempt.error.split(separator: "\n").suffix(15).joined(separator: "\n"))
+            attempt = try await EndToEnd.vmtest(arguments)
+        }
+        return attempt
     }
 
     /// Runs vmtest's KVM probe, compiled for arm64 from the very header vmtest's C module

@@ -25,7 +25,7 @@ import Testing
         let prefix = try await Installation.shared.get().prefix
         for path in [
             "bin/vmtest", "share/vmtest/profiles/debian12-armhf.yaml", "share/vmtest/profiles/centos7-armhfp.yaml",
-            "share/vmtest/plans/example.yaml", "share/vmtest/cloud-init/user-data", "share/vmtest/images/debian12-armhf/init",
+            "share/vmtest/plans/example.yaml", "share/vmtest/cloud-init/user-data", "share/vmtest/images/debian12/init",
             "share/man/man1/vmtest.1", "share/bash-completion/completions/vmtest", "share/zsh/site-functions/_vmtest",
             "share/fish/vendor_completions.d/vmtest.fish",
         ] {
@@ -44,12 +44,12 @@ import Testing
         let list = try await Self.installed(["profiles", "list"])
         #expect(list.status == 0, "\(list.error)")
         let rows = list.output.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-        #expect(rows.map { $0[0] } == ["centos7-armhfp", "debian12-armhf"])
-        #expect(rows.map { $0[2] } == ["\(shipped)/centos7-armhfp.yaml", "\(shipped)/debian12-armhf.yaml"])
+        #expect(rows.map { $0[0] } == ["centos7-armhfp", "debian12-arm64", "debian12-armhf"])
+        #expect(rows.map { $0[2] } == ["\(shipped)/centos7-armhfp.yaml", "\(shipped)/debian12-arm64.yaml", "\(shipped)/debian12-armhf.yaml"])
 
         let validate = try await Self.installed(["profiles", "validate"])
         #expect(validate.status == 0, "\(validate.error)")
-        #expect(validate.output == "ok: centos7-armhfp\nok: debian12-armhf\n")
+        #expect(validate.output == "ok: centos7-armhfp\nok: debian12-arm64\nok: debian12-armhf\n")
 
         let version = try await Self.installed(["--version"])
         #expect(version.status == 0)
