@@ -181,7 +181,7 @@ import Testing
         #expect(files.status == 0, "\(files.error)")
         let listed = Set(files.output.split(separator: "\n").map(String.init))
         for path in ["/usr/bin/vmtest", "/usr/share/vmtest/profiles/debian12-armhf.yaml", "/usr/share/vmtest/profiles/centos7-armhfp.yaml",
-                     "/usr/share/vmtest/plans/example.yaml", "/usr/share/vmtest/cloud-init/user-data", "/usr/share/vmtest/images/debian12-armhf/init",
+                     "/usr/share/vmtest/plans/example.yaml", "/usr/share/vmtest/cloud-init/user-data", "/usr/share/vmtest/images/debian12/init",
                      "/usr/share/bash-completion/completions/vmtest", "/usr/share/zsh/site-functions/_vmtest",
                      "/usr/share/fish/vendor_completions.d/vmtest.fish"] {
             #expect(listed.contains(path), "the .rpm lacks \(path)")
