@@ -140,8 +140,9 @@ import Testing
         for subcommand in ["run", "nightly", "boot", "image", "profiles", "clean", "workarounds", "doctor"] {
             #expect(subcommands.contains(subcommand), "`vmtest <TAB>` offers \(subcommands)")
         }
-        #expect(try await complete("vmtest run deb") == ["debian12-armhf"])
-        #expect(try await complete("vmtest profiles show ") == ["centos7-armhfp", "debian12-armhf"])
+        #expect(try await complete("vmtest run debian12-armh") == ["debian12-armhf"])
+        #expect(try await complete("vmtest run deb") == ["debian12-arm64", "debian12-armhf"])
+        #expect(try await complete("vmtest profiles show ") == ["centos7-armhfp", "debian12-arm64", "debian12-armhf"])
         #expect(try await complete("vmtest image build c") == ["centos7-armhfp"])
     }
 
