@@ -25,6 +25,8 @@ def time_to_shell(emulator, cpu, kernel, initrd, cmdline, disk, workdir):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         while not os.path.exists(sock):
+            if qemu.poll() is not None:
+                sys.exit(f"bare QEMU exited with {qemu.returncode} before opening its console")
             time.sleep(0.01)
         conn = socket.socket(socket.AF_UNIX)
         conn.connect(sock)
@@ -35,9 +37,11 @@ def time_to_shell(emulator, cpu, kernel, initrd, cmdline, disk, workdir):
                 conn.sendall(b"\nprintf '\\036bench-ready\\036\\n'\n")
                 last = time.monotonic()
             try:
-                seen += conn.recv(65536)
+                seen = (seen + conn.recv(65536))[-4096:]
             except socket.timeout:
                 pass
+            if qemu.poll() is not None:
+                sys.exit(f"bare QEMU exited with {qemu.returncode} before its shell answered")
             if time.monotonic() - start > 900:
                 sys.exit("bare QEMU: no shell within 900 s")
         return time.monotonic() - start
