@@ -1,0 +1,90 @@
+import Foundation
+
+/// A run's packages as a repository the guest's own package manager installs from, so
+/// dependencies between them (and on the distribution's packages) are resolved the way
+/// they will be on a user's system, instead of forced in with `--nodeps`.
+///
+/// One folder holds the packages and the indexes both package managers read: an apt flat
+/// repository (`Packages`, `Release`) for .deb files and `repodata/` from createrepo_c for
+/// RPMs. The folder reaches the guest on the run's payload disk; ``aptSource`` and
+/// ``dnfRepository`` say where the guest finds it.
+public struct ServedRepository: Sendable, Equatable {
+    /// On this machine.
+    public var directory: URL
+    /// Where the guest sees ``directory``.
+    public var guestPath: String
+    public var debs: [DebianPackageFile]
+    public var rpms: [URL]
+
+    /// An apt sources line. `trusted=yes` because the repository is made for this run
+    /// and never signed; it is gone when the run ends.
+    public var aptSource: String { "deb [trusted=yes] file:\(guestPath) ./" }
+
+    /// A dnf/yum `.repo` file's text.
+    public var dnfRepository: String {
+        """
+        [vmtest-run]
+        name=packages of this vmtest run
+        baseurl=file://\(guestPath)
+        enabled=1
+        gpgcheck=0
+        metadata_expire=0
+        priority=1
+
+        """
+    }
+
+    static let rpmIndexer = ExternalTool("createrepo_c", debianPackage: "createrepo-c")
+
+    /// Copies the packages into `directory` and writes the indexes the guest needs.
+    /// - Parameters:
+    ///   - extraFolders: `--repo DIR`: every .deb and .rpm directly in each is added.
+    public static func make(
+        at directory: URL, guestPath: String, debs: [DebianPackageFile], rpms: [URL], extraFolders: [URL] = []
+    ) async throws -> ServedRepository {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var allDebs = debs
+        var allRPMs = rpms
+        for folder in extraFolders {
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            for name in names where name.hasSuffix(".deb") {
+                allDebs.append(try await DebianPackageFile.read(folder.appendingPathComponent(name)))
+            }
+            allRPMs += names.filter { $0.hasSuffix(".rpm") }.map { folder.appendingPathComponent($0) }
+        }
+        var index = ""
+        for deb in allDebs {
+            let name = "\(deb.package)_\(deb.version.replacingOccurrences(of: ":", with: "%3a"))_\(deb.architecture).deb"
+            let copy = directory.appendingPathComponent(name)
+            try? FileManager.default.removeItem(at: copy)
+            try FileManager.default.copyItem(at: deb.url, to: copy)
+            let size = try FileManager.default.attributesOfItem(atPath: copy.path)[.size] as? Int ?? 0
+            index += deb.controlText + "\nFilename: ./\(name)\nSize: \(size)\nSHA256: \(try await SHA256Sum.of(file: copy))\n\n"
+        }
+        for rpm in allRPMs {
+            let copy = directory.appendingPathComponent(rpm.lastPathComponent)
+            try? FileManager.default.removeItem(at: copy)
+            try FileManager.default.copyItem(at: rpm, to: copy)
+        }
+        if !allDebs.isEmpty {
+            let packages = directory.appendingPathComponent("Packages")
+            try Data(index.utf8).write(to: packages)
+            // apt refuses a repository without a Release file; this one names the index's checksum.
+            let size = index.utf8.count
+            let release = """
+                Origin: vmtest
+                Label: vmtest run
+                Architectures: \(Set(allDebs.map(\.architecture)).sorted().joined(separator: " "))
+                SHA256:
+                 \(try await SHA256Sum.of(file: packages)) \(size) Packages
+
+                """
+            try Data(release.utf8).write(to: directory.appendingPathComponent("Release"))
+        }
+        if !allRPMs.isEmpty {
+            // gzip throughout: CentOS 7's yum reads nothing newer.
+            try await rpmIndexer.run(["--quiet", "--general-compress-type=gz", directory.path])
+        }
+        return ServedRepository(directory: directory, guestPath: guestPath, debs: allDebs, rpms: allRPMs)
+    }
+}
