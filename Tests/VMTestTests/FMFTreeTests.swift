@@ -142,3 +142,57 @@ import Testing
         #expect(throws: TestMetadataError.self) { try TMTFilter("tag: (unclosed") }
     }
 }
+
+/// `--tests-from`: the format found by itself, and tmt's selection.
+@Suite struct TestSourceTests {
+    @Test func fmfTreeWithAPlanFilterAndDisabledTests() async throws {
+        let root = try FMFTreeTests.tree([
+            "plans/smoke.fmf": "discover:\n  how: fmf\n  filter: 'tag: -slow'\nexecute:\n  how: tmt\n",
+            "tests/main.fmf": "tag: [fast]\n",
+            "tests/a.fmf": "test: 'true'\norder: 60\n",
+            "tests/b.fmf": "test: 'true'\n",
+            "tests/slow.fmf": "test: 'true'\ntag+: [slow]\n",
+            "tests/off.fmf": "test: 'true'\nenabled: false\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = try await TestSource.discover(
+            root, scratch: root, prefer: .tmt, architecture: "armhf", packagesUnderTest: [])
+        guard case .tmt(let tests) = source.tests else { Issue.record("not tmt"); return }
+        #expect(tests.map(\.name) == ["/tests/b", "/tests/a"], "order 50 before 60; slow filtered by the plan; off disabled")
+        #expect(source.leftOut == 2)
+        #expect(source.summary.contains("2 selected, 2 left out"))
+        let filtered = try await TestSource.discover(
+            root, scratch: root, prefer: .tmt, architecture: "armhf", packagesUnderTest: [], filter: try TMTFilter("/tests/a"))
+        guard case .tmt(let only) = filtered.tests else { return }
+        #expect(only.map(\.name) == ["/tests/a"])
+    }
+
+    @Test func sourceTreeWithDEP8() async throws {
+        let root = try FMFTreeTests.tree([
+            "debian/tests/control": "Tests: smoke\n\nTest-Command: true\n",
+            "debian/tests/smoke": "#!/bin/sh\ntrue\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = try await TestSource.discover(root, scratch: root, prefer: .dep8, architecture: "armhf", packagesUnderTest: ["hello"])
+        #expect(source.format == .dep8)
+        guard case .dep8(let tests) = source.tests else { return }
+        #expect(tests.map(\.name) == ["smoke", "command1"])
+        #expect(tests[0].depends.description == "hello")
+        // Both present: the profile's format decides.
+        let tmt = try await TestSource.discover(root, scratch: root, prefer: .tmt, architecture: "armhf", packagesUnderTest: [])
+        #expect(tmt.format == .tmt)
+    }
+
+    @Test func missingScriptsAndEmptyTreesAreBadInput() async throws {
+        let root = try FMFTreeTests.tree(["debian/tests/control": "Tests: smoke\n"])
+        defer { try? FileManager.default.removeItem(at: root) }
+        await #expect(throws: TestMetadataError.self) {
+            try await TestSource.discover(root, scratch: root, prefer: .dep8, architecture: "armhf", packagesUnderTest: [])
+        }
+        let empty = try SuiteExecutionTests.folder()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        await #expect(throws: TestMetadataError.self) {
+            try await TestSource.discover(empty, scratch: empty, prefer: .dep8, architecture: "armhf", packagesUnderTest: [])
+        }
+    }
+}
