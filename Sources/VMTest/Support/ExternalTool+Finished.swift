@@ -1,0 +1,27 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// A tool's run that ended, whatever its exit status: for tools whose failure is an
+/// answer to read (apt saying which dependency is missing), not a malfunction.
+public struct FinishedTool: Sendable {
+    public var succeeded: Bool
+    public var status: String
+    public var standardOutput: String
+    public var standardError: String
+}
+
+extension ExternalTool {
+    /// Runs the tool to completion; a non-zero exit is returned, not thrown.
+    public func finish(_ arguments: [String], workingDirectory: String? = nil, outputLimit: Int = 16 << 20) async throws -> FinishedTool {
+        let result = try await Subprocess.run(
+            .path(FilePath(try resolved())), arguments: Arguments(arguments),
+            workingDirectory: workingDirectory.map { FilePath($0) },
+            output: .string(limit: outputLimit), error: .string(limit: outputLimit))
+        let succeeded: Bool
+        if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
+        return FinishedTool(
+            succeeded: succeeded, status: "\(result.terminationStatus)",
+            standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
+    }
+}
