@@ -66,7 +66,12 @@ extension Connection {
     /// dropped, and it keeps the connection open until then.
     ///
     /// The corresponding libvirt function is `virConnectDomainEventRegisterAny`.
-    public func lifecycleEvents() throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
+    public func lifecycleEvents() async throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in try subscribeToLifecycleEvents() }
+    }
+
+    /// Registers the callback; a round trip to the daemon with a remote driver.
+    private func subscribeToLifecycleEvents() throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
         let (events, continuation) = AsyncStream<DomainLifecycleEvent>.makeStream()
         let subscriber = Unmanaged.passRetained(LifecycleSubscriber(continuation)).toOpaque()
         let callback:
@@ -100,22 +105,17 @@ extension Connection {
         return events
     }
 
-    /// Removes an event callback. libvirt lets a callback deregister itself, but with a
-    /// remote driver this is a round trip to the daemon, which must not be made from the
-    /// thread that runs the loop delivering its answer; so from there, it moves to a
-    /// thread of its own.
+    /// Removes an event callback, on ``LibvirtWorkers``: the subscription may end on a
+    /// thread of the cooperative pool, or on the event loop's thread (libvirt lets a
+    /// callback deregister itself), and with a remote driver this is a round trip to the
+    /// daemon, which the loop thread could never see answered.
     ///
     /// The corresponding libvirt function is `virConnectDomainEventDeregisterAny`.
     private func deregisterDomainEvent(_ callbackID: Int32) {
-        let deregister = { @Sendable [self] in
+        LibvirtWorkers.shared.enqueue { [self] in
             if virConnectDomainEventDeregisterAny(pointer, callbackID) != 0 {
                 virResetLastError()
             }
-        }
-        if EventLoop.isCurrentThread {
-            Thread.detachNewThread(deregister)
-        } else {
-            deregister()
         }
     }
 }
@@ -129,14 +129,16 @@ extension Domain {
     /// The corresponding libvirt functions are `virConnectDomainEventRegisterAny` and
     /// `virDomainGetState`.
     public func waitUntilStopped() async throws {
-        let events = try connection.lifecycleEvents()
+        let events = try await connection.lifecycleEvents()
         let uuid = self.uuid
-        switch Result(catching: { () throws(LibvirtError) in try state() }) {
-        case .success(let info) where info.state == .shutoff: return
-        case .failure(let error) where error.code == .noDomain: return
-        case .failure(let error): throw error
-        case .success: break
+        let current: StateInfo
+        do {
+            current = try await state()
+        } catch {
+            if error.code == .noDomain { return }
+            throw error
         }
+        if current.state == .shutoff { return }
         for await event in events where event.domainUUID == uuid && event.kind == .stopped {
             return
         }
