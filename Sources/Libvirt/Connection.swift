@@ -1,5 +1,6 @@
 internal import CLibvirt
 import Foundation
+import Synchronization
 
 /// A version number as libvirt reports it: `major * 1_000_000 + minor * 1_000 + release`.
 public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -39,6 +40,9 @@ public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
 public final class Connection: Sendable {
     /// Immutable after init, and libvirt serialises access to what it points to.
     nonisolated(unsafe) let pointer: OpaquePointer
+    /// Lifecycle callbacks whose subscriptions ended, not yet removed from libvirt
+    /// (``lifecycleEvents()``); the lock also orders their removal before a new one.
+    let endedSubscriptions = Mutex<[Int32]>([])
 
     private init(pointer: OpaquePointer) {
         self.pointer = pointer

@@ -67,7 +67,14 @@ extension Connection {
     ///
     /// The corresponding libvirt function is `virConnectDomainEventRegisterAny`.
     public func lifecycleEvents() async throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
-        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in try subscribeToLifecycleEvents() }
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            // libvirt tracks one lifecycle callback of ours per connection: one whose
+            // subscription just ended must be gone before the next registers.
+            try endedSubscriptions.withLock { (ended) throws(LibvirtError) in
+                deregister(&ended)
+                return try subscribeToLifecycleEvents()
+            }
+        }
     }
 
     /// Registers the callback; a round trip to the daemon with a remote driver.
@@ -105,18 +112,24 @@ extension Connection {
         return events
     }
 
-    /// Removes an event callback, on ``LibvirtWorkers``: the subscription may end on a
-    /// thread of the cooperative pool, or on the event loop's thread (libvirt lets a
+    /// Removes an event callback soon, on ``LibvirtWorkers``: the subscription may end on
+    /// a thread of the cooperative pool, or on the event loop's thread (libvirt lets a
     /// callback deregister itself), and with a remote driver this is a round trip to the
-    /// daemon, which the loop thread could never see answered.
-    ///
-    /// The corresponding libvirt function is `virConnectDomainEventDeregisterAny`.
+    /// daemon, which the loop thread could never see answered. A subscription made
+    /// meanwhile removes it first (``lifecycleEvents()``).
     private func deregisterDomainEvent(_ callbackID: Int32) {
+        endedSubscriptions.withLock { $0.append(callbackID) }
         LibvirtWorkers.shared.enqueue { [self] in
-            if virConnectDomainEventDeregisterAny(pointer, callbackID) != 0 {
-                virResetLastError()
-            }
+            endedSubscriptions.withLock { deregister(&$0) }
         }
+    }
+
+    /// The corresponding libvirt function is `virConnectDomainEventDeregisterAny`.
+    private func deregister(_ ended: inout [Int32]) {
+        for callbackID in ended where virConnectDomainEventDeregisterAny(pointer, callbackID) != 0 {
+            virResetLastError()
+        }
+        ended.removeAll()
     }
 }
 

@@ -37,7 +37,7 @@ enum EventLoop {
                 }
             }
         }
-        thread.name = "libvirt-event-loop"
+        thread.name = "libvirt-events"
         thread.start()
         return .success(())
     }()

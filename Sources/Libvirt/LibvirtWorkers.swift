@@ -28,7 +28,7 @@ final class LibvirtWorkers: Sendable {
     private init(count: Int) {
         for index in 0..<count {
             let thread = Thread { [self] in work() }
-            thread.name = "libvirt-worker-\(index)"
+            thread.name = "libvirt-pool-\(index)"
             thread.start()
         }
     }
