@@ -174,6 +174,20 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Defines a persistent domain without starting it (``Domain/start()`` does), or
+    /// replaces the definition of one with the same name and UUID. It stays until
+    /// ``Domain/undefine()``.
+    ///
+    /// The corresponding libvirt function is `virDomainDefineXML`.
+    public func defineDomain(xml: String) async throws(LibvirtError) -> Domain {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let domain = virDomainDefineXML(pointer, xml) else {
+                throw LibvirtError.last(from: "virDomainDefineXML")
+            }
+            return Domain(pointer: domain, connection: self)
+        }
+    }
+
     /// Starts a domain from a state file written by ``Domain/save(to:xml:flags:)``.
     ///
     /// - Parameter xml: the domain XML to restore with instead of the one stored in the

@@ -122,6 +122,29 @@ public final class Domain: Sendable {
         }
     }
 
+    /// Starts a defined domain (``Connection/defineDomain(xml:)``) that is not running.
+    ///
+    /// The corresponding libvirt function is `virDomainCreate`.
+    public func start() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainCreate(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainCreate")
+            }
+        }
+    }
+
+    /// Removes a persistent domain's definition. A running domain keeps running, as a
+    /// transient one, until it stops.
+    ///
+    /// The corresponding libvirt function is `virDomainUndefine`.
+    public func undefine() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainUndefine(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainUndefine")
+            }
+        }
+    }
+
     /// Stops the domain immediately, like pulling the plug. A transient domain is gone
     /// afterwards. Throws if the domain is not running; see ``destroyIfRunning()``.
     ///

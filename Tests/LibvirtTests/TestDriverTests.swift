@@ -105,6 +105,23 @@ struct TestDriverTests {
         #expect(try await domain.destroyIfRunning() == false)
     }
 
+    @Test func aDefinedDomainStartsStopsAndIsUndefined() async throws {
+        let name = uniqueDomainName("defined")
+        let domain = try await connection.defineDomain(xml: testDriverDomainXML(name: name))
+        #expect(try await domain.state().state == .shutoff)
+        #expect(domain.id == nil)
+
+        try await domain.start()
+        #expect(try await domain.state().state == .running)
+        try await domain.destroy()
+        #expect(try await connection.domain(named: name) != nil, "a defined domain outlives its stop")
+
+        try await domain.undefine()
+        #expect(try await connection.domain(named: name) == nil)
+        let error = try await #require(throws: LibvirtError.self) { try await domain.start() }
+        #expect(error.function == "virDomainCreate")
+    }
+
     @Test func duplicateNameIsAnError() async throws {
         let name = uniqueDomainName("duplicate")
         let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
