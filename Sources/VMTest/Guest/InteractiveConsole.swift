@@ -10,7 +10,8 @@ public enum InteractiveConsole {
     /// terminal is restored however the session ends: Ctrl-], the guest going away, an
     /// error or a signal.
     public static func attach(to guest: Guest) async throws {
-        FileHandle.standardError.write(Data("Connected to \(guest.domainName); press Ctrl-] to leave (the guest is then destroyed).\n".utf8))
+        try? FileHandle.standardError.write(
+            contentsOf: Data("Connected to \(guest.domainName); press Ctrl-] to leave (the guest is then destroyed).\n".utf8))
         let terminal = RawTerminal(STDIN_FILENO)
         defer { terminal?.restore() }
 
