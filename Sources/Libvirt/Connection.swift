@@ -1,5 +1,6 @@
 internal import CLibvirt
 import Foundation
+import Synchronization
 
 /// A version number as libvirt reports it: `major * 1_000_000 + minor * 1_000 + release`.
 public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -30,35 +31,39 @@ public struct Version: Hashable, Comparable, Sendable, CustomStringConvertible {
 /// An open, read-write connection to a libvirt driver.
 ///
 /// libvirt connections are internally locked and may be used from any thread, so this
-/// class is `Sendable`. The connection closes when the last reference goes away; objects
-/// obtained from it (domains, streams) keep it alive.
+/// class is `Sendable`. Every call that may block (a round trip to a daemon, QEMU
+/// starting or stopping) is `async` and runs on ``LibvirtWorkers``, never on a thread of
+/// Swift's cooperative pool. The connection closes when the last reference goes away;
+/// objects obtained from it (domains, streams) keep it alive.
 ///
 /// The corresponding libvirt type is `virConnectPtr`.
 public final class Connection: Sendable {
     /// Immutable after init, and libvirt serialises access to what it points to.
     nonisolated(unsafe) let pointer: OpaquePointer
+    /// Lifecycle callbacks whose subscriptions ended, not yet removed from libvirt
+    /// (``lifecycleEvents()``); the lock also orders their removal before a new one.
+    let endedSubscriptions = Mutex<[Int32]>([])
+
+    private init(pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
 
     /// Opens a read-write connection to any libvirt URI: `test:///default`,
     /// `qemu:///system`, `qemu:///embed?root=/some/dir`, ...
     ///
     /// The event loop is started first, because the embedded QEMU driver requires it at
-    /// open time and streams and events need it later.
-    ///
-    /// The corresponding libvirt function is `virConnectOpen`.
-    public init(uri: String) throws(LibvirtError) {
-        try EventLoop.ensureRunning()
-        guard let pointer = virConnectOpen(uri) else {
-            throw LibvirtError.last(from: "virConnectOpen")
-        }
-        self.pointer = pointer
-    }
-
-    /// Like ``init(uri:)``, but without blocking a thread of the cooperative pool: opening
-    /// the QEMU driver probes the emulator, which takes seconds the first time.
+    /// open time and streams and events need it later. Opening the QEMU driver probes the
+    /// emulator, which takes seconds the first time, so it runs on ``LibvirtWorkers``.
     ///
     /// The corresponding libvirt function is `virConnectOpen`.
     public static func open(uri: String) async throws(LibvirtError) -> Connection {
-        try await offloadLibvirtCall { () throws(LibvirtError) in try Connection(uri: uri) }
+        try await LibvirtWorkers.shared.run { () throws(LibvirtError) in
+            try EventLoop.ensureRunning()
+            guard let pointer = virConnectOpen(uri) else {
+                throw LibvirtError.last(from: "virConnectOpen")
+            }
+            return Connection(pointer: pointer)
+        }
     }
 
     deinit {
@@ -78,45 +83,53 @@ public final class Connection: Sendable {
     }
 
     /// The canonical URI of this connection, which may differ from the one passed to
-    /// ``init(uri:)`` (for example when libvirt picked a default).
+    /// ``open(uri:)`` (for example when libvirt picked a default).
     ///
     /// The corresponding libvirt function is `virConnectGetURI`.
-    public func uri() throws(LibvirtError) -> String {
-        guard let uri = takeString(virConnectGetURI(pointer)) else {
-            throw LibvirtError.last(from: "virConnectGetURI")
+    public func uri() async throws(LibvirtError) -> String {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let uri = takeString(virConnectGetURI(pointer)) else {
+                throw LibvirtError.last(from: "virConnectGetURI")
+            }
+            return uri
         }
-        return uri
     }
 
     /// The host name of the machine the hypervisor runs on.
     ///
     /// The corresponding libvirt function is `virConnectGetHostname`.
-    public func hostname() throws(LibvirtError) -> String {
-        guard let name = takeString(virConnectGetHostname(pointer)) else {
-            throw LibvirtError.last(from: "virConnectGetHostname")
+    public func hostname() async throws(LibvirtError) -> String {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let name = takeString(virConnectGetHostname(pointer)) else {
+                throw LibvirtError.last(from: "virConnectGetHostname")
+            }
+            return name
         }
-        return name
     }
 
     /// The version of the hypervisor behind the driver (for QEMU, the QEMU version).
     ///
     /// The corresponding libvirt function is `virConnectGetVersion`.
-    public func hypervisorVersion() throws(LibvirtError) -> Version {
-        var version: UInt = 0
-        guard virConnectGetVersion(pointer, &version) == 0 else {
-            throw LibvirtError.last(from: "virConnectGetVersion")
+    public func hypervisorVersion() async throws(LibvirtError) -> Version {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            var version: UInt = 0
+            guard virConnectGetVersion(pointer, &version) == 0 else {
+                throw LibvirtError.last(from: "virConnectGetVersion")
+            }
+            return Version(packed: version)
         }
-        return Version(packed: version)
     }
 
     /// The driver's capabilities XML: host CPU, guest architectures, machine types.
     ///
     /// The corresponding libvirt function is `virConnectGetCapabilities`.
-    public func capabilities() throws(LibvirtError) -> String {
-        guard let xml = takeString(virConnectGetCapabilities(pointer)) else {
-            throw LibvirtError.last(from: "virConnectGetCapabilities")
+    public func capabilities() async throws(LibvirtError) -> String {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let xml = takeString(virConnectGetCapabilities(pointer)) else {
+                throw LibvirtError.last(from: "virConnectGetCapabilities")
+            }
+            return xml
         }
-        return xml
     }
 
     /// Whether the connection still works. Remote connections die when the daemon goes
@@ -152,11 +165,27 @@ public final class Connection: Sendable {
     /// needs undefining afterwards.
     ///
     /// The corresponding libvirt function is `virDomainCreateXML`.
-    public func createDomain(xml: String, flags: CreateFlags = []) throws(LibvirtError) -> Domain {
-        guard let domain = virDomainCreateXML(pointer, xml, flags.rawValue) else {
-            throw LibvirtError.last(from: "virDomainCreateXML")
+    public func createDomain(xml: String, flags: CreateFlags = []) async throws(LibvirtError) -> Domain {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let domain = virDomainCreateXML(pointer, xml, flags.rawValue) else {
+                throw LibvirtError.last(from: "virDomainCreateXML")
+            }
+            return Domain(pointer: domain, connection: self)
         }
-        return Domain(pointer: domain, connection: self)
+    }
+
+    /// Defines a persistent domain without starting it (``Domain/start()`` does), or
+    /// replaces the definition of one with the same name and UUID. It stays until
+    /// ``Domain/undefine()``.
+    ///
+    /// The corresponding libvirt function is `virDomainDefineXML`.
+    public func defineDomain(xml: String) async throws(LibvirtError) -> Domain {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let domain = virDomainDefineXML(pointer, xml) else {
+                throw LibvirtError.last(from: "virDomainDefineXML")
+            }
+            return Domain(pointer: domain, connection: self)
+        }
     }
 
     /// Starts a domain from a state file written by ``Domain/save(to:xml:flags:)``.
@@ -166,60 +195,70 @@ public final class Connection: Sendable {
     ///   name, or UUID) differs from the saved domain's.
     ///
     /// The corresponding libvirt function is `virDomainRestoreFlags`.
-    public func restoreDomain(from file: URL, xml: String? = nil, flags: Domain.SaveRestoreFlags = []) throws(LibvirtError) {
-        guard virDomainRestoreFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
-            throw LibvirtError.last(from: "virDomainRestoreFlags")
+    public func restoreDomain(from file: URL, xml: String? = nil, flags: Domain.SaveRestoreFlags = []) async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainRestoreFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
+                throw LibvirtError.last(from: "virDomainRestoreFlags")
+            }
         }
     }
 
     /// The domain XML stored in a state file written by ``Domain/save(to:xml:flags:)``.
     ///
     /// The corresponding libvirt function is `virDomainSaveImageGetXMLDesc`.
-    public func savedDomainXML(in file: URL) throws(LibvirtError) -> String {
-        guard let xml = takeString(virDomainSaveImageGetXMLDesc(pointer, file.path, 0)) else {
-            throw LibvirtError.last(from: "virDomainSaveImageGetXMLDesc")
+    public func savedDomainXML(in file: URL) async throws(LibvirtError) -> String {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let xml = takeString(virDomainSaveImageGetXMLDesc(pointer, file.path, 0)) else {
+                throw LibvirtError.last(from: "virDomainSaveImageGetXMLDesc")
+            }
+            return xml
         }
-        return xml
     }
 
     /// The domain with this name, or `nil` if there is none. Other failures throw.
     ///
     /// The corresponding libvirt function is `virDomainLookupByName`.
-    public func domain(named name: String) throws(LibvirtError) -> Domain? {
-        guard let domain = virDomainLookupByName(pointer, name) else {
-            let error = LibvirtError.last(from: "virDomainLookupByName")
-            if error.code == .noDomain { return nil }
-            throw error
+    public func domain(named name: String) async throws(LibvirtError) -> Domain? {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let domain = virDomainLookupByName(pointer, name) else {
+                let error = LibvirtError.last(from: "virDomainLookupByName")
+                if error.code == .noDomain { return nil }
+                throw error
+            }
+            return Domain(pointer: domain, connection: self)
         }
-        return Domain(pointer: domain, connection: self)
     }
 
     /// The domain with this UUID, or `nil` if there is none. Other failures throw.
     ///
     /// The corresponding libvirt function is `virDomainLookupByUUIDString`.
-    public func domain(uuid: UUID) throws(LibvirtError) -> Domain? {
-        guard let domain = virDomainLookupByUUIDString(pointer, uuid.uuidString.lowercased())
-        else {
-            let error = LibvirtError.last(from: "virDomainLookupByUUIDString")
-            if error.code == .noDomain { return nil }
-            throw error
+    public func domain(uuid: UUID) async throws(LibvirtError) -> Domain? {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let domain = virDomainLookupByUUIDString(pointer, uuid.uuidString.lowercased())
+            else {
+                let error = LibvirtError.last(from: "virDomainLookupByUUIDString")
+                if error.code == .noDomain { return nil }
+                throw error
+            }
+            return Domain(pointer: domain, connection: self)
         }
-        return Domain(pointer: domain, connection: self)
     }
 
     /// The running (and paused) domains.
     ///
     /// The corresponding libvirt function is `virConnectListAllDomains`.
-    public func domains() throws(LibvirtError) -> [Domain] {
-        var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = virConnectListAllDomains(
-            pointer, &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue)
-        guard count >= 0 else {
-            throw LibvirtError.last(from: "virConnectListAllDomains")
-        }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { index in
-            list?[index].map { Domain(pointer: $0, connection: self) }
+    public func domains() async throws(LibvirtError) -> [Domain] {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virConnectListAllDomains(
+                pointer, &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue)
+            guard count >= 0 else {
+                throw LibvirtError.last(from: "virConnectListAllDomains")
+            }
+            defer { free(list) }
+            return (0..<Int(count)).compactMap { index in
+                list?[index].map { Domain(pointer: $0, connection: self) }
+            }
         }
     }
 }

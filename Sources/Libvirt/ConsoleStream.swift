@@ -9,8 +9,10 @@ extension Domain {
     ///   (e.g. `"serial0"`), or `nil` for the first console.
     ///
     /// The corresponding libvirt function is `virDomainOpenConsole`.
-    public func openConsole(device: String? = nil) throws(LibvirtError) -> ConsoleStream {
-        try ConsoleStream(domain: self, device: device)
+    public func openConsole(device: String? = nil) async throws(LibvirtError) -> ConsoleStream {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            try ConsoleStream(domain: self, device: device)
+        }
     }
 }
 
@@ -21,8 +23,9 @@ extension Domain {
 /// cooperative pool. The sequence finishes when the console hangs up (the guest powered
 /// off or was destroyed) and throws ``LibvirtError`` if the stream fails.
 ///
-/// ``close()`` tears the stream down deterministically; `deinit` calls it too, so dropping
-/// the last reference is enough.
+/// ``close()`` tears the stream down deterministically; dropping the last reference
+/// tears it down too, soon after, on ``LibvirtWorkers`` (with a remote driver, closing a
+/// stream is a round trip to the daemon).
 ///
 /// The corresponding libvirt type is `virStreamPtr`.
 public final class ConsoleStream: Sendable {
@@ -58,7 +61,7 @@ public final class ConsoleStream: Sendable {
     }
 
     deinit {
-        core.close()
+        LibvirtWorkers.shared.enqueue { [core] in core.close() }
     }
 
     /// Sends bytes to the console (the guest reads them from its serial port). Waits,
@@ -87,12 +90,12 @@ public final class ConsoleStream: Sendable {
     }
 
     /// Stops watching the console, closes the stream and finishes ``bytes``. Safe to call
-    /// more than once and from any thread.
+    /// more than once and from any task.
     ///
     /// The corresponding libvirt functions are `virStreamEventRemoveCallback`,
     /// `virStreamFinish` or `virStreamAbort`, and `virStreamFree`.
-    public func close() {
-        core.close()
+    public func close() async {
+        await LibvirtWorkers.shared.run { [core] in core.close() }
     }
 }
 

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// The handle stays valid after the domain stops; calls on a domain that no longer exists
 /// throw ``LibvirtError`` with code ``LibvirtError/Code/noDomain``. Like connections,
-/// domain handles may be used from any thread.
+/// domain handles may be used from any thread; calls that may block are `async` and run
+/// on ``LibvirtWorkers``, while name, UUID and ID are read from the handle itself.
 ///
 /// The corresponding libvirt type is `virDomainPtr`.
 public final class Domain: Sendable {
@@ -110,22 +111,49 @@ public final class Domain: Sendable {
     /// The domain's current state and the reason it got there.
     ///
     /// The corresponding libvirt function is `virDomainGetState`.
-    public func state() throws(LibvirtError) -> StateInfo {
-        var state: Int32 = 0
-        var reason: Int32 = 0
-        guard virDomainGetState(pointer, &state, &reason, 0) == 0 else {
-            throw LibvirtError.last(from: "virDomainGetState")
+    public func state() async throws(LibvirtError) -> StateInfo {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            var state: Int32 = 0
+            var reason: Int32 = 0
+            guard virDomainGetState(pointer, &state, &reason, 0) == 0 else {
+                throw LibvirtError.last(from: "virDomainGetState")
+            }
+            return StateInfo(state: State(rawValue: state), reason: reason)
         }
-        return StateInfo(state: State(rawValue: state), reason: reason)
+    }
+
+    /// Starts a defined domain (``Connection/defineDomain(xml:)``) that is not running.
+    ///
+    /// The corresponding libvirt function is `virDomainCreate`.
+    public func start() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainCreate(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainCreate")
+            }
+        }
+    }
+
+    /// Removes a persistent domain's definition. A running domain keeps running, as a
+    /// transient one, until it stops.
+    ///
+    /// The corresponding libvirt function is `virDomainUndefine`.
+    public func undefine() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainUndefine(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainUndefine")
+            }
+        }
     }
 
     /// Stops the domain immediately, like pulling the plug. A transient domain is gone
     /// afterwards. Throws if the domain is not running; see ``destroyIfRunning()``.
     ///
     /// The corresponding libvirt function is `virDomainDestroy`.
-    public func destroy() throws(LibvirtError) {
-        guard virDomainDestroy(pointer) == 0 else {
-            throw LibvirtError.last(from: "virDomainDestroy")
+    public func destroy() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainDestroy(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainDestroy")
+            }
         }
     }
 
@@ -137,11 +165,12 @@ public final class Domain: Sendable {
     ///
     /// The corresponding libvirt function is `virDomainDestroy`.
     @discardableResult
-    public func destroyIfRunning() throws(LibvirtError) -> Bool {
+    public func destroyIfRunning() async throws(LibvirtError) -> Bool {
         do {
-            try destroy()
+            try await destroy()
             return true
-        } catch  where error.code == .noDomain || error.code == .operationInvalid {
+        } catch {
+            guard error.code == .noDomain || error.code == .operationInvalid else { throw error }
             return false
         }
     }
@@ -149,9 +178,11 @@ public final class Domain: Sendable {
     /// Pauses the domain's CPUs; memory and devices stay as they are.
     ///
     /// The corresponding libvirt function is `virDomainSuspend`.
-    public func suspend() throws(LibvirtError) {
-        guard virDomainSuspend(pointer) == 0 else {
-            throw LibvirtError.last(from: "virDomainSuspend")
+    public func suspend() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainSuspend(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainSuspend")
+            }
         }
     }
 
@@ -160,9 +191,11 @@ public final class Domain: Sendable {
     /// the guest printed anything.
     ///
     /// The corresponding libvirt function is `virDomainResume`.
-    public func resume() throws(LibvirtError) {
-        guard virDomainResume(pointer) == 0 else {
-            throw LibvirtError.last(from: "virDomainResume")
+    public func resume() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainResume(pointer) == 0 else {
+                throw LibvirtError.last(from: "virDomainResume")
+            }
         }
     }
 
@@ -189,9 +222,11 @@ public final class Domain: Sendable {
     ///   one; it must describe the same virtual hardware.
     ///
     /// The corresponding libvirt function is `virDomainSaveFlags`.
-    public func save(to file: URL, xml: String? = nil, flags: SaveRestoreFlags = []) throws(LibvirtError) {
-        guard virDomainSaveFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
-            throw LibvirtError.last(from: "virDomainSaveFlags")
+    public func save(to file: URL, xml: String? = nil, flags: SaveRestoreFlags = []) async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virDomainSaveFlags(pointer, file.path, xml, flags.rawValue) == 0 else {
+                throw LibvirtError.last(from: "virDomainSaveFlags")
+            }
         }
     }
 
@@ -199,11 +234,13 @@ public final class Domain: Sendable {
     /// including what libvirt filled in: pty paths, addresses, ...).
     ///
     /// The corresponding libvirt function is `virDomainGetXMLDesc`.
-    public func xmlDescription() throws(LibvirtError) -> String {
-        guard let xml = takeString(virDomainGetXMLDesc(pointer, 0)) else {
-            throw LibvirtError.last(from: "virDomainGetXMLDesc")
+    public func xmlDescription() async throws(LibvirtError) -> String {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let xml = takeString(virDomainGetXMLDesc(pointer, 0)) else {
+                throw LibvirtError.last(from: "virDomainGetXMLDesc")
+            }
+            return xml
         }
-        return xml
     }
 
     /// Which copy of a domain's configuration a change applies to.
@@ -233,12 +270,14 @@ public final class Domain: Sendable {
     /// The corresponding libvirt function is `virDomainSetMetadata`.
     public func setMetadata(
         _ xml: String?, key: String, namespaceURI: String, impact: Impact = .live
-    ) throws(LibvirtError) {
-        let result = virDomainSetMetadata(
-            pointer, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), xml, key, namespaceURI,
-            impact.rawValue)
-        guard result == 0 else {
-            throw LibvirtError.last(from: "virDomainSetMetadata")
+    ) async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            let result = virDomainSetMetadata(
+                pointer, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), xml, key, namespaceURI,
+                impact.rawValue)
+            guard result == 0 else {
+                throw LibvirtError.last(from: "virDomainSetMetadata")
+            }
         }
     }
 
@@ -246,16 +285,18 @@ public final class Domain: Sendable {
     /// namespace, or `nil` if there is none.
     ///
     /// The corresponding libvirt function is `virDomainGetMetadata`.
-    public func metadata(namespaceURI: String, impact: Impact = .live) throws(LibvirtError)
+    public func metadata(namespaceURI: String, impact: Impact = .live) async throws(LibvirtError)
         -> String?
     {
-        let xml = virDomainGetMetadata(
-            pointer, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), namespaceURI, impact.rawValue)
-        guard let xml = takeString(xml) else {
-            let error = LibvirtError.last(from: "virDomainGetMetadata")
-            if error.code == .noDomainMetadata { return nil }
-            throw error
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            let xml = virDomainGetMetadata(
+                pointer, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), namespaceURI, impact.rawValue)
+            guard let xml = takeString(xml) else {
+                let error = LibvirtError.last(from: "virDomainGetMetadata")
+                if error.code == .noDomainMetadata { return nil }
+                throw error
+            }
+            return xml
         }
-        return xml
     }
 }

@@ -66,7 +66,19 @@ extension Connection {
     /// dropped, and it keeps the connection open until then.
     ///
     /// The corresponding libvirt function is `virConnectDomainEventRegisterAny`.
-    public func lifecycleEvents() throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
+    public func lifecycleEvents() async throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            // libvirt tracks one lifecycle callback of ours per connection: one whose
+            // subscription just ended must be gone before the next registers.
+            try endedSubscriptions.withLock { (ended) throws(LibvirtError) in
+                deregister(&ended)
+                return try subscribeToLifecycleEvents()
+            }
+        }
+    }
+
+    /// Registers the callback; a round trip to the daemon with a remote driver.
+    private func subscribeToLifecycleEvents() throws(LibvirtError) -> AsyncStream<DomainLifecycleEvent> {
         let (events, continuation) = AsyncStream<DomainLifecycleEvent>.makeStream()
         let subscriber = Unmanaged.passRetained(LifecycleSubscriber(continuation)).toOpaque()
         let callback:
@@ -100,23 +112,24 @@ extension Connection {
         return events
     }
 
-    /// Removes an event callback. libvirt lets a callback deregister itself, but with a
-    /// remote driver this is a round trip to the daemon, which must not be made from the
-    /// thread that runs the loop delivering its answer; so from there, it moves to a
-    /// thread of its own.
-    ///
-    /// The corresponding libvirt function is `virConnectDomainEventDeregisterAny`.
+    /// Removes an event callback soon, on ``LibvirtWorkers``: the subscription may end on
+    /// a thread of the cooperative pool, or on the event loop's thread (libvirt lets a
+    /// callback deregister itself), and with a remote driver this is a round trip to the
+    /// daemon, which the loop thread could never see answered. A subscription made
+    /// meanwhile removes it first (``lifecycleEvents()``).
     private func deregisterDomainEvent(_ callbackID: Int32) {
-        let deregister = { @Sendable [self] in
-            if virConnectDomainEventDeregisterAny(pointer, callbackID) != 0 {
-                virResetLastError()
-            }
+        endedSubscriptions.withLock { $0.append(callbackID) }
+        LibvirtWorkers.shared.enqueue { [self] in
+            endedSubscriptions.withLock { deregister(&$0) }
         }
-        if EventLoop.isCurrentThread {
-            Thread.detachNewThread(deregister)
-        } else {
-            deregister()
+    }
+
+    /// The corresponding libvirt function is `virConnectDomainEventDeregisterAny`.
+    private func deregister(_ ended: inout [Int32]) {
+        for callbackID in ended where virConnectDomainEventDeregisterAny(pointer, callbackID) != 0 {
+            virResetLastError()
         }
+        ended.removeAll()
     }
 }
 
@@ -129,14 +142,16 @@ extension Domain {
     /// The corresponding libvirt functions are `virConnectDomainEventRegisterAny` and
     /// `virDomainGetState`.
     public func waitUntilStopped() async throws {
-        let events = try connection.lifecycleEvents()
+        let events = try await connection.lifecycleEvents()
         let uuid = self.uuid
-        switch Result(catching: { () throws(LibvirtError) in try state() }) {
-        case .success(let info) where info.state == .shutoff: return
-        case .failure(let error) where error.code == .noDomain: return
-        case .failure(let error): throw error
-        case .success: break
+        let current: StateInfo
+        do {
+            current = try await state()
+        } catch {
+            if error.code == .noDomain { return }
+            throw error
         }
+        if current.state == .shutoff { return }
         for await event in events where event.domainUUID == uuid && event.kind == .stopped {
             return
         }

@@ -14,8 +14,16 @@ public enum SavedStateFile {
     static let headerSize = 92
 
     /// Copies `source` to `destination` (created with mode 0600), storing the domain
-    /// XML with `name` and `uuid` in place of the saved domain's.
-    public static func copy(_ source: URL, to destination: URL, name: String, uuid: UUID) throws(SavedStateFileError) {
+    /// XML with `name` and `uuid` in place of the saved domain's. Hundreds of MiB go
+    /// through blocking file calls, so the copy runs on ``LibvirtWorkers``, like the
+    /// restore that follows it.
+    public static func copy(_ source: URL, to destination: URL, name: String, uuid: UUID) async throws(SavedStateFileError) {
+        try await LibvirtWorkers.shared.run { () throws(SavedStateFileError) in
+            try copyNow(source, to: destination, name: name, uuid: uuid)
+        }
+    }
+
+    static func copyNow(_ source: URL, to destination: URL, name: String, uuid: UUID) throws(SavedStateFileError) {
         let input: FileHandle
         do { input = try FileHandle(forReadingFrom: source) } catch {
             throw SavedStateFileError(file: source, problem: "cannot be opened (\(error.localizedDescription))")

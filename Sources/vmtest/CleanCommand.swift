@@ -16,7 +16,7 @@ struct CleanCommand: AsyncParsableCommand {
         let uri = global.connectURI, kept = kept
         try await runReportingErrors {
             let reaper = LeftoverReaper(directories: .standard())
-            let reaped = try uri.map { try reaper.reap(connectURI: $0, includingKept: kept) } ?? reaper.reap(includingKept: kept)
+            let reaped = if let uri { try await reaper.reap(connectURI: uri, includingKept: kept) } else { await reaper.reap(includingKept: kept) }
             print(reaped.isEmpty ? "nothing left behind" : """
                 removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
                 killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)

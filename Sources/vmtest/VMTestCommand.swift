@@ -71,6 +71,6 @@ func runReportingErrors(_ body: @escaping @Sendable () async throws -> Int32) as
         FileHandle.standardError.write(Data("vmtest: \(error)\n".utf8))
         status = ExitStatus.for(error)
     }
-    Hypervisor.closeAll(directories: .standard())
+    await Hypervisor.closeAll(directories: .standard())
     if status != 0 { throw ExitCode(status) }
 }

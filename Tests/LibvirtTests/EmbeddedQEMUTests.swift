@@ -15,7 +15,7 @@ struct EmbeddedQEMUTests {
         try await EmbeddedQEMU.withConnection { connection, root in
             // Not hypervisorVersion(): the embedded driver answers it with the emulator for
             // the host's architecture, and only qemu-system-arm is installed here.
-            #expect(try connection.capabilities().contains("armv7l"))
+            #expect(try await connection.capabilities().contains("armv7l"))
             try await consoleRoundTripAndLifecycle(connection, root: root)
             try await closingTheConsoleEndsItsByteStream(connection, root: root)
         }
@@ -24,20 +24,18 @@ struct EmbeddedQEMUTests {
     /// Boots the echo guest, talks to it over the console, destroys it, and checks that
     /// the console ends, the stop event arrives and QEMU is gone.
     func consoleRoundTripAndLifecycle(_ connection: Connection, root: URL) async throws {
-        let events = try connection.lifecycleEvents()
+        let events = try await connection.lifecycleEvents()
         let name = uniqueDomainName("vmtest-libvirt")
         let xml = EmbeddedQEMU.domainXML(name: name, root: root)
-        let domain = try await offloadLibvirtCall {
-            try connection.createDomain(xml: xml, flags: .startPaused)
-        }
-        defer { _ = try? domain.destroyIfRunning() }
+        let domain = try await connection.createDomain(xml: xml, flags: .startPaused)
+        defer { Task { [domain] in _ = try? await domain.destroyIfRunning() } }
 
         let started = try await firstEvent(.started, for: name, in: events)
         #expect(started.domainUUID == domain.uuid)
-        #expect(try domain.state().state == .paused)
+        #expect(try await domain.state().state == .paused)
         #expect(domain.id != nil)
-        #expect(try connection.domains().contains { $0.name == name })
-        #expect(try domain.xmlDescription().contains("<console type='pty'"))
+        #expect(try await connection.domains().contains { $0.name == name })
+        #expect(try await domain.xmlDescription().contains("<console type='pty'"))
 
         let pidFile = root.appending(path: "run/qemu/\(name).pid")
         let pid = try #require(
@@ -47,32 +45,32 @@ struct EmbeddedQEMUTests {
         #expect(EmbeddedQEMU.isRunning(pid))
 
         let namespace = "https://example.org/vmtest/test"
-        try domain.setMetadata(#"<run id="1"/>"#, key: "vmtest", namespaceURI: namespace)
-        #expect(try domain.metadata(namespaceURI: namespace)?.contains(#"id="1""#) == true)
+        try await domain.setMetadata(#"<run id="1"/>"#, key: "vmtest", namespaceURI: namespace)
+        #expect(try await domain.metadata(namespaceURI: namespace)?.contains(#"id="1""#) == true)
 
-        let console = try domain.openConsole()
-        defer { console.close() }
+        let console = try await domain.openConsole()
+        defer { Task { await console.close() } }
         let transcript = Transcript()
         let reader = Task { try await transcript.record(console.bytes) }
 
         // Attached before the guest ran a single instruction, so its greeting can't be
         // missed.
-        try domain.resume()
+        try await domain.resume()
         _ = try await firstEvent(.resumed, for: name, in: events)
-        #expect(try domain.state().state == .running)
+        #expect(try await domain.state().state == .running)
         try await transcript.waitFor("OK\n")
         try await console.write("ping 1\r")
         try await transcript.waitFor("ping 1")
         try await console.write(Array("ping 2\r".utf8))
         try await transcript.waitFor("ping 2")
 
-        try await offloadLibvirtCall { try domain.destroy() }
+        try await domain.destroy()
         // The console hangs up when QEMU exits, which ends the byte stream cleanly.
         try await withTimeout(seconds: 10) { try await reader.value }
         let stopped = try await firstEvent(.stopped, for: name, in: events)
         #expect(stopped.domainUUID == domain.uuid)
-        #expect(try connection.domain(named: name) == nil)
-        #expect(try domain.destroyIfRunning() == false)
+        #expect(try await connection.domain(named: name) == nil)
+        #expect(try await domain.destroyIfRunning() == false)
 
         try await withTimeout(seconds: 10) {
             while EmbeddedQEMU.isRunning(pid) {
@@ -89,30 +87,30 @@ struct EmbeddedQEMUTests {
     /// opened again.
     func closingTheConsoleEndsItsByteStream(_ connection: Connection, root: URL) async throws {
         let name = uniqueDomainName("vmtest-libvirt-close")
-        let domain = try connection.createDomain(
+        let domain = try await connection.createDomain(
             xml: EmbeddedQEMU.domainXML(name: name, root: root))
-        defer { _ = try? domain.destroyIfRunning() }
+        defer { Task { [domain] in _ = try? await domain.destroyIfRunning() } }
 
-        let console = try domain.openConsole(device: "serial0")
+        let console = try await domain.openConsole(device: "serial0")
         let reader = Task { for try await _ in console.bytes {} }
-        console.close()
-        console.close()
+        await console.close()
+        await console.close()
         try await withTimeout(seconds: 10) { try await reader.value }
         await #expect(throws: LibvirtError.self) { try await console.write("x") }
 
         // VIR_DOMAIN_CONSOLE_FORCE: taking the console over from another stream works.
-        let first = try domain.openConsole()
-        let second = try domain.openConsole()
+        let first = try await domain.openConsole()
+        let second = try await domain.openConsole()
         let transcript = Transcript()
         let secondReader = Task { try await transcript.record(second.bytes) }
         try await second.write("again\r")
         try await transcript.waitFor("again")
-        first.close()
-        second.close()
+        await first.close()
+        await second.close()
         try await withTimeout(seconds: 10) { try await secondReader.value }
 
-        #expect(try domain.state().state == .running)
-        try domain.destroy()
+        #expect(try await domain.state().state == .running)
+        try await domain.destroy()
     }
 }
 

@@ -5,28 +5,28 @@ import Testing
 /// Saving and restoring through the test driver, and copying QEMU state files under
 /// another name (the real QEMU restore is covered by the end-to-end warm-start tests).
 @Suite struct SaveRestoreTests {
-    @Test func aSavedDomainStopsAndComesBackFromItsFile() throws {
-        let connection = try Connection(uri: "test:///default")
+    @Test func aSavedDomainStopsAndComesBackFromItsFile() async throws {
+        let connection = try await Connection.open(uri: "test:///default")
         let name = uniqueDomainName("saved")
-        let domain = try connection.createDomain(xml: testDriverDomainXML(name: name))
+        let domain = try await connection.createDomain(xml: testDriverDomainXML(name: name))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).save")
         defer { try? FileManager.default.removeItem(at: file) }
 
-        try domain.save(to: file)
-        #expect(try connection.domain(named: name) == nil, "a saved transient domain is gone")
+        try await domain.save(to: file)
+        #expect(try await connection.domain(named: name) == nil, "a saved transient domain is gone")
         #expect(FileManager.default.fileExists(atPath: file.path))
 
-        try connection.restoreDomain(from: file)
-        let restored = try #require(try connection.domain(named: name))
+        try await connection.restoreDomain(from: file)
+        let restored = try #require(try await connection.domain(named: name))
         #expect(restored.uuid == domain.uuid)
-        #expect(try restored.state().state == .running)
-        try restored.destroy()
+        #expect(try await restored.state().state == .running)
+        try await restored.destroy()
     }
 
-    @Test func restoringAMissingFileNamesTheCall() throws {
-        let connection = try Connection(uri: "test:///default")
-        let error = try #require(throws: LibvirtError.self) {
-            try connection.restoreDomain(from: URL(fileURLWithPath: "/nonexistent/state.save"))
+    @Test func restoringAMissingFileNamesTheCall() async throws {
+        let connection = try await Connection.open(uri: "test:///default")
+        let error = try await #require(throws: LibvirtError.self) {
+            try await connection.restoreDomain(from: URL(fileURLWithPath: "/nonexistent/state.save"))
         }
         #expect(error.function == "virDomainRestoreFlags")
     }
@@ -42,7 +42,7 @@ import Testing
         return header + data + stream
     }
 
-    @Test func aCopyNamesAnotherDomainAndKeepsCookieAndStream() throws {
+    @Test func aCopyNamesAnotherDomainAndKeepsCookieAndStream() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -54,7 +54,7 @@ import Testing
         try Data(original).write(to: source)
 
         let uuid = UUID()
-        try SavedStateFile.copy(source, to: copy, name: "vmtest-a-much-longer-name-than-before", uuid: uuid)
+        try await SavedStateFile.copy(source, to: copy, name: "vmtest-a-much-longer-name-than-before", uuid: uuid)
         let copied = [UInt8](try Data(contentsOf: copy))
         #expect(copied.count == original.count, "the data area keeps its size")
         #expect(Array(copied[0..<32]) == Array(original[0..<32]), "magic, version and data length are unchanged")
@@ -71,14 +71,14 @@ import Testing
         #expect(mode == 0o600)
     }
 
-    @Test func notAStateFileIsRefusedAndNothingIsLeft() throws {
+    @Test func notAStateFileIsRefusedAndNothingIsLeft() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let source = directory.appendingPathComponent("state.save"), copy = directory.appendingPathComponent("copy.save")
         try Data("LibvirtQemudPart, an interrupted save".utf8).write(to: source)
-        let error = try #require(throws: SavedStateFileError.self) {
-            try SavedStateFile.copy(source, to: copy, name: "x", uuid: UUID())
+        let error = try await #require(throws: SavedStateFileError.self) {
+            try await SavedStateFile.copy(source, to: copy, name: "x", uuid: UUID())
         }
         #expect(error.description.contains(source.path))
         #expect(error.description.contains("not a complete libvirt QEMU state file"))

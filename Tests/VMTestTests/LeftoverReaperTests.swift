@@ -29,33 +29,33 @@ import Testing
         return run
     }
 
-    @Test func removesRunsOfDeadOwnersOnly() throws {
+    @Test func removesRunsOfDeadOwnersOnly() async throws {
         let directories = try Self.directories()
         let dead = try Self.makeRun("dead", owner: try Self.deadPID(), in: directories)
         let live = try Self.makeRun("live", owner: getpid(), in: directories)
-        let reaped = LeftoverReaper(directories: directories).reap()
+        let reaped = await LeftoverReaper(directories: directories).reap()
         #expect(reaped.runs == ["dead"])
         #expect(!FileManager.default.fileExists(atPath: dead.path))
         #expect(FileManager.default.fileExists(atPath: live.path))
     }
 
-    @Test func sparesKeptGuestsUnlessAsked() throws {
+    @Test func sparesKeptGuestsUnlessAsked() async throws {
         let directories = try Self.directories()
         let kept = try Self.makeRun("kept", owner: try Self.deadPID(), kept: true, in: directories)
-        #expect(LeftoverReaper(directories: directories).reap().runs.isEmpty)
+        #expect(await LeftoverReaper(directories: directories).reap().runs.isEmpty)
         #expect(FileManager.default.fileExists(atPath: kept.path))
-        #expect(LeftoverReaper(directories: directories).reap(includingKept: true).runs == ["kept"])
+        #expect(await LeftoverReaper(directories: directories).reap(includingKept: true).runs == ["kept"])
         #expect(!FileManager.default.fileExists(atPath: kept.path))
     }
 
-    @Test func removesEmbeddedRootsOfDeadProcesses() throws {
+    @Test func removesEmbeddedRootsOfDeadProcesses() async throws {
         let directories = try Self.directories()
         let deadRoot = directories.state.appendingPathComponent("libvirt/\(try Self.deadPID())")
         let liveRoot = directories.state.appendingPathComponent("libvirt/\(getpid())")
         for root in [deadRoot, liveRoot] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent("run/qemu"), withIntermediateDirectories: true)
         }
-        let reaped = LeftoverReaper(directories: directories).reap()
+        let reaped = await LeftoverReaper(directories: directories).reap()
         #expect(reaped.embeddedRoots == [deadRoot.path])
         #expect(FileManager.default.fileExists(atPath: liveRoot.path))
     }

@@ -59,11 +59,14 @@ public actor GuestShell {
     private var sequence = 0
     private var filter = ConsoleTextFilter()
     /// Cleaned console text not yet consumed by a finished wait.
-    private var text = ""
+    private var matcher = ConsoleMatcher()
     private var transcript = RecentLines(limit: 40)
     private var closed = false
-    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    /// Waits suspended until the console text satisfies their condition.
+    private var waiters: [Int: Waiter] = [:]
     private var nextWaiterID = 0
+    /// The one task that reads the console, for the shell's whole life: it feeds the
+    /// matcher and wakes a wait only once its condition holds.
     private var reader: Task<Void, Never>?
     private let record: (@Sendable ([UInt8]) -> Void)?
     /// Receives raw console output while a person is attached.
@@ -126,18 +129,19 @@ public actor GuestShell {
         var atShell = login == .autologin
         var lastSent = ContinuousClock.now
         if atShell { try await transport.send(Array(probe.utf8)) }
-        while !text.contains(alive.literal) {
+        let answersPrompts = login != .autologin
+        while matcher.firstRange(of: alive.bytes) == nil {
             if case .password(let user, let password) = login {
                 // Answer whichever prompt the console shows last; a prompt shown again
                 // (after "Login incorrect", or a stray newline) is simply answered again.
-                if text.hasSuffixIgnoringSpace("login:") {
-                    text = ""
+                if matcher.endsWithIgnoringSpace("login:") {
+                    matcher.consumeAll()
                     try await transport.send(Array("\(user)\n".utf8))
                     lastSent = .now
                     continue
                 }
-                if text.hasSuffixIgnoringSpace("Password:") {
-                    text = ""
+                if matcher.endsWithIgnoringSpace("Password:") {
+                    matcher.consumeAll()
                     try await transport.send(Array("\(password)\n".utf8))
                     atShell = true
                     lastSent = .now
@@ -150,10 +154,17 @@ public actor GuestShell {
                 try await transport.send(atShell ? Array(probe.utf8) : [0x0A])
                 lastSent = .now
             }
-            try await waitForOutput(until: min(deadline, .now + .seconds(2)), failure: .notReady, since: start)
+            let answered = try await wait(until: min(deadline, .now + .seconds(2)), since: start) { matcher in
+                matcher.firstRange(of: alive.bytes) != nil
+                    || answersPrompts && (matcher.endsWithIgnoringSpace("login:") || matcher.endsWithIgnoringSpace("Password:"))
+            }
+            if !answered, ContinuousClock.now >= deadline { throw failure(.notReady, since: start) }
         }
         let ready = marker("ready")
         let setup = [
+            // Kept for a person's session (``interact(input:output:)``), which gives the
+            // terminal back as the guest set it up.
+            "vmtest_stty=$(stty -g 2>/dev/null)",
             "stty -echo -onlcr 2>/dev/null",
             "export PS1= PS2= PROMPT_COMMAND= TERM=dumb PAGER=cat SYSTEMD_PAGER= SYSTEMD_COLORS=0 LC_ALL=C",
             "unset HISTFILE",
@@ -176,9 +187,13 @@ public actor GuestShell {
         let start = ContinuousClock.now
         let deadline = start + timeout
         let alive = marker("alive")
-        while !text.contains(alive.literal) {
+        while true {
             try await transport.send(Array("\nprintf '\(alive.escaped)\\n'\n".utf8))
-            try await waitForOutput(until: min(deadline, .now + .seconds(1)), failure: .notReady, since: start)
+            let answered = try await wait(until: min(deadline, .now + .seconds(1)), since: start) { matcher in
+                matcher.firstRange(of: alive.bytes) != nil
+            }
+            if answered { break }
+            if ContinuousClock.now >= deadline { throw failure(.notReady, since: start) }
         }
         _ = try await waitFor(alive.literal, until: deadline, failure: .notReady, since: start)
     }
@@ -190,6 +205,9 @@ public actor GuestShell {
     /// swallow the next one.
     public func run(_ command: String, timeout: Duration) async throws -> CommandResult {
         startReading()
+        // The command's output is its result: keep it whole until its end marker.
+        matcher.keepsText = true
+        defer { matcher.keepsText = false }
         let start = ContinuousClock.now
         let deadline = start + timeout
         sequence += 1
@@ -249,12 +267,19 @@ public actor GuestShell {
 
     /// Hands the console to a person: guest output goes to `output` and `input` goes to
     /// the guest, until the input ends or carries Ctrl-] (as in `virsh console`).
+    ///
+    /// The guest's terminal gets back the settings it had before the shell was quieted
+    /// (``waitUntilReady(login:timeout:)``): echo, so a person sees what they type, and
+    /// newline-to-CRLF on output, without which a raw host terminal shows each line
+    /// starting where the last one ended. What the guest prints meanwhile goes to the
+    /// person only; the matcher is not fed, so nothing piles up however long the session.
     public func interact(input: AsyncStream<[UInt8]>, output: @escaping @Sendable ([UInt8]) -> Void) async throws {
         startReading()
         tap = output
         defer { tap = nil }
-        // Turn the guest terminal's echo back on: a person wants to see what they type.
-        try await transport.send(Array("stty echo; export PS1='vmtest-guest# '\n".utf8))
+        matcher.consumeAll()
+        try await transport.send(
+            Array("stty \"$vmtest_stty\" 2>/dev/null || stty sane; export PS1='vmtest-guest# '\n".utf8))
         for await chunk in input {
             if let escape = chunk.firstIndex(of: 0x1D) {
                 if escape > 0 { try await transport.send(Array(chunk[..<escape])) }
@@ -274,76 +299,76 @@ public actor GuestShell {
             // Answer as an 80x24 terminal would, so full-screen programs do not hang.
             for _ in 0..<cleaned.cursorQueries { try? await transport.send(Array("\u{1B}[24;80R".utf8)) }
         }
-        text += cleaned.text
         transcript.append(cleaned.text)
-        wakeAll()
+        guard tap == nil else { return }
+        matcher.append(cleaned.text)
+        for (id, waiter) in waiters where waiter.isSatisfied(&matcher) {
+            resume(id)
+        }
     }
 
     private func markClosed() {
         closed = true
-        wakeAll()
+        for id in waiters.keys { resume(id) }
     }
 
-    private func wakeAll() {
-        let pending = waiters
-        waiters.removeAll()
-        for continuation in pending.values { continuation.resume() }
+    private func resume(_ id: Int) {
+        waiters.removeValue(forKey: id)?.continuation.resume()
     }
 
-    private func wake(_ id: Int) {
-        waiters.removeValue(forKey: id)?.resume()
-    }
-
-    /// Suspends until new output arrives, the deadline passes or the task is cancelled.
-    private func waitForOutput(until deadline: ContinuousClock.Instant, failure: GuestChannelError.Kind, since start: ContinuousClock.Instant) async throws {
+    /// Suspends until `condition` holds for the console text (true) or `deadline` passes
+    /// (false). Output that does not satisfy it wakes nobody. Throws if the console
+    /// closes first or the task is cancelled.
+    private func wait(
+        until deadline: ContinuousClock.Instant, since start: ContinuousClock.Instant,
+        for condition: @escaping (inout ConsoleMatcher) -> Bool
+    ) async throws -> Bool {
         try Task.checkCancellation()
-        if closed {
-            throw GuestChannelError(kind: .consoleClosed, seconds: (ContinuousClock.now - start).seconds, lastLines: transcript.lines)
-        }
-        if ContinuousClock.now >= deadline {
-            throw GuestChannelError(kind: failure, seconds: (ContinuousClock.now - start).seconds, lastLines: transcript.lines)
-        }
+        if condition(&matcher) { return true }
+        if closed { throw failure(.consoleClosed, since: start) }
+        if ContinuousClock.now >= deadline { return false }
         nextWaiterID += 1
         let id = nextWaiterID
-        let timer = Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            await self?.wake(id)
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                waiters[id] = continuation
+        await withTaskGroup(of: Void.self) { group in
+            // The deadline, as a child of this wait: ended by the wait, and cancelled
+            // with the task that waits (a cancelled sleep returns at once).
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                await self.resume(id)
             }
-        } onCancel: {
-            Task { [weak self] in await self?.wake(id) }
+            await withCheckedContinuation { continuation in
+                waiters[id] = Waiter(isSatisfied: condition, continuation: continuation)
+            }
+            group.cancelAll()
         }
-        timer.cancel()
+        try Task.checkCancellation()
+        if condition(&matcher) { return true }
+        if closed { throw failure(.consoleClosed, since: start) }
+        return false
+    }
+
+    private func failure(_ kind: GuestChannelError.Kind, since start: ContinuousClock.Instant) -> GuestChannelError {
+        GuestChannelError(kind: kind, seconds: (ContinuousClock.now - start).seconds, lastLines: transcript.lines)
     }
 
     /// Waits until `literal` appears; consumes the text up to and including it.
-    private func waitFor(_ literal: String, until deadline: ContinuousClock.Instant, failure: GuestChannelError.Kind, since start: ContinuousClock.Instant) async throws -> String {
-        while true {
-            if let range = text.range(of: literal) {
-                let consumed = String(text[..<range.upperBound])
-                text = String(text[range.upperBound...])
-                return consumed
-            }
-            try await waitForOutput(until: deadline, failure: failure, since: start)
-        }
+    private func waitFor(_ literal: String, until deadline: ContinuousClock.Instant, failure kind: GuestChannelError.Kind, since start: ContinuousClock.Instant) async throws -> String {
+        let bytes = Array(literal.utf8)
+        guard try await wait(until: deadline, since: start, for: { $0.firstRange(of: bytes) != nil }),
+            let range = matcher.firstRange(of: bytes)
+        else { throw failure(kind, since: start) }
+        return matcher.consume(upTo: range.upperBound)
     }
 
     /// Waits for an end marker followed by the exit status and the closing 0x1E.
     private func waitFor(end literal: String, until deadline: ContinuousClock.Instant, command: String, since start: ContinuousClock.Instant) async throws -> (String, Int32) {
-        while true {
-            if let range = text.range(of: literal),
-                let close = text[range.upperBound...].firstIndex(of: "\u{1E}"),
-                let status = Int32(text[range.upperBound..<close])
-            {
-                let body = String(text[..<range.lowerBound])
-                text = String(text[text.index(after: close)...])
-                return (body, status)
-            }
-            try await waitForOutput(until: deadline, failure: .commandTimedOut(command: command), since: start)
-        }
+        let bytes = Array(literal.utf8)
+        guard try await wait(until: deadline, since: start, for: { $0.endFrame(bytes) != nil }),
+            let frame = matcher.endFrame(bytes)
+        else { throw failure(.commandTimedOut(command: command), since: start) }
+        let body = matcher.consume(upTo: frame.body.upperBound)
+        matcher.consume(upTo: frame.end - frame.body.upperBound)
+        return (body, frame.status)
     }
 
     private func marker(_ label: String) -> Marker { Marker(label: "vmtest-\(nonce)-\(label)") }
@@ -352,9 +377,16 @@ public actor GuestShell {
 /// A frame marker: how it is written in a shell command, and how it reads on the console.
 private struct Marker {
     let label: String
+    var bytes: [UInt8] { Array(literal.utf8) }
     /// In a printf format: the 0x1E bytes spelled as escapes, so an echo cannot match.
     var escaped: String { "\\036\(label)\\036" }
     var literal: String { "\u{1E}\(label)\u{1E}" }
+}
+
+/// A wait for console text: resumed once the text satisfies it.
+private struct Waiter {
+    let isSatisfied: (inout ConsoleMatcher) -> Bool
+    let continuation: CheckedContinuation<Void, Never>
 }
 
 /// The last lines of console text, for error messages.
@@ -379,12 +411,6 @@ struct RecentLines {
 }
 
 extension String {
-    fileprivate func hasSuffixIgnoringSpace(_ suffix: String) -> Bool {
-        var trimmed = self
-        while let last = trimmed.last, last == " " || last == "\n" || last == "\t" { trimmed.removeLast() }
-        return trimmed.hasSuffix(suffix)
-    }
-
     /// The text after the first `start` up to the next `end` (or to the end).
     fileprivate func between(_ start: String, and end: String) -> String {
         guard let lower = range(of: start)?.upperBound else { return "" }

@@ -78,14 +78,17 @@ extension HostFacts {
             }
             tools[tool.name] = InstalledTool(path: path, version: version)
         }
-        let connected: Result<Hypervisor, any Error> = await offloadLibvirtCall {
-            Result { try Hypervisor.connect(uri: connectURI, directories: directories) }
+        let connected: Result<Hypervisor, any Error>
+        do {
+            connected = .success(try await Hypervisor.connect(uri: connectURI, directories: directories))
+        } catch {
+            connected = .failure(error)
         }
         let connection: LibvirtFacts.Connection
         var machine = HostMachine.current()
         switch connected {
         case .success(let hypervisor):
-            let version = await offloadLibvirtCall { try? hypervisor.connection.hypervisorVersion() }
+            let version = try? await hypervisor.connection.hypervisorVersion()
             connection = .connected(uri: hypervisor.uri, hypervisorVersion: version.map(\.description))
             // The hypervisor's host, judged by itself: for a remote one, not this machine.
             if let judged = try? await hypervisor.host(directories: directories) { machine = judged }

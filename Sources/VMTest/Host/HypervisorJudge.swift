@@ -19,7 +19,7 @@ enum HypervisorJudge {
     static func judge(_ hypervisor: Hypervisor, directories: Directories) async throws -> HostMachine {
         if isThisMachine(uri: hypervisor.requestedURI) { return HostMachine.current() }
         let connection = hypervisor.connection
-        let capabilities = try await offloadLibvirtCall { () throws(LibvirtError) in try connection.capabilities() }
+        let capabilities = try await connection.capabilities()
         var host = HypervisorCapabilities(xml: capabilities).host
         guard host.architecture == "aarch64", host.kvmUsable else { return host }
 
@@ -53,11 +53,13 @@ enum HypervisorJudge {
               <devices><emulator>/usr/bin/qemu-system-aarch64</emulator><memballoon model='none'/></devices>
             </domain>
             """
-        let started: Result<Void, LibvirtError> = await offloadLibvirtCall {
-            Result { () throws(LibvirtError) in
-                let domain = try connection.createDomain(xml: xml, flags: [.startPaused, .autodestroy])
-                _ = try? domain.destroyIfRunning()
-            }
+        let started: Result<Void, LibvirtError>
+        do {
+            let domain = try await connection.createDomain(xml: xml, flags: [.startPaused, .autodestroy])
+            _ = try? await domain.destroyIfRunning()
+            started = .success(())
+        } catch {
+            started = .failure(error)
         }
         switch started {
         case .success:

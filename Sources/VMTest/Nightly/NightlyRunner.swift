@@ -53,9 +53,7 @@ public struct NightlyRunner: Sendable {
         }
         probe = { hypervisor in
             do {
-                let connected = try await offloadLibvirtCall { () throws(any Error) -> Hypervisor in
-                    try Hypervisor.connect(uri: hypervisor.connectURI, directories: directories)
-                }
+                let connected = try await Hypervisor.connect(uri: hypervisor.connectURI, directories: directories)
                 return connected.connection.isAlive ? nil : "the connection to \(hypervisor.uri) is closed"
             } catch let error as HypervisorConnectionError {
                 return "\(error)"

@@ -2,9 +2,12 @@ import Foundation
 
 /// A private root for libvirt's embedded QEMU driver (`qemu:///embed?root=DIR`).
 ///
-/// The embedded driver runs inside this process, so no libvirtd is needed. Each run
-/// gets its own root: two vmtest processes can never trip over each other's driver
-/// state, and tearing a run down removes every file libvirt made for it.
+/// The embedded driver runs inside this process, so no libvirtd is needed. libvirt
+/// allows one embedded root per process, so each vmtest process gets its own, named
+/// after its PID (``Hypervisor``), and every run of that process shares it: two vmtest
+/// processes never trip over each other's driver state, the process removes its root
+/// when it ends with no guest left in it, and `vmtest clean` removes the roots of dead
+/// processes.
 struct EmbeddedLibvirtRoot {
     let root: URL
 

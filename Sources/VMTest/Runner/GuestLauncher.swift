@@ -96,7 +96,7 @@ public struct GuestLauncher: Sendable {
     /// A request the host cannot honour throws ``AcceleratorRequestError`` (bad input);
     /// an unreachable hypervisor throws ``HypervisorConnectionError``.
     public func place(_ profile: Profile, connectURI: String?, request: AcceleratorRequest) async throws -> Placement {
-        let hypervisor = try await offloadLibvirtCall { try Hypervisor.connect(uri: connectURI, directories: directories) }
+        let hypervisor = try await Hypervisor.connect(uri: connectURI, directories: directories)
         let host = try await hypervisor.host(directories: directories)
         let mode = try AcceleratorChoice.choose(for: profile.arch, on: host, request: request)
         return Placement(hypervisor: hypervisor, host: host, mode: mode, request: request)
@@ -183,7 +183,7 @@ public struct GuestLauncher: Sendable {
         let runDirectory = directories.runs.appendingPathComponent(runID)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
-        let reaped = LeftoverReaper(directories: directories).reap()
+        let reaped = await LeftoverReaper(directories: directories).reap()
         if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
             reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
         }
@@ -234,8 +234,8 @@ public struct GuestLauncher: Sendable {
                 }
             }
             let domain = teardown.domain!
-            let console = try domain.openConsole(device: definition.commandConsoleAlias)
-            if start.isWarm { try domain.resume() }
+            let console = try await domain.openConsole(device: definition.commandConsoleAlias)
+            if start.isWarm { try await domain.resume() }
             teardown.console = console
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
             let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console), record: { transcript.append($0) })
@@ -282,7 +282,7 @@ public struct GuestLauncher: Sendable {
         return try await phases.timed(
             "boot", "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)"
         ) {
-            try await offloadLibvirtCall { () throws(LibvirtError) in try hypervisor.connection.createDomain(xml: xml) }
+            try await hypervisor.connection.createDomain(xml: xml)
         }
     }
 }
@@ -333,11 +333,11 @@ private final class RunTeardown: @unchecked Sendable {
         return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
     }
 
-    /// Synchronous libvirt calls only after the first await, so cancellation cannot cut it short.
+    /// Cancellation cannot cut it short: libvirt calls run to their end on the Libvirt layer's threads.
     func run(reporter: any Reporter) async {
         let start = ContinuousClock.now
         await shell?.stop()
-        console?.close()
+        await console?.close()
         if let domain, keepSwitch.isKept {
             try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
             let embedded = uri.contains("embed")
@@ -350,7 +350,7 @@ private final class RunTeardown: @unchecked Sendable {
         }
         if let domain {
             do {
-                _ = try domain.destroyIfRunning()
+                _ = try await domain.destroyIfRunning()
             } catch {
                 reporter.note("could not destroy \(domain.name): \(error)")
             }

@@ -2,7 +2,8 @@ import Foundation
 import Libvirt
 import Synchronization
 
-/// The libvirt connection guests are created through, shared by every run in a process.
+/// The libvirt connection guests are created through, shared by every run in a process
+/// (``connect(uri:directories:)``).
 ///
 /// One connection from create to destroy matters: a second connection that destroys a
 /// domain right away races libvirt re-attaching to it ("Domain not found"). And the
@@ -19,7 +20,7 @@ public final class Hypervisor: Sendable {
     /// What its host can do, judged once (``host(directories:)``).
     private let judgedHost = Mutex<HostMachine?>(nil)
 
-    private init(connection: Connection, uri: String, requestedURI: String?, embeddedRoot: URL?) {
+    init(connection: Connection, uri: String, requestedURI: String?, embeddedRoot: URL?) {
         self.connection = connection
         self.uri = uri
         self.requestedURI = requestedURI
@@ -43,32 +44,28 @@ public final class Hypervisor: Sendable {
         }
     }
 
-    private static let shared = Mutex<[String: Hypervisor]>([:])
+    /// The connection for `uri`, or for this process's embedded root when `uri` is nil:
+    /// opened on first use, then shared (``HypervisorCache``).
+    public static func connect(uri: String?, directories: Directories) async throws -> Hypervisor {
+        try await HypervisorCache.shared.hypervisor(for: uri, directories: directories)
+    }
 
-    /// The connection for `uri`, or for this process's embedded root when `uri` is nil.
-    public static func connect(uri: String?, directories: Directories) throws -> Hypervisor {
-        let key = uri ?? "embedded"
-        return try shared.withLock { cache in
-            if let existing = cache[key] { return existing }
-            let hypervisor: Hypervisor
-            if let uri {
-                hypervisor = Hypervisor(connection: try openDaemon(uri: uri), uri: uri, requestedURI: uri, embeddedRoot: nil)
-            } else {
-                let root = embeddedRoot(for: getpid(), in: directories)
-                let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
-                let connection = try Connection(uri: prepared.uri)
-                hypervisor = Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root)
-            }
-            cache[key] = hypervisor
-            return hypervisor
+    /// Opens a new connection; ``connect(uri:directories:)`` makes sure it happens once.
+    static func open(uri: String?, directories: Directories) async throws -> Hypervisor {
+        if let uri {
+            return Hypervisor(connection: try await openDaemon(uri: uri), uri: uri, requestedURI: uri, embeddedRoot: nil)
         }
+        let root = embeddedRoot(for: getpid(), in: directories)
+        let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
+        let connection = try await Connection.open(uri: prepared.uri)
+        return Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root)
     }
 
     /// Opens a connection to the libvirt named by `--connect`, saying which URI failed:
     /// libvirt's own message names at most a host and port.
-    static func openDaemon(uri: String) throws(HypervisorConnectionError) -> Connection {
+    static func openDaemon(uri: String) async throws(HypervisorConnectionError) -> Connection {
         do {
-            return try Connection(uri: uri)
+            return try await Connection.open(uri: uri)
         } catch {
             throw HypervisorConnectionError(uri: uri, cause: error)
         }
@@ -90,14 +87,10 @@ public final class Hypervisor: Sendable {
 
     /// Removes this process's embedded root if no guest is left in it. Called when the
     /// command ends; a root left by a crashed process is removed by `vmtest clean`.
-    public static func closeAll(directories: Directories) {
-        let all = shared.withLock { cache -> [Hypervisor] in
-            defer { cache.removeAll() }
-            return Array(cache.values)
-        }
-        for hypervisor in all {
+    public static func closeAll(directories: Directories) async {
+        for hypervisor in await HypervisorCache.shared.removeAll() {
             hypervisor.shareCapabilities(directories: directories)
-            if let root = hypervisor.embeddedRoot, (try? hypervisor.connection.domains().isEmpty) ?? false {
+            if let root = hypervisor.embeddedRoot, (try? await hypervisor.connection.domains().isEmpty) ?? false {
                 try? FileManager.default.removeItem(at: root)
             }
         }

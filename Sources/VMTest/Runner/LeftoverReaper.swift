@@ -25,12 +25,12 @@ public struct LeftoverReaper: Sendable {
 
     /// Cleans the local state directory; with a connection, also destroys vmtest
     /// domains on it whose owner on this host is dead.
-    public func reap(connectURI: String, includingKept: Bool = false) throws -> Reaped {
-        reap(connection: try Hypervisor.openDaemon(uri: connectURI), includingKept: includingKept)
+    public func reap(connectURI: String, includingKept: Bool = false) async throws -> Reaped {
+        await reap(connection: try await Hypervisor.openDaemon(uri: connectURI), includingKept: includingKept)
     }
 
     /// - Parameter includingKept: also remove guests kept with `--keep`.
-    public func reap(connection: Connection? = nil, includingKept: Bool = false) -> Reaped {
+    public func reap(connection: Connection? = nil, includingKept: Bool = false) async -> Reaped {
         func isKept(_ guest: String) -> Bool {
             guard !includingKept, guest.hasPrefix("vmtest-") else { return false }
             let run = directories.runs.appendingPathComponent(String(guest.dropFirst("vmtest-".count)))
@@ -42,14 +42,14 @@ public struct LeftoverReaper: Sendable {
         // Domains on a libvirt daemon (qemu:///system, remote) tagged by this host's dead
         // processes, first: the daemon destroys them cleanly, before their run directories
         // (and any QEMU the daemon no longer knows) are removed below.
-        if let connection, let domains = try? connection.domains() {
+        if let connection, let domains = try? await connection.domains() {
             let host = ProcessInfo.processInfo.hostName
             for domain in domains {
-                guard let xml = try? domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
+                guard let xml = try? await domain.metadata(namespaceURI: DomainDefinition.RunTag.namespaceURI),
                     let owner = Self.attribute("owner-pid", in: xml).flatMap(Int32.init),
                     Self.attribute("host", in: xml) == host, !Self.isAlive(owner), !isKept(domain.name)
                 else { continue }
-                if (try? domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
+                if (try? await domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
             }
         }
 

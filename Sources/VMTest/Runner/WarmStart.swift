@@ -132,9 +132,9 @@ struct WarmStarter {
             // The run's own log: on failure the launcher shows its tail; saved, it is kept with the state.
             saving.consoleLog = definition.consoleLog
             domain = try await phases.timed("boot", "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)") {
-                try hypervisor.connection.createDomain(xml: DomainXML.render(saving))
+                try await hypervisor.connection.createDomain(xml: DomainXML.render(saving))
             }
-            let console = try domain!.openConsole(device: saving.commandConsoleAlias)
+            let console = try await domain!.openConsole(device: saving.commandConsoleAlias)
             let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console))
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
@@ -150,16 +150,16 @@ struct WarmStarter {
                 _ = try await shell.run("sync", timeout: .seconds(120))
             } catch {
                 await shell.stop()
-                console.close()
+                await console.close()
                 throw error
             }
             await shell.stop()
-            console.close()
+            await console.close()
             let saveStarted = ContinuousClock.now
             let stateFile = scratch.appendingPathComponent("state.save")
             try await phases.timed("save", "saving the ready guest for later runs") {
                 let saved = domain!
-                try await offloadLibvirtCall { () throws(LibvirtError) in try saved.save(to: stateFile) }
+                try await saved.save(to: stateFile)
             }
             domain = nil
             try? FileManager.default.copyItem(atPath: saving.consoleLog, toPath: scratch.appendingPathComponent("console.log").path)
@@ -169,7 +169,7 @@ struct WarmStarter {
                 bakedAt: Date())
             return try store.publish(state, from: scratch)
         } catch {
-            _ = try? domain?.destroyIfRunning()
+            _ = try? await domain?.destroyIfRunning()
             try? FileManager.default.removeItem(at: scratch)
             throw error
         }
@@ -197,14 +197,12 @@ struct WarmStarter {
         let copy = runDirectory.appendingPathComponent("state.save")
         defer { try? FileManager.default.removeItem(at: copy) }
         let domain = try await phases.timed("restore", "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)") {
-            try await offloadLibvirtCall { () throws(any Error) -> Domain in
-                try SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
-                try hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
-                guard let domain = try hypervisor.connection.domain(uuid: restored.uuid!) else {
-                    throw WarmStartError(description: "the restored guest \(restored.name) stopped at once")
-                }
-                return domain
+            try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
+            try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+            guard let domain = try await hypervisor.connection.domain(uuid: restored.uuid!) else {
+                throw WarmStartError(description: "the restored guest \(restored.name) stopped at once")
             }
+            return domain
         }
         return (domain, restored)
     }
