@@ -1,37 +1,5 @@
 import Foundation
 
-/// A base image ready to boot: the disk every run overlays, and how to boot it.
-public struct BaseImage: Sendable, Hashable, Codable {
-    public var directory: String
-    public var disk: String
-    public var kernel: String?
-    public var initrd: String?
-    public var kernelCommandLine: String?
-    /// SHA-256 of the disk as built: proof in every report that runs used the same base.
-    public var diskSHA256: String
-    public var buildSeconds: Double?
-    public var builtAt: Date
-    /// Where a fetched image came from and what preparing it found; nil for built images.
-    public var origin: ImageOrigin?
-}
-
-/// The provenance of a fetched image, recorded in its manifest.
-public struct ImageOrigin: Sendable, Hashable, Codable {
-    public var url: String
-    /// SHA-256 of the file as downloaded, verified before anything was prepared.
-    public var downloadSHA256: String
-    /// Where the expected checksum came from: `profile` or the checksum file's URL.
-    public var checksumSource: String
-    public var downloadBytes: Int64
-    /// Offsets at which the server continued an interrupted download (empty when none was).
-    public var resumedFrom: [Int64]
-    public var fetchSeconds: Double
-    /// Decompress, convert to qcow2, extract the boot files.
-    public var prepareSeconds: Double
-    /// Which extlinux.conf (and entry) the kernel, initrd and command line came from.
-    public var bootConfiguration: String?
-}
-
 /// Base images under the cache directory, one folder per profile and recipe: built from
 /// a recipe, or fetched from a URL (see `ImageStore+Fetch.swift`).
 ///
@@ -158,58 +126,5 @@ public struct ImageStore: Sendable {
     static func recipeKey(_ source: ImageSource) -> String {
         let revision = source.build == nil && source.url != nil ? "prepare:\(prepareRevision)" : "builder:\(builderRevision)"
         return StableHash.fnv1a(((try? ManifestJSON.canonical.encode(source)) ?? Data()) + Data(revision.utf8))
-    }
-}
-
-public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
-    case notBuildable(profile: String)
-    /// The download is not the file the profile (or the mirror's checksum file) describes.
-    case checksumMismatch(url: String, expected: String, actual: String, checksumSource: String)
-    /// The checksum file has no line for the image.
-    case checksumNotListed(checksumURL: String, file: String, listed: [String])
-    case downloadFailed(url: String, reason: String)
-    /// Direct kernel boot needs the image's kernel, and no extlinux.conf names one.
-    case noBootConfiguration(image: String, searched: [String])
-    case unusableBootConfiguration(file: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case .notBuildable(let profile):
-            return "profile \(profile) has no build recipe; its image is downloaded, not built"
-        case .checksumMismatch(let url, let expected, let actual, let source):
-            let claim = source == "profile" ? "the profile's sha256" : source
-            return "the download of \(url) has SHA-256 \(actual), but \(claim) says \(expected); "
-                + "it was deleted and nothing was cached. Fetch again (a mirror may have served a damaged or changed file); "
-                + "if it happens again, check the profile's url and checksum"
-        case .checksumNotListed(let checksumURL, let file, let listed):
-            return "the checksum file \(checksumURL) lists no SHA-256 for \(file)"
-                + (listed.isEmpty ? " (it lists none at all)" : " (it lists \(listed.sorted().prefix(5).joined(separator: ", ")))")
-                + "; check the profile's url and checksumURL, or give `sha256:` in the profile"
-        case .downloadFailed(let url, let reason):
-            return "cannot fetch \(url): \(reason). Check the URL and the network; an interrupted download resumes on the next attempt"
-        case .noBootConfiguration(let image, let searched):
-            return "\(image) has no extlinux.conf (searched \(searched.joined(separator: " and ")) on its boot partitions), "
-                + "so there is no kernel for direct kernel boot; use `boot: {method: u-boot}`"
-        case .unusableBootConfiguration(let file, let reason):
-            return "the image's \(file) cannot be used for direct kernel boot: \(reason); use `boot: {method: u-boot}`"
-        }
-    }
-}
-
-/// SHA-256 of a file through coreutils' `sha256sum`: streaming and native speed, and
-/// the same number a person gets by running it by hand.
-enum SHA256Sum {
-    static let tool = ExternalTool("sha256sum", debianPackage: "coreutils")
-
-    static func of(file: URL) async throws -> String {
-        let output = try await tool.run([file.path])
-        return String(output.prefix { $0 != " " })
-    }
-}
-
-/// A copy-on-write disk over a base image: all of a run's writes land here.
-public enum Overlay {
-    public static func create(at path: URL, over base: String) async throws {
-        try await ExternalTool.qemuImg.run(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, path.path])
     }
 }

@@ -2,30 +2,6 @@ import Foundation
 import Libvirt
 import Synchronization
 
-/// How a guest came to be ready.
-public enum GuestStart: Sendable, Hashable {
-    /// Booted from its kernel.
-    case cold
-    /// Restored from the saved state with this key.
-    case warm(key: String)
-
-    public var isWarm: Bool { if case .warm = self { true } else { false } }
-}
-
-/// A cloud-init seed a saved guest can boot with: the same for every run, so it holds
-/// no run's key (each run's key is installed after restore, over the console).
-public struct WarmSeed: Sendable {
-    /// The seed's content without per-run values: part of the saved state's key.
-    public var identity: String
-    /// Writes the seed into the directory and returns its path.
-    public var write: @Sendable (URL) async throws -> URL
-
-    public init(identity: String, write: @escaping @Sendable (URL) async throws -> URL) {
-        self.identity = identity
-        self.write = write
-    }
-}
-
 /// Restores guests from saved states, saving one first when none fits.
 ///
 /// A saved state is the guest's memory at the moment it was ready plus the disk layer it
@@ -287,40 +263,4 @@ struct WarmStarter {
         defer { try? handle.close() }
         if try handle.seekToEnd() < size { try handle.truncate(atOffset: size) }
     }
-}
-
-extension DomainDefinition {
-    /// This domain with a saved guest's disks: its own disk, the seed it booted with,
-    /// and the payload slot.
-    func withWarmDisks(disk: String, seed: String?, payload: String) -> DomainDefinition {
-        var definition = self
-        definition.disks = [Disk(kind: .qcow2Overlay, path: disk)]
-            + (seed.map { [Disk(kind: .readOnlyImage, path: $0)] } ?? [])
-            + [Disk(kind: .readOnlyImage, path: payload)]
-        return definition
-    }
-}
-
-/// Seconds each launch phase took, reported as they end.
-final class PhaseRecorder: Sendable {
-    let reporter: any Reporter
-    private let recorded = Mutex<[PhaseTiming]>([])
-
-    init(reporter: any Reporter) { self.reporter = reporter }
-
-    var phases: [PhaseTiming] { recorded.withLock { $0 } }
-
-    func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
-        let start = ContinuousClock.now
-        reporter.begin(phase, detail)
-        let result = try await work()
-        let seconds = (ContinuousClock.now - start).seconds
-        recorded.withLock { $0.append(PhaseTiming(name: phase, seconds: seconds)) }
-        reporter.end(phase, seconds: seconds, "done")
-        return result
-    }
-}
-
-struct WarmStartError: Error, CustomStringConvertible {
-    var description: String
 }
