@@ -6,13 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-extension ExternalTool {
-    static let chroot = ExternalTool("chroot", debianPackage: "coreutils")
-    static let systemctl = ExternalTool("systemctl", debianPackage: "systemd")
-    static let openssl = ExternalTool("openssl", debianPackage: "openssl")
-    static let zstd = ExternalTool("zstd", debianPackage: "zstd")
-    static let python311 = ExternalTool("python3.11", debianPackage: "python3.11")
-}
 
 /// Builds a Debian base image for a foreign architecture (armhf) quickly.
 ///
@@ -86,7 +79,7 @@ public struct DebianImageBuilder: Sendable {
     /// Builds into `directory` (empty, created by the caller; the caller renames it into
     /// place on success). Leaves `disk.qcow2`, `vmlinuz`, `initrd.img` and `build.log`
     /// there; every temporary file is removed, also on failure.
-    public func build(into directory: URL, progress: @Sendable (String) -> Void) async throws -> BuiltImage {
+    public func build(into directory: URL, progress: @escaping @Sendable (String) -> Void) async throws -> BuiltImage {
         try validate()
         guard geteuid() == 0 else { throw DebianImageBuildError.requiresRoot }
         let data = try dataDirectory ?? Self.locateDataDirectory()
@@ -99,28 +92,28 @@ public struct DebianImageBuilder: Sendable {
             for url in [root, downloads, staging, raw] { try? FileManager.default.removeItem(at: url) }
         }
         let total = ContinuousClock.now
-        var log = BuildLog()
+        let steps = PhaseRecorder(reporter: StepReporter(progress: progress))
 
-        try await step("install packages (mmdebstrap, emulated)", progress, &log) {
+        try await steps.timed("install packages (mmdebstrap, emulated)", "") {
             try await bootstrap(root: root, downloads: downloads, data: data, progress: progress)
         }
-        try await step("native replacements for diverted maintainer-script work", progress, &log) {
+        try await steps.timed("native replacements for diverted maintainer-script work", "") {
             try undoDiversions(root: root)
             try Self.completeLocaleGen(root: root)
             try await NativeCertificates(root: root).update()
             try await compilePython(root: root, progress: progress)
         }
-        let kernelVersion = try await step("kernel: unpack, depmod (native)", progress, &log) {
+        let kernelVersion = try await steps.timed("kernel: unpack, depmod (native)", "") {
             try await installKernel(root: root, downloads: downloads, staging: staging, output: directory)
         }
-        try await step("initramfs (native)", progress, &log) {
+        try await steps.timed("initramfs (native)", "") {
             try await buildInitramfs(root: root, kernelVersion: kernelVersion, downloads: downloads,
                                      staging: staging, data: data, output: directory)
         }
-        try await step("configure the guest", progress, &log) {
+        try await steps.timed("configure the guest", "") {
             try await configure(root: root, data: data)
         }
-        try await step("mkfs.ext4 -d (\(recipe.diskSize))", progress, &log) {
+        _ = try await steps.timed("mkfs.ext4 -d (\(recipe.diskSize))", "") {
             try await ExternalTool.mkfsExt4.run([
                 "-q", "-F", "-t", "ext4", "-L", Self.filesystemLabel, "-d", root.path,
                 "-E", "root_owner=0:0", raw.path, recipe.diskSize,
@@ -128,12 +121,12 @@ public struct DebianImageBuilder: Sendable {
         }
         try FileManager.default.removeItem(at: root)
         let disk = directory.appendingPathComponent("disk.qcow2")
-        try await step("qemu-img convert to qcow2", progress, &log) {
+        _ = try await steps.timed("qemu-img convert to qcow2", "") {
             try await ExternalTool.qemuImg.run(["convert", "-f", "raw", "-O", "qcow2", raw.path, disk.path])
         }
-        let seconds = Self.seconds(ContinuousClock.now - total)
-        log.lines.append(String(format: "total %.1f s", seconds))
-        try? Data(log.lines.joined(separator: "\n").appending("\n").utf8)
+        let seconds = (ContinuousClock.now - total).seconds
+        let log = steps.phases.map { StepReporter.line($0.name, $0.seconds) } + [String(format: "total %.1f s", seconds)]
+        try? Data(log.joined(separator: "\n").appending("\n").utf8)
             .write(to: directory.appendingPathComponent("build.log"))
         progress(String(format: "image built in %.1f s (kernel %@)", seconds, kernelVersion))
         return BuiltImage(
@@ -147,24 +140,17 @@ public struct DebianImageBuilder: Sendable {
 
     // MARK: steps
 
-    private struct BuildLog { var lines: [String] = [] }
+    /// A build step's progress as the lines `build(into:progress:)` promises:
+    /// `NAME...` as it begins, `NAME: 12.3 s` as it ends, also kept in build.log.
+    private struct StepReporter: Reporter {
+        let progress: @Sendable (String) -> Void
 
-    @discardableResult
-    private func step<T>(
-        _ name: String, _ progress: @Sendable (String) -> Void, _ log: inout BuildLog,
-        _ body: () async throws -> T
-    ) async throws -> T {
-        progress("\(name)...")
-        let start = ContinuousClock.now
-        let result = try await body()
-        let line = String(format: "%@: %.1f s", name, Self.seconds(ContinuousClock.now - start))
-        log.lines.append(line)
-        progress(line)
-        return result
-    }
+        static func line(_ name: String, _ seconds: Double) -> String { String(format: "%@: %.1f s", name, seconds) }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        func begin(_ phase: String, _ detail: String) { progress("\(phase)...") }
+        func detail(_ phase: String, _ message: String) { progress(message) }
+        func end(_ phase: String, seconds: Double, _ detail: String) { progress(Self.line(phase, seconds)) }
+        func note(_ message: String) { progress(message) }
     }
 
     func validate() throws(DebianImageBuildError) {
@@ -197,7 +183,7 @@ public struct DebianImageBuilder: Sendable {
         ]
         // mmdebstrap's binfmt check needs arch-test; without it, trust the registration
         // (a missing one fails the first chroot call with a clear exec format error).
-        if ExternalTool("arch-test", debianPackage: "arch-test").path == nil {
+        if ExternalTool.archTest.path == nil {
             arguments.append("--skip=check/qemu")
         }
         arguments += [recipe.suite, root.path, recipe.mirror]
@@ -308,7 +294,7 @@ public struct DebianImageBuilder: Sendable {
         do {
             if let host {
                 // ExternalTool looks names up on PATH; `env` runs the absolute path.
-                try await ExternalTool("env", debianPackage: "coreutils").run([host] +
+                try await ExternalTool.env.run([host] +
                     ["-E", "-m", "compileall", "-q", "-j", "0", "-s", root.path, "-p", "/",
                      "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { root.appendingPathComponent($0).path })
             } else {

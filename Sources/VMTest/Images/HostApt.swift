@@ -25,8 +25,6 @@ public struct HostApt: Sendable {
         self.architecture = architecture
     }
 
-    static let aptCache = ExternalTool("apt-cache", debianPackage: "apt")
-    static let aptGet = ExternalTool("apt-get", debianPackage: "apt")
 
     /// What to ask apt for: a package, or (with `dependencyPrefix`) the versioned package
     /// a meta package depends on (`linux-image-arm64` -> `linux-image-6.1.0-50-arm64`).
@@ -69,7 +67,7 @@ public struct HostApt: Sendable {
         let qualified = names.map { "\($0):\(architecture)" }
         let text: String
         do {
-            text = try await Self.aptCache.run(["show", "--no-all-versions"] + qualified)
+            text = try await ExternalTool.aptCache.run(["show", "--no-all-versions"] + qualified)
         } catch ToolError.failed(_, _, _, let standardError) {
             throw CompatKernelError.packageUnknown(qualified.joined(separator: ", "), architecture: architecture, detail: standardError)
         }
@@ -84,7 +82,7 @@ public struct HostApt: Sendable {
     public func download(_ packages: [DebianPackageVersion], into directory: URL) async throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // The sandbox user _apt may not write into a folder of root's.
-        try await Self.aptGet.run(["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
+        try await ExternalTool.aptGet.run(["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
                                   workingDirectory: directory.path)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".deb") }
         return try packages.map { package in

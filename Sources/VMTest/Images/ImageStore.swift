@@ -10,9 +10,20 @@ import Foundation
 /// and no network at all.
 public struct ImageStore: Sendable {
     public let root: URL
+    /// Builds a recipe's image into an empty folder: the Debian builder, or a test's stand-in.
+    let builder: Builder
+
+    typealias Builder = @Sendable (DebianImageRecipe, URL, @escaping @Sendable (String) -> Void) async throws -> BuiltImage
 
     public init(root: URL) {
+        self.init(root: root) { recipe, folder, progress in
+            try await DebianImageBuilder(recipe: recipe).build(into: folder, progress: progress)
+        }
+    }
+
+    init(root: URL, builder: @escaping Builder) {
         self.root = root
+        self.builder = builder
     }
 
     static let manifestName = "manifest.json"
@@ -30,38 +41,53 @@ public struct ImageStore: Sendable {
 
     /// Returns the cached image, building or fetching it first if needed.
     public func image(for profile: Profile, reporter: any Reporter) async throws -> BaseImage {
-        if let image = cached(profile) {
-            // Fetched for a U-Boot profile from an image without extlinux.conf: no kernel.
-            if profile.boot.method == .directKernel, image.kernel == nil, let url = image.origin?.url {
-                throw ImageError.noBootConfiguration(image: URL(string: url)?.lastPathComponent ?? url, searched: ExtlinuxConfig.searchPaths)
-            }
-            return image
-        }
-        if profile.image.build == nil, profile.image.url != nil {
-            return try await fetch(profile, reporter: reporter, replacing: false)
-        }
-        return try await build(profile, reporter: reporter)
+        if let image = try usable(cached(profile), for: profile) { return image }
+        return try await make(profile, reporter: reporter, replacing: false)
     }
 
     /// Builds the profile's image from its recipe, or fetches and prepares it from its URL,
     /// replacing a cached one.
     public func build(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
-        if profile.image.build == nil, profile.image.url != nil {
-            return try await fetch(profile, reporter: reporter, replacing: true)
+        try await make(profile, reporter: reporter, replacing: true)
+    }
+
+    /// A fetched image for a U-Boot profile may have no kernel (no extlinux.conf): no use
+    /// to a profile that boots the kernel directly.
+    private func usable(_ image: BaseImage?, for profile: Profile) throws -> BaseImage? {
+        guard let image else { return nil }
+        if profile.boot.method == .directKernel, image.kernel == nil, let url = image.origin?.url {
+            throw ImageError.noBootConfiguration(image: URL(string: url)?.lastPathComponent ?? url, searched: ExtlinuxConfig.searchPaths)
         }
-        guard let recipe = profile.image.build?.debian else {
-            throw ImageError.notBuildable(profile: profile.name)
+        return image
+    }
+
+    /// Makes the image under its lock: whoever waited for it finds it made, unless asked
+    /// for a new one (`replacing`, as `image build --force` does).
+    private func make(_ profile: Profile, reporter: any Reporter, replacing: Bool) async throws -> BaseImage {
+        let fetched = profile.image.build == nil && profile.image.url != nil
+        guard fetched || profile.image.build?.debian != nil else { throw ImageError.notBuildable(profile: profile.name) }
+        let target = directory(for: profile)
+        let lock = try await ImageLock.acquire(target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).lock")) {
+            reporter.note("another vmtest is making \(profile.name)'s image; waiting for it")
         }
+        defer {
+            lock.release()
+            removeIfEmpty(target.deletingLastPathComponent())
+        }
+        if !replacing, let image = try usable(cached(profile), for: profile) { return image }
+        return fetched ? try await fetch(profile, reporter: reporter) : try await buildFromRecipe(profile, reporter: reporter)
+    }
+
+    private func buildFromRecipe(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
+        let recipe = profile.image.build!.debian!
         let fileManager = FileManager.default
         let target = directory(for: profile)
-        let scratch = target.deletingLastPathComponent().appendingPathComponent(".building-\(getpid())")
-        try? fileManager.removeItem(at: scratch)
-        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try ScratchFolder.make(in: target.deletingLastPathComponent(), prefix: ".building")
         defer { try? fileManager.removeItem(at: scratch) }
 
         let started = ContinuousClock.now
         reporter.begin("image", "building \(profile.name) from \(recipe.mirror) (\(recipe.suite), \(recipe.architecture))")
-        let built = try await DebianImageBuilder(recipe: recipe).build(into: scratch) { message in
+        let built = try await builder(recipe, scratch) { message in
             reporter.detail("image", message)
         }
         reporter.detail("image", "checksumming the disk")

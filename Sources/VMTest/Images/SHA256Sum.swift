@@ -3,10 +3,8 @@ import Foundation
 /// SHA-256 of a file through coreutils' `sha256sum`: streaming and native speed, and
 /// the same number a person gets by running it by hand.
 enum SHA256Sum {
-    static let tool = ExternalTool("sha256sum", debianPackage: "coreutils")
-
     static func of(file: URL) async throws -> String {
-        let output = try await tool.run([file.path])
+        let output = try await ExternalTool.sha256sum.run([file.path])
         return String(output.prefix { $0 != " " })
     }
 }

@@ -40,10 +40,12 @@ public struct NightlyRunner: Sendable {
         self.results = results
         self.progress = progress
         self.directories = directories
+        let shared = NightPreparation()
         execute = { run, hypervisor, reporter in
-            let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, reporter: reporter))
+            let launcher = GuestLauncher(directories: directories, reporter: reporter)
             do {
-                return try await runner.run(run, connectURI: hypervisor.connectURI)
+                try await shared.prepare(run.request.profile, with: launcher)
+                return try await PackageTestRunner(launcher: launcher).run(run, connectURI: hypervisor.connectURI)
             } catch {
                 // The hypervisor cannot run it the way the plan forces: another one may.
                 let report = RunReport.notStarted(run, connection: hypervisor.uri, problem: "\(error)")

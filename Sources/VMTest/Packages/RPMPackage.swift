@@ -44,15 +44,9 @@ public struct RPMPackage: Sendable, Hashable {
                 fix: "build the binary package with `rpmbuild --rebuild --target armv7hl` and give that")
         }
         // Decompressing the payload blocks; keep it off the cooperative threads.
-        let elves = try await Self.offThePool { try rpm.executables() }
+        let elves = try await onThreadOfItsOwn { try rpm.executables() }
         return RPMPackage(
             file: file, name: rpm.name, version: "\(rpm.version)-\(rpm.release)", arch: rpm.arch,
             requires: rpm.requires, mislabelled: elves.mislabelledFiles(forArch: rpm.arch))
-    }
-
-    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
     }
 }

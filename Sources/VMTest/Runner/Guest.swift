@@ -19,6 +19,9 @@ public struct Guest: Sendable {
     public let start: GuestStart
     /// Seconds each launch phase took, in order.
     public let phases: [PhaseTiming]
+    /// How it was decided to boot: the prepared plan, or the one decided again when the
+    /// hypervisor refused a 32-bit vCPU.
+    public let plan: GuestPlan
     let keepSwitch: KeepSwitch
 
     /// Leaves the guest running (and its overlay on disk) when the scope ends, for a

@@ -83,90 +83,118 @@ public struct GuestLauncher: Sendable {
         commandLine.split(separator: " ").contains { $0.hasPrefix("panic=") } ? commandLine : commandLine + " panic=-1"
     }
 
+    /// Decides how `profile`'s guest boots on `placement`: its image (built or fetched
+    /// now when it is not cached, before anything boots), the 64-bit kernel when the
+    /// placement runs one, and its domain with the workarounds applied.
+    public func plan(
+        _ profile: Profile, on placement: Placement, runID: String, workarounds: WorkaroundSelection = .none,
+        packages: [InstalledPackage] = []
+    ) async throws -> GuestPlan {
+        // Every tool a boot needs, before an image is built for it.
+        _ = try ExternalTool.qemuImg.resolved()
+        if placement.hypervisor.requestedURI == nil {
+            _ = try ExternalTool.emulator(placement.mode.emulator).resolved()
+        }
+        let image = try await image(for: profile)
+        return try await plan(profile, on: placement, image: image, runID: runID, workarounds: workarounds, packages: packages)
+    }
+
+    /// The plan for an image already at hand: also what a placement changed at boot is
+    /// decided again with.
+    func plan(
+        _ profile: Profile, on placement: Placement, image: BaseImage, runID: String, workarounds: WorkaroundSelection,
+        packages: [InstalledPackage]
+    ) async throws -> GuestPlan {
+        GuestPlan(
+            profile: profile, runID: runID, runDirectory: directories.runs.appendingPathComponent(runID), placement: placement,
+            image: image, compatKernel: try await compatKernelIfNeeded(profile, placement.mode), workarounds: workarounds,
+            packages: packages, launcher: self)
+    }
+
+    /// The profile's base image: cached, or built from its recipe or fetched from its URL
+    /// now. Parallel callers in one process take turns (``ImageStore``'s build lock).
+    public func image(for profile: Profile) async throws -> BaseImage {
+        try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
+    }
+
+    /// Removes what dead vmtest processes left (their guests, overlays, QEMU processes):
+    /// once per command, before its first guest starts.
+    public func reapLeftovers() {
+        let reaped = LeftoverReaper(directories: directories).reap()
+        if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
+            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
+        }
+    }
+
+    /// Places and plans `profile`'s guest, then runs `body` with it booted: for commands
+    /// that boot one guest and decide nothing else (`vmtest boot`, tests).
     public func withGuest<T: Sendable>(
         _ profile: Profile,
         options: LaunchOptions = LaunchOptions(),
         _ body: (Guest) async throws -> T
     ) async throws -> T {
+        let placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
+        reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
+        let plan = try await plan(profile, on: placement, runID: options.runID ?? Self.newRunID())
+        reapLeftovers()
+        return try await withGuest(plan, options: options, body)
+    }
+
+    /// Starts the planned guest (restored from a saved state when one fits, else booted
+    /// from its kernel), waits for its shell, runs `body` with it, and tears it down
+    /// whatever happens.
+    public func withGuest<T: Sendable>(
+        _ plan: GuestPlan,
+        options: LaunchOptions,
+        _ body: (Guest) async throws -> T
+    ) async throws -> T {
         let phases = PhaseRecorder(reporter: reporter)
-        var placement: Placement
-        if let decided = options.placement {
-            placement = decided
-        } else {
-            placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
-            reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
-        }
-        _ = try ExternalTool.qemuImg.resolved()
-        if placement.hypervisor.requestedURI == nil {
-            _ = try ExternalTool(URL(fileURLWithPath: placement.mode.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
-        }
-
-        // Built from a recipe or fetched from a URL; a cached image needs neither work nor network.
-        let image = try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
-        var compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
-
-        let runID = options.runID ?? Self.newRunID()
-        let runDirectory = directories.runs.appendingPathComponent(runID)
+        var plan = plan
+        let profile = plan.profile, runDirectory = plan.runDirectory
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
-        let reaped = LeftoverReaper(directories: directories).reap()
-        if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
-            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
-        }
         // Everything below is torn down by `RunTeardown`, whatever happens.
         let teardown = RunTeardown(runDirectory: runDirectory, consoleLog: options.consoleLog)
         do {
-            func domainDefinition() -> DomainDefinition {
-                var definition = self.definition(
-                    for: profile, mode: placement.mode, image: image, compatKernel: compatKernel, runID: runID,
-                    runDirectory: runDirectory, seed: options.seed)
-                definition.sshForwardPort = options.sshForwardPort
-                definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
-                if let log = options.consoleLog { definition.consoleLog = log.path }
-                if let adjust = options.adjustDefinition { definition = adjust(definition) }
-                return definition
-            }
-            var definition = domainDefinition()
-            let hypervisor = placement.hypervisor
-            teardown.uri = hypervisor.uri
-            let timeout = options.readyTimeout ?? (placement.mode.accelerator == .tcg ? .seconds(300) : .seconds(90))
+            var definition = plan.definition(attaching: options)
+            let hypervisor = plan.placement.hypervisor
+            let timeout = options.readyTimeout ?? plan.defaultReadyTimeout
 
             var start = GuestStart.cold
             if !options.cold {
                 let warm = WarmStarter(
-                    reporter: reporter, profile: profile, image: image, options: options, hypervisor: hypervisor,
-                    host: placement.host, definition: definition, runDirectory: runDirectory, phases: phases)
+                    reporter: reporter, plan: plan, options: options, definition: definition, phases: phases)
                 if let (domain, restored, key) = try await warm.start(readyTimeout: timeout) {
-                    teardown.domain = domain
+                    teardown.started(domain, uri: hypervisor.uri)
                     definition = restored
                     start = .warm(key: key)
                 }
             }
             if teardown.domain == nil {
-                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
-                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
+                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: plan.image.disk).lastPathComponent)") {
+                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: plan.image.disk)
                 }
                 do {
-                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
-                } catch let error as LibvirtError where placement.canFallBackToCompatKernel(after: error) {
+                    teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
+                } catch let error as LibvirtError where plan.placement.canFallBackToCompatKernel(after: error) {
                     // The judgement said AArch32 at EL1; QEMU says otherwise. A 64-bit
                     // guest kernel runs the same userland under KVM: never TCG silently.
                     hypervisor.learnNoAArch32EL1(evidence: "QEMU refused a KVM armv7l vCPU: \(HypervisorJudge.quoted(error.message))")
-                    placement = try await place(profile, connectURI: options.connectURI, request: placement.request)
+                    let placement = try await place(profile, connectURI: hypervisor.requestedURI, request: plan.placement.request)
                     reporter.note("the hypervisor refused a 32-bit vCPU (\(HypervisorJudge.quoted(error.message))); running as \(placement.mode.label) instead")
-                    compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
-                    definition = domainDefinition()
-                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
+                    plan = try await self.plan(
+                        profile, on: placement, image: plan.image, runID: plan.runID, workarounds: plan.workarounds, packages: plan.packages)
+                    definition = plan.definition(attaching: options)
+                    teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
                 }
             }
             let domain = teardown.domain!
-            let console = try domain.openConsole(device: definition.commandConsoleAlias)
-            if start.isWarm { try domain.resume() }
-            teardown.console = console
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
-            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console), record: { transcript.append($0) })
-            teardown.shell = shell
+            let console = try GuestConsole.open(on: domain, definition, record: { transcript.append($0) })
+            teardown.opened(console)
+            let shell = console.shell
             if start.isWarm {
+                try domain.resume()
                 try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
                     try await shell.waitUntilReattached(timeout: .seconds(60))
                     let refreshed = try await shell.run(
@@ -181,9 +209,9 @@ public struct GuestLauncher: Sendable {
                 }
             }
             let guest = Guest(
-                runID: runID, profile: profile, domainName: definition.name, accelerator: placement.mode, image: image,
+                runID: plan.runID, profile: profile, domainName: definition.name, accelerator: plan.mode, image: plan.image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
-                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, keepSwitch: teardown.keepSwitch)
+                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, plan: plan, keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result
@@ -204,11 +232,8 @@ public struct GuestLauncher: Sendable {
     }
 
     private func createCold(_ definition: DomainDefinition, on hypervisor: Hypervisor, phases: PhaseRecorder) async throws -> Domain {
-        let xml = DomainXML.render(definition)
-        return try await phases.timed(
-            "boot", "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)"
-        ) {
-            try await offloadLibvirtCall { () throws(LibvirtError) in try hypervisor.connection.createDomain(xml: xml) }
-        }
+        try await Self.create(
+            definition, on: hypervisor, phases: phases,
+            detail: "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)")
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
-import Libvirt
-import Synchronization
 
-/// How to launch a guest, beyond what its profile says.
+/// What a launch attaches to a planned guest (``GuestPlan``), and how it waits for it:
+/// the run's own files and limits, no decisions.
 public struct LaunchOptions: Sendable {
-    /// libvirt URI; nil means this process's embedded QEMU driver.
+    /// libvirt URI; nil means this process's embedded QEMU driver. Read only by
+    /// ``GuestLauncher/withGuest(_:options:_:)``, which plans the guest itself.
     public var connectURI: String?
     /// How long the guest may take to answer on its console; nil scales a default by accelerator.
     public var readyTimeout: Duration?
@@ -17,17 +17,13 @@ public struct LaunchOptions: Sendable {
     /// Where the serial console's whole output goes; by default into the run directory,
     /// which teardown deletes.
     public var consoleLog: URL?
-    /// The run's identifier; a new one when nil.
+    /// The run's identifier; a new one when nil. Read only by ``GuestLauncher/withGuest(_:options:_:)``.
     public var runID: String?
-    /// Last changes to the domain before it is created (the workarounds).
-    public var adjustDefinition: (@Sendable (DomainDefinition) -> DomainDefinition)?
     /// Boot from the kernel even when a saved state could be restored.
     public var cold = false
-    /// What `--accel` / `--guest-kernel` force on the way the guest runs.
+    /// What `--accel` / `--guest-kernel` force on the way the guest runs. Read only by
+    /// ``GuestLauncher/withGuest(_:options:_:)``.
     public var accelerator = AcceleratorRequest.automatic
-    /// Where and how the guest runs, when the caller decided it already (a prepared run);
-    /// nil: the launcher decides (``GuestLauncher/place(_:connectURI:request:)``).
-    public var placement: Placement?
     /// The seed a saved guest boots with, when ``seed`` is a run's own; without it a
     /// seeded run boots cold.
     public var warmSeed: WarmSeed?

@@ -83,39 +83,28 @@ public struct PackageTestRunner: Sendable {
     }
 
     /// Decides, once, how the checked run goes on the hypervisor at `connectURI`: where and
-    /// how the guest runs, what the workarounds change, the time limits.
+    /// how the guest runs, its image (built or fetched now when not cached), what the
+    /// workarounds change, the time limits.
     public func prepare(_ inputs: RunInputs, connectURI: String?) async throws -> PreparedRun {
-        var request = inputs.request
-        request.connectURI = connectURI
-        let profile = request.profile, runID = inputs.runID, packages = inputs.packages, selection = inputs.workarounds
-        let placement = try await launcher.place(profile, connectURI: connectURI, request: request.accelerator)
-        let accelerator = placement.mode
-        launcher.reporter.note("running as \(accelerator.label): \(accelerator.reason)")
-        // Emulation is 10-50x slower than KVM, so the default limits grow with it.
-        let slow = accelerator.accelerator == .tcg
-        let preview = launcher.definition(
-            for: profile, mode: accelerator, image: nil, runID: runID, runDirectory: launcher.directories.runs.appendingPathComponent(runID))
-        let context = WorkaroundContext(
-            definition: preview, host: placement.host,
-            packages: packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
-        let (_, applied) = selection.apply(to: preview, context: context)
-        for workaround in applied { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
-        return PreparedRun(
-            request: request, runID: runID, packages: packages, testScripts: inputs.testScripts, channel: inputs.channel,
-            results: inputs.results, placement: placement, workarounds: selection, appliedWorkarounds: applied,
-            testEnvironment: selection.environment(in: context),
-            timeout: request.timeout ?? .seconds(slow ? 1800 : 600),
-            testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
+        let profile = inputs.request.profile
+        let placement = try await launcher.place(profile, connectURI: connectURI, request: inputs.request.accelerator)
+        launcher.reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
+        let guest = try await launcher.plan(
+            profile, on: placement, runID: inputs.runID, workarounds: inputs.workarounds,
+            packages: inputs.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
+        for workaround in guest.appliedWorkarounds { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
+        return PreparedRun(inputs: inputs, guest: guest)
     }
 
     /// Makes sure the saved state that runs of `profile` restore exists, by one run of
     /// `true` that restores it (saving it first when there is none). The run's results
     /// go to a temporary folder, deleted afterwards; the report says what happened.
     public func warmUp(_ profile: Profile, connectURI: String?, accelerator: AcceleratorRequest = .automatic) async throws -> RunReport {
-        let results = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-warm-\(getpid())")
+        let results = try ScratchFolder.make(in: FileManager.default.temporaryDirectory, prefix: "vmtest-warm")
         defer { try? FileManager.default.removeItem(at: results) }
         var request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
         request.accelerator = accelerator
+        launcher.reapLeftovers()
         return await run(try await prepare(request))
     }
 
@@ -139,9 +128,9 @@ public struct PackageTestRunner: Sendable {
         let reporter = launcher.reporter
         let started = Date(), clock = ContinuousClock.now
         var report = RunReport(
-            runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
+            runID: prepared.runID, profile: prepared.profile.name, imageSHA256: nil,
             host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: prepared.placement.host.architecture,
-                        connection: prepared.request.connectURI ?? "embedded qemu:///embed"),
+                        connection: prepared.connection),
             accelerator: prepared.accelerator.accelerator, guestKernel: prepared.accelerator.guestKernel,
             acceleratorReason: prepared.accelerator.reason,
             channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
@@ -161,8 +150,14 @@ public struct PackageTestRunner: Sendable {
         } catch {
             report.infrastructureError = "\(error)"
         }
+        // A hypervisor that refused a 32-bit vCPU made the guest boot another way.
+        let booted = session.guestPlan
+        report.accelerator = booted.mode.accelerator
+        report.guestKernel = booted.mode.guestKernel
+        report.acceleratorReason = booted.mode.reason
+        report.workarounds = booted.appliedWorkarounds
         report.tests = session.tests
-        report.phases = session.phases
+        report.phases = session.phases.phases
         report.imageSHA256 = session.imageSHA256
         report.warmState = session.warmState
         report.seconds = (ContinuousClock.now - clock).seconds
@@ -172,20 +167,12 @@ public struct PackageTestRunner: Sendable {
 
     private func boot(_ prepared: PreparedRun, session: RunSession) async throws {
         let reporter = launcher.reporter
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-payload-\(prepared.runID)")
+        let scratch = try ScratchFolder.make(in: FileManager.default.temporaryDirectory, prefix: "vmtest-payload")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        var options = LaunchOptions(connectURI: prepared.request.connectURI)
-        options.runID = prepared.runID
         // Booting may take half the run's time: a nested or loaded host boots slowly even
         // under KVM, and --timeout is the one limit a user sets for that.
-        options.readyTimeout = prepared.timeout / 2
-        options.cold = prepared.request.cold
-        options.placement = prepared.placement
-        let selection = prepared.workarounds, host = prepared.placement.host
-        let packages = prepared.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
-        options.adjustDefinition = { definition in
-            selection.apply(to: definition, context: WorkaroundContext(definition: definition, host: host, packages: packages)).0
-        }
+        var options = LaunchOptions(readyTimeout: prepared.timeout / 2)
+        options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
         // Files reach a console-only guest on a read-only disk of their own.
@@ -209,15 +196,14 @@ public struct PackageTestRunner: Sendable {
             let provisioner = Provisioner(
                 templatesDirectory: CloudInitTemplates.standardDirectory(), directories: launcher.directories, reporter: reporter)
             let guestFiles = try await provisioner.prepare(
-                profile: prepared.request.profile, runID: prepared.runID,
-                runDirectory: launcher.directories.runs.appendingPathComponent(prepared.runID))
+                profile: prepared.profile, runID: prepared.runID, runDirectory: prepared.guest.runDirectory)
             options = guestFiles.launchOptions(options)
             provisioned = guestFiles
         }
         // The launcher removes the run directory when the guest goes; this covers a run
         // stopped (Ctrl-C, time limit) after provisioning wrote the key and seed into it
         // but before the launcher took it over.
-        let runDirectory = launcher.directories.runs.appendingPathComponent(prepared.runID)
+        let runDirectory = prepared.guest.runDirectory
         defer {
             provisioned?.release()
             if !FileManager.default.fileExists(atPath: runDirectory.appendingPathComponent(LeftoverReaper.keptFile).path) {
@@ -225,32 +211,30 @@ public struct PackageTestRunner: Sendable {
             }
         }
 
-        try await launcher.withGuest(prepared.request.profile, options: options) { guest in
-            session.imageSHA256 = guest.image.diskSHA256
-            if case .warm(let key) = guest.start { session.warmState = key }
-            session.phases = guest.phases
+        try await launcher.withGuest(prepared.guest, options: options) { guest in
+            session.record(guest)
             var ssh: SSHChannel?
             if let provisioned {
-                try await session.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
+                try await session.phases.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
                 if prepared.channel == .ssh {
-                    ssh = try await session.timed("ssh") { try await provisioned.connect(guest: guest) }
+                    ssh = try await session.phases.timed("ssh") { try await provisioned.connect(guest: guest) }
                 }
             }
             do {
                 let channel: any GuestChannel = ssh ?? guest.shell
                 if !files.isEmpty {
-                    try await session.phase("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
+                    try await session.phases.timed("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
                         try await copy(prepared, into: channel, ssh: ssh)
                     }
                 }
                 try await runTests(prepared, channel: channel, session: session)
             } catch {
                 await ssh?.close()
-                if prepared.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
+                if prepared.inputs.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
                 throw error
             }
             await ssh?.close()
-            if prepared.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
+            if prepared.inputs.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
                 guest.keepRunning()
             }
         }
@@ -280,11 +264,11 @@ public struct PackageTestRunner: Sendable {
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(_ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
-        let profile = prepared.request.profile
+        let profile = prepared.profile
         if !prepared.packages.isEmpty {
             let paths = prepared.packages.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
             let install = profile.install.replacingOccurrences(of: "{packages}", with: paths.joined(separator: " "))
-            let installed = try await session.test(kind: "install", name: "install", command: install, on: channel)
+            let installed = try await session.test(kind: .install, name: "install", command: install, on: channel)
             guard installed.verdict == .passed else {
                 session.skipRemaining(because: "the packages did not install")
                 return
@@ -292,7 +276,7 @@ public struct PackageTestRunner: Sendable {
             for package in prepared.packages {
                 for smoke in profile.smokeTests {
                     let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
-                    _ = try await session.test(kind: "smoke", name: TestName.smoke(smoke, package), command: command, on: channel)
+                    _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
                 }
                 let listing = try await channel.run(
                     "for f in /usr/share/installed-tests/\(ShellWords.quote(package.name))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
@@ -300,16 +284,16 @@ public struct PackageTestRunner: Sendable {
                 for line in listing.standardOutput.split(separator: "\n") {
                     let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
                     guard parts.count == 2, !parts[1].isEmpty else { continue }
-                    _ = try await session.test(kind: "installed-tests", name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
+                    _ = try await session.test(kind: .installedTests, name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
                 }
             }
         }
-        for (index, command) in prepared.request.commands.enumerated() {
-            _ = try await session.test(kind: "command", name: TestName.command(index, command), command: command, on: channel)
+        for (index, command) in prepared.commands.enumerated() {
+            _ = try await session.test(kind: .command, name: TestName.command(index, command), command: command, on: channel)
         }
         for script in prepared.testScripts {
             _ = try await session.test(
-                kind: "tests-dir", name: script.lastPathComponent,
+                kind: .testsDir, name: script.lastPathComponent,
                 command: "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))", on: channel)
         }
     }

@@ -1,60 +1,53 @@
 import Foundation
+import Synchronization
 
 /// The mutable record of one run while it happens.
-final class RunSession: @unchecked Sendable {
+final class RunSession: Sendable {
     let prepared: PreparedRun
     let reporter: any Reporter
-    private let lock = NSLock()
-    private var _tests: [TestCaseResult] = []
-    private var _phases: [PhaseTiming] = []
-    private var _imageSHA256: String?
-    private var _warmState: String?
+    /// The guest's launch steps, then the run's own (cloud-init, ssh, copy).
+    let phases: PhaseRecorder
+    private let state = Mutex(State())
+
+    private struct State {
+        var tests: [TestCaseResult] = []
+        var imageSHA256: String?
+        var warmState: String?
+        /// How the guest was decided to boot in the end (a refused 32-bit vCPU decides again).
+        var guest: GuestPlan?
+    }
 
     init(prepared: PreparedRun, reporter: any Reporter) {
         self.prepared = prepared
         self.reporter = reporter
+        phases = PhaseRecorder(reporter: reporter)
     }
 
-    var tests: [TestCaseResult] { lock.withLock { _tests } }
-    var phases: [PhaseTiming] {
-        get { lock.withLock { _phases } }
-        set { lock.withLock { _phases = newValue } }
-    }
-    var imageSHA256: String? {
-        get { lock.withLock { _imageSHA256 } }
-        set { lock.withLock { _imageSHA256 = newValue } }
-    }
-    var warmState: String? {
-        get { lock.withLock { _warmState } }
-        set { lock.withLock { _warmState = newValue } }
-    }
+    var tests: [TestCaseResult] { state.withLock { $0.tests } }
+    var imageSHA256: String? { state.withLock { $0.imageSHA256 } }
+    var warmState: String? { state.withLock { $0.warmState } }
+    /// The plan the guest booted with: the prepared one unless the hypervisor changed it.
+    var guestPlan: GuestPlan { state.withLock { $0.guest } ?? prepared.guest }
 
-    /// Records how long a step that reports its own progress took.
-    func timed<T>(_ name: String, _ work: () async throws -> T) async throws -> T {
-        let start = ContinuousClock.now
-        let result = try await work()
-        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: (ContinuousClock.now - start).seconds)) }
-        return result
-    }
-
-    func phase(_ name: String, _ detail: String, _ work: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
-        reporter.begin(name, detail)
-        try await work()
-        let seconds = (ContinuousClock.now - start).seconds
-        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: seconds)) }
-        reporter.end(name, seconds: seconds, "done")
+    /// What the launcher says of the guest it started.
+    func record(_ guest: Guest) {
+        state.withLock {
+            $0.imageSHA256 = guest.image.diskSHA256
+            if case .warm(let key) = guest.start { $0.warmState = key }
+            $0.guest = guest.plan
+        }
+        phases.record(guest.phases)
     }
 
     /// Runs one test case. A failing or timed-out command is a verdict; a broken
     /// channel is rethrown, because no later test could run either.
-    func test(kind: String, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
+    func test(kind: TestCaseResult.Kind, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
         let start = ContinuousClock.now
         reporter.begin("test", name)
         var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
                                     seconds: 0, standardOutput: "", standardError: "", message: nil)
         // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
-        let exports = prepared.testEnvironment.sorted { $0.key < $1.key }
+        let exports = guestPlan.testEnvironment.sorted { $0.key < $1.key }
             .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
         do {
             let outcome = try await channel.run(exports + command, timeout: prepared.testTimeout)
@@ -63,7 +56,7 @@ final class RunSession: @unchecked Sendable {
             result.standardError = outcome.standardError
             switch outcome.exitStatus {
             case 0: result.verdict = .passed
-            case 77 where kind == "installed-tests":
+            case 77 where kind.skipsOnExit77:
                 result.verdict = .skipped
                 result.message = "the test skipped itself (exit 77)"
             default:
@@ -79,19 +72,19 @@ final class RunSession: @unchecked Sendable {
         result.seconds = (ContinuousClock.now - start).seconds
         let verdict = result.verdict
         reporter.end("test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
-        lock.withLock { _tests.append(result) }
+        state.withLock { $0.tests.append(result) }
         return result
     }
 
     func skipRemaining(because reason: String) {
         let skipped = prepared.packages.flatMap { package in
-            prepared.request.profile.smokeTests.map { TestName.smoke($0, package) }
-        } + prepared.request.commands.enumerated().map { TestName.command($0.offset, $0.element) }
+            prepared.profile.smokeTests.map { TestName.smoke($0, package) }
+        } + prepared.commands.enumerated().map { TestName.command($0.offset, $0.element) }
             + prepared.testScripts.map(\.lastPathComponent)
-        lock.withLock {
+        state.withLock {
             for name in skipped {
-                _tests.append(TestCaseResult(kind: "skipped", name: name, command: "", verdict: .skipped, exitStatus: nil,
-                                             seconds: 0, standardOutput: "", standardError: "", message: reason))
+                $0.tests.append(TestCaseResult(kind: .skipped, name: name, command: "", verdict: .skipped, exitStatus: nil,
+                                               seconds: 0, standardOutput: "", standardError: "", message: reason))
             }
         }
     }

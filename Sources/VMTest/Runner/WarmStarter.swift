@@ -11,16 +11,21 @@ import Synchronization
 /// disks are fitted into the saved layout (``WarmState/payloadSlotBytes``).
 struct WarmStarter {
     let reporter: any Reporter
-    let profile: Profile
-    let image: BaseImage
+    /// The run's guest as planned: profile, image, hypervisor and its host (a saved KVM
+    /// guest restores only onto the same kind of core), run directory.
+    let plan: GuestPlan
     let options: LaunchOptions
-    let hypervisor: Hypervisor
-    /// The hypervisor's host: a saved KVM guest restores only onto the same kind of core.
-    let host: HostMachine
     /// The run's own domain, as a cold boot would create it.
     let definition: DomainDefinition
-    let runDirectory: URL
     let phases: PhaseRecorder
+
+    var profile: Profile { plan.profile }
+    var image: BaseImage { plan.image }
+    var hypervisor: Hypervisor { plan.placement.hypervisor }
+    var host: HostMachine { plan.placement.host }
+    var runDirectory: URL { plan.runDirectory }
+    /// nil: this process's embedded driver.
+    var connectURI: String? { hypervisor.requestedURI }
 
     enum Plan {
         case restore(WarmState)
@@ -61,7 +66,7 @@ struct WarmStarter {
 
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
-        if let uri = options.connectURI, !Self.isLocal(uri) {
+        if let uri = connectURI, !Self.isLocal(uri) {
             return .unavailable(reason: "saved states live on this machine and \(uri) is another host's hypervisor")
         }
         if options.seed != nil, options.warmSeed == nil {
@@ -85,7 +90,7 @@ struct WarmStarter {
         let libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
-            hypervisor: options.connectURI ?? "embedded",
+            hypervisor: connectURI ?? "embedded",
             hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
         if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
@@ -107,30 +112,27 @@ struct WarmStarter {
             var saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
             // The run's own log: on failure the launcher shows its tail; saved, it is kept with the state.
             saving.consoleLog = definition.consoleLog
-            domain = try await phases.timed("boot", "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)") {
-                try hypervisor.connection.createDomain(xml: DomainXML.render(saving))
-            }
-            let console = try domain!.openConsole(device: saving.commandConsoleAlias)
-            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console))
+            domain = try await GuestLauncher.create(
+                saving, on: hypervisor, phases: phases,
+                detail: "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)")
+            let console = try GuestConsole.open(on: domain!, saving)
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
+                    try await console.shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
                 }
                 if seed != nil {
                     try await phases.timed("cloud-init", "waiting for cloud-init to finish before saving") {
-                        _ = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(600))
+                        _ = try await CloudInitReadiness.wait(on: console.shell, timeout: .seconds(600))
                     }
                 }
                 // Everything the guest buffered reaches the frozen layer: its memory and
                 // its disk then agree whatever the host's cache does.
-                _ = try await shell.run("sync", timeout: .seconds(120))
+                _ = try await console.shell.run("sync", timeout: .seconds(120))
             } catch {
-                await shell.stop()
-                console.close()
+                await console.close()
                 throw error
             }
-            await shell.stop()
-            console.close()
+            await console.close()
             let saveStarted = ContinuousClock.now
             let stateFile = scratch.appendingPathComponent("state.save")
             try await phases.timed("save", "saving the ready guest for later runs") {
@@ -244,7 +246,7 @@ struct WarmStarter {
     /// `qemu-system-arm --version`'s first line, asked once per process.
     static func emulatorVersion(_ emulator: String) async throws -> String {
         if let known = versions.withLock({ $0[emulator] }) { return known }
-        let output = try await ExternalTool(URL(fileURLWithPath: emulator).lastPathComponent, debianPackage: "qemu-system-arm").run(["--version"])
+        let output = try await ExternalTool.emulator(emulator).run(["--version"])
         let line = String(output.split(separator: "\n").first ?? "")
         versions.withLock { $0[emulator] = line }
         return line

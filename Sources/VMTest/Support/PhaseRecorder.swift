@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Seconds each launch phase took, reported as they end.
+/// Seconds each named step took, in order: the one timer for a guest's launch, a run's
+/// steps inside it, and an image build, so every report times its steps the same way.
 final class PhaseRecorder: Sendable {
     let reporter: any Reporter
     private let recorded = Mutex<[PhaseTiming]>([])
@@ -10,13 +11,20 @@ final class PhaseRecorder: Sendable {
 
     var phases: [PhaseTiming] { recorded.withLock { $0 } }
 
-    func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
+    /// Adds steps timed elsewhere (a guest's launch, before the run's own steps).
+    func record(_ phases: [PhaseTiming]) {
+        recorded.withLock { $0 += phases }
+    }
+
+    /// Times `work` as `phase`. With a `detail` the step is reported as it begins and
+    /// ends; without one the step reports its own progress and is only timed.
+    func timed<R>(_ phase: String, _ detail: String? = nil, _ work: () async throws -> R) async throws -> R {
         let start = ContinuousClock.now
-        reporter.begin(phase, detail)
+        if let detail { reporter.begin(phase, detail) }
         let result = try await work()
         let seconds = (ContinuousClock.now - start).seconds
         recorded.withLock { $0.append(PhaseTiming(name: phase, seconds: seconds)) }
-        reporter.end(phase, seconds: seconds, "done")
+        if detail != nil { reporter.end(phase, seconds: seconds, "done") }
         return result
     }
 }
