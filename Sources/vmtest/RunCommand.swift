@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
             launcher.reapLeftovers()
             let report = try await runner.run(inputs, connectURI: request.connectURI)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                FileHandle.standardOutput.writeIfOpen(data + Data("\n".utf8))
             }
             RunSummaryPrinter.print(report, results: inputs.results)
             return report.exitStatus

@@ -76,7 +76,7 @@ extension ImageStore {
 
         // A download verified by an earlier attempt whose prepare failed is not fetched again.
         let verified = downloads.appendingPathComponent(name)
-        let fetched: ImageFetcher.Result
+        let fetched: ImageFetcher.Download
         let actual: String
         if fileManager.fileExists(atPath: verified.path), try await SHA256Sum.of(file: verified) == expected {
             fetched = .init(bytes: ImageFetcher.size(of: verified), resumedFrom: [], seconds: 0)

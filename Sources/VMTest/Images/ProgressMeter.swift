@@ -3,16 +3,19 @@ import Synchronization
 
 /// Bytes, rate and ETA through the reporter: often on a terminal (its status line is
 /// redrawn), every tenth of the file in plain logs.
-final class ProgressMeter: @unchecked Sendable {
+final class ProgressMeter: Sendable {
     private let reporter: any Reporter
     private let label: String
     private let name: String
-    private let lock = NSLock()
-    private var startedAt = ContinuousClock.now
-    private var startBytes: Int64 = 0
-    private var total: Int64?
-    private var lastReport = ContinuousClock.now
-    private var lastDecile = -1
+    private let state = Mutex(State())
+
+    private struct State {
+        var startedAt = ContinuousClock.now
+        var startBytes: Int64 = 0
+        var total: Int64?
+        var lastReport = ContinuousClock.now
+        var lastDecile = -1
+    }
 
     init(reporter: any Reporter, label: String, name: String) {
         self.reporter = reporter
@@ -21,29 +24,30 @@ final class ProgressMeter: @unchecked Sendable {
     }
 
     func started(at bytes: Int64, total: Int64?) {
-        lock.withLock {
-            startedAt = .now
-            startBytes = bytes
-            self.total = total
-            lastReport = .now
-            lastDecile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
+        state.withLock {
+            $0.startedAt = .now
+            $0.startBytes = bytes
+            $0.total = total
+            $0.lastReport = .now
+            $0.lastDecile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
         }
         reporter.detail(label, "\(name): " + (total.map { "\(ImageFetcher.formatBytes($0))" } ?? "size unknown")
             + (bytes > 0 ? ", continuing at \(ImageFetcher.formatBytes(bytes))" : ""))
     }
 
     func advanced(to bytes: Int64) {
-        let line: String? = lock.withLock {
+        let line: String? = state.withLock { state in
             let now = ContinuousClock.now
+            let total = state.total
             let decile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
             let due = reporter.isInteractive
-                ? (now - lastReport) >= .milliseconds(250)
-                : (total != nil ? decile > lastDecile : (now - lastReport) >= .seconds(10))
+                ? (now - state.lastReport) >= .milliseconds(250)
+                : (total != nil ? decile > state.lastDecile : (now - state.lastReport) >= .seconds(10))
             guard due else { return nil }
-            lastReport = now
-            lastDecile = decile
-            let elapsed = max((now - startedAt).seconds, 0.001)
-            let rate = Double(bytes - startBytes) / elapsed
+            state.lastReport = now
+            state.lastDecile = decile
+            let elapsed = max((now - state.startedAt).seconds, 0.001)
+            let rate = Double(bytes - state.startBytes) / elapsed
             var text = "\(name): \(ImageFetcher.formatBytes(bytes))"
             if let total {
                 text += " of \(ImageFetcher.formatBytes(total)) (\(bytes * 100 / max(total, 1)) %)"
