@@ -24,6 +24,20 @@ public protocol ExitStatusProviding: Error {
     var exitStatus: Int32 { get }
 }
 
+/// An error that is always the person's input to fix (exit 2).
+public protocol BadInputError: ExitStatusProviding {}
+
+extension BadInputError {
+    public var exitStatus: Int32 { ExitStatus.badInput }
+}
+
+/// An error that is always the machinery's (exit 3): found once something started.
+public protocol InfrastructureError: ExitStatusProviding {}
+
+extension InfrastructureError {
+    public var exitStatus: Int32 { ExitStatus.infrastructure }
+}
+
 extension Interrupted: ExitStatusProviding {}
 
 extension CancellationError: ExitStatusProviding {
@@ -31,21 +45,13 @@ extension CancellationError: ExitStatusProviding {
     public var exitStatus: Int32 { 130 }
 }
 
-extension ProfileError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.badInput }
-}
+extension ProfileError: BadInputError {}
 
-extension PlanError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.badInput }
-}
+extension PlanError: BadInputError {}
 
-extension RunInputError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.badInput }
-}
+extension RunInputError: BadInputError {}
 
-extension AcceleratorRequestError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.badInput }
-}
+extension AcceleratorRequestError: BadInputError {}
 
 extension ToolError: ExitStatusProviding {
     /// A missing tool is the host's setup, fixed by installing it; a tool that fails is the machinery.
@@ -78,40 +84,23 @@ extension DebianImageBuildError: ExitStatusProviding {
     }
 }
 
-extension CompatKernelError: ExitStatusProviding {
-    /// Found only once a run has chosen the 64-bit kernel on this host: the run's machinery.
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+/// Found only once a run has chosen the 64-bit kernel on this host: the run's machinery.
+extension CompatKernelError: InfrastructureError {}
 
-extension HypervisorConnectionError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension HypervisorConnectionError: InfrastructureError {}
 
-extension LibvirtError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension LibvirtError: InfrastructureError {}
 
 /// Errors of a guest or its channel: found only once something booted.
-extension GuestChannelError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension GuestChannelError: InfrastructureError {}
 
-extension SSHChannelError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension SSHChannelError: InfrastructureError {}
 
-extension ProvisioningError: ExitStatusProviding {
-    public var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension ProvisioningError: InfrastructureError {}
 
-extension GuestStepError: ExitStatusProviding {
-    var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension GuestStepError: InfrastructureError {}
 
-extension WarmStartError: ExitStatusProviding {
-    var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension WarmStartError: InfrastructureError {}
 
-extension TimeLimitExceeded: ExitStatusProviding {
-    var exitStatus: Int32 { ExitStatus.infrastructure }
-}
+extension TimeLimitExceeded: InfrastructureError {}
+extension ImageLockError: InfrastructureError {}
