@@ -86,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
             request.accelerator = acceleration
             request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
             let inputs = try await runner.check(request)
-            launcher.reapLeftovers()
+            await launcher.reapLeftovers()
             let report = try await runner.run(inputs, connectURI: request.connectURI)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
                 FileHandle.standardOutput.writeIfOpen(data + Data("\n".utf8))

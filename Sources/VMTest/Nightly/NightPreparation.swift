@@ -10,7 +10,7 @@ actor NightPreparation {
     func prepare(_ profile: Profile, with launcher: GuestLauncher) async throws {
         if !reaped {
             reaped = true
-            launcher.reapLeftovers()
+            await launcher.reapLeftovers()
         }
         let making = images[profile.name] ?? Task { try await launcher.image(for: profile) }
         images[profile.name] = making

@@ -118,9 +118,11 @@ public struct GuestLauncher: Sendable {
     }
 
     /// Removes what dead vmtest processes left (their guests, overlays, QEMU processes):
-    /// once per command, before its first guest starts.
-    public func reapLeftovers() {
-        let reaped = LeftoverReaper(directories: directories).reap()
+    /// once per command, before its first guest starts. Off the cooperative threads: it
+    /// asks libvirt about every domain and waits for killed processes.
+    public func reapLeftovers() async {
+        let reaper = LeftoverReaper(directories: directories)
+        let reaped = await offloadLibvirtCall { reaper.reap() }
         if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
             reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
         }
@@ -136,7 +138,7 @@ public struct GuestLauncher: Sendable {
         let placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
         reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
         let plan = try await plan(profile, on: placement, runID: options.runID ?? Self.newRunID())
-        reapLeftovers()
+        await reapLeftovers()
         return try await withGuest(plan, options: options, body)
     }
 

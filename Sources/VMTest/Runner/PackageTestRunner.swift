@@ -104,7 +104,7 @@ public struct PackageTestRunner: Sendable {
         defer { try? FileManager.default.removeItem(at: results) }
         var request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
         request.accelerator = accelerator
-        launcher.reapLeftovers()
+        await launcher.reapLeftovers()
         return await run(try await prepare(request))
     }
 

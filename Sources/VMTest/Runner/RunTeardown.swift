@@ -39,7 +39,8 @@ final class RunTeardown: Sendable {
         return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
     }
 
-    /// Synchronous libvirt calls only after the first await, so cancellation cannot cut it short.
+    /// Runs to its end even when the task is cancelled (Ctrl-C, a time limit): nothing
+    /// below checks for cancellation, and the libvirt call waits on a thread of its own.
     func run(reporter: any Reporter) async {
         let start = ContinuousClock.now
         let made = self.made.withLock { made in
@@ -58,7 +59,7 @@ final class RunTeardown: Sendable {
         }
         if let domain = made.domain {
             do {
-                _ = try domain.destroyIfRunning()
+                _ = try await offloadLibvirtCall { () throws(LibvirtError) in try domain.destroyIfRunning() }
             } catch {
                 reporter.note("could not destroy \(domain.name): \(error)")
             }

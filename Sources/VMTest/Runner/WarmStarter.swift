@@ -147,7 +147,7 @@ struct WarmStarter {
                 bakedAt: Date())
             return try store.publish(state, from: scratch)
         } catch {
-            _ = try? domain?.destroyIfRunning()
+            if let domain { _ = try? await offloadLibvirtCall { () throws(LibvirtError) in try domain.destroyIfRunning() } }
             try? FileManager.default.removeItem(at: scratch)
             throw error
         }
