@@ -45,8 +45,8 @@ struct BootCommand: AsyncParsableCommand {
                     return ExitStatus.success
                 }
                 let result = try await guest.shell.run(guestCommand, timeout: .seconds(3600))
-                FileHandle.standardOutput.write(Data(result.standardOutput.utf8))
-                FileHandle.standardError.write(Data(result.standardError.utf8))
+                FileHandle.standardOutput.writeIfOpen(result.standardOutput)
+                FileHandle.standardError.writeIfOpen(result.standardError)
                 return result.exitStatus
             }
         }

@@ -17,7 +17,7 @@ struct ProfilesCommand: AsyncParsableCommand {
             let catalog = global.catalog
             let entries = catalog.entries()
             guard !entries.isEmpty else {
-                FileHandle.standardError.write(Data("vmtest: no profiles found; looked in:\n\(catalog.searchedDescription)\n".utf8))
+                FileHandle.standardError.writeIfOpen("vmtest: no profiles found; looked in:\n\(catalog.searchedDescription)\n")
                 throw ExitCode(ExitStatus.badInput)
             }
             for entry in entries {
@@ -58,7 +58,7 @@ struct ProfilesCommand: AsyncParsableCommand {
                     let profile = try catalog.load(target)
                     print("ok: \(profile.name)")
                 } catch {
-                    FileHandle.standardError.write(Data("vmtest: \(error)\n".utf8))
+                    FileHandle.standardError.writeIfOpen("vmtest: \(error)\n")
                     failed = true
                 }
             }

@@ -75,7 +75,8 @@ struct RunCommand: AsyncParsableCommand {
         let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
             let profile = try global.catalog.load(name)
-            let runner = PackageTestRunner(launcher: GuestLauncher(reporter: LineReporter()))
+            let launcher = GuestLauncher(reporter: LineReporter())
+            let runner = PackageTestRunner(launcher: launcher)
             var request = RunRequest(
                 profile: profile, rpmPaths: rpms, commands: tests, testsDirectory: testsDir, channel: channel,
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
@@ -85,9 +86,10 @@ struct RunCommand: AsyncParsableCommand {
             request.accelerator = acceleration
             request.workarounds = try WorkaroundSelection(forced: forced, disabled: disabled)
             let inputs = try await runner.check(request)
+            await launcher.reapLeftovers()
             let report = try await runner.run(inputs, connectURI: request.connectURI)
             if json, let data = try? RunResultsWriter.summaryJSON(report) {
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                FileHandle.standardOutput.writeIfOpen(data + Data("\n".utf8))
             }
             RunSummaryPrinter.print(report, results: inputs.results)
             return report.exitStatus

@@ -29,7 +29,7 @@ struct VMTestCommand: AsyncParsableCommand {
             }
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                FileHandle.standardError.writeIfOpen((fullMessage(for: error) + "\n"))
                 Foundation.exit(ExitStatus.badInput)
             }
             exit(withError: error)
@@ -68,7 +68,7 @@ func runReportingErrors(_ body: @escaping @Sendable () async throws -> Int32) as
     do {
         status = try await withSignalCancellation(body)
     } catch {
-        FileHandle.standardError.write(Data("vmtest: \(error)\n".utf8))
+        FileHandle.standardError.writeIfOpen("vmtest: \(error)\n")
         status = ExitStatus.for(error)
     }
     await Hypervisor.closeAll(directories: .standard())

@@ -79,7 +79,7 @@ struct CompatKernelTests {
             Version: 6.1.170-1
 
             """
-        let stanzas = HostApt.parseStanzas(text)
+        let stanzas = try DebianControlFile.parse(text, file: "apt-cache show").paragraphs
         #expect(stanzas.count == 2)
         let stanza = stanzas[0]
         #expect(stanza["Version"] == "6.1.176-1")

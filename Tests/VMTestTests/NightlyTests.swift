@@ -111,7 +111,7 @@ import Testing
             if set.hasPrefix("flaky"), attempt == 1 {
                 report.infrastructureError = "the guest's console shell did not answer within 300 s"
             } else {
-                report.tests = [TestCaseResult(kind: "install", name: "install", command: "rpm -U", verdict: failing ? .failed : .passed,
+                report.tests = [TestCaseResult(kind: .install, name: "install", command: "rpm -U", verdict: failing ? .failed : .passed,
                                                exitStatus: failing ? 1 : 0, seconds: 0.03, standardOutput: "", standardError: "", message: nil)]
             }
             RunResultsWriter.write(report, to: run.results)

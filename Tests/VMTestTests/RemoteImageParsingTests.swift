@@ -215,8 +215,8 @@ import Testing
         #expect(ImageError.noBootConfiguration(image: "x.raw.xz", searched: ExtlinuxConfig.searchPaths).description.contains("method: u-boot"))
         #expect(ExitStatus.for(mismatch) == ExitStatus.infrastructure)
         #expect(ExitStatus.for(ImageError.notBuildable(profile: "p")) == ExitStatus.badInput)
-        #expect(ToolError.missing(ImagePreparer.debugfs).description.contains("apt-get install e2fsprogs"))
-        #expect(ToolError.missing(ImagePreparer.mcopy).description.contains("apt-get install mtools"))
+        #expect(ToolError.missing(ExternalTool.debugfs).description.contains("apt-get install e2fsprogs"))
+        #expect(ToolError.missing(ExternalTool.mcopy).description.contains("apt-get install mtools"))
     }
 
     @Test func contentRangeHeaders() {
@@ -239,8 +239,8 @@ import Testing
         #expect(result.bytes == Int64(bytes.count))
         #expect(try Data(contentsOf: part) == bytes)
         #expect(try ImagePreparer.format(of: part) == .raw)
-        try await ImagePreparer.xz.run(["-k", "-0", source.path])
-        try await ImagePreparer.gzip.run(["-k", "-1", source.path])
+        try await ExternalTool.xz.run(["-k", "-0", source.path])
+        try await ExternalTool.gzip.run(["-k", "-1", source.path])
         #expect(try ImagePreparer.format(of: folder.appendingPathComponent("image.raw.xz")) == .xz)
         #expect(try ImagePreparer.format(of: folder.appendingPathComponent("image.raw.gz")) == .gzip)
     }

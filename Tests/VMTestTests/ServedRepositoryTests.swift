@@ -48,9 +48,8 @@ import Testing
             "-o", "Dir::Etc=\(state.path)/etc", "-o", "Dir::Etc::sourcelist=\(state.path)/etc/sources.list",
             "-o", "Dir::Etc::sourceparts=-", "-o", "Debug::NoLocking=1",
         ]
-        let apt = ExternalTool("apt-get", debianPackage: "apt")
-        _ = try await apt.run(options + ["update"])
-        let plan = try await apt.run(options + ["--simulate", "install", "vmtest-app"])
+        _ = try await ExternalTool.aptGet.run(options + ["update"])
+        let plan = try await ExternalTool.aptGet.run(options + ["--simulate", "install", "vmtest-app"])
         #expect(plan.contains("Inst vmtest-lib (1.0-1"), "\(plan)")
         #expect(plan.contains("Inst vmtest-app (1.0-1"), "\(plan)")
     }
@@ -64,7 +63,7 @@ import Testing
         let repomd = try String(contentsOf: served.directory.appendingPathComponent("repodata/repomd.xml"), encoding: .utf8)
         let primary = try #require(repomd.firstMatch(of: /href="(repodata\/[^"]*primary\.xml\.[a-z0-9]+)"/)?.1)
         #expect(primary.hasSuffix(".gz"), "CentOS 7's yum reads gzip only")
-        let listing = try await ExternalTool("zcat", debianPackage: "gzip").run([served.directory.appendingPathComponent(String(primary)).path])
+        let listing = try await ExternalTool.gzip.run(["-dc", served.directory.appendingPathComponent(String(primary)).path])
         for rpm in [rpms.arm, rpms.noarch] {
             let read = try RPMFile.read(rpm)
             #expect(listing.contains("<name>\(read.name)</name>"), "\(read.name) in \(primary)")

@@ -419,11 +419,3 @@ extension String {
         return String(rest[..<upper])
     }
 }
-
-extension Duration {
-    /// Seconds as a floating-point number.
-    public var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
-}

@@ -100,7 +100,9 @@ public actor SSHChannel {
         var endpoint = endpoint
         // ssh appends a 17-character suffix to the path while it binds the socket.
         if endpoint.controlPath.path.utf8.count > 90 {
-            let name = "vmtest-ssh-\(String(UInt64(bitPattern: Int64(endpoint.controlPath.path.hashValue)), radix: 36)).sock"
+            // Named by a hash of the long path: the same in every process (`hashValue` is
+            // seeded per process), so a run's socket has one name wherever it is asked for.
+            let name = "vmtest-ssh-\(StableHash.fnv1a(Data(endpoint.controlPath.path.utf8))).sock"
             endpoint.controlPath = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(name)
         }
         self.endpoint = endpoint

@@ -19,18 +19,12 @@ public enum Doctor {
         }
     }
 
-    public static let qemuSystemArm = ExternalTool("qemu-system-arm", debianPackage: "qemu-system-arm")
-    /// Debian's qemu-system-arm package ships both Arm emulators.
-    public static let qemuSystemAarch64 = ExternalTool("qemu-system-aarch64", debianPackage: "qemu-system-arm")
-    public static let passt = ExternalTool("passt", debianPackage: "passt")
-    public static let rpm = ExternalTool("rpm", debianPackage: "rpm")
-
     /// The tools `vmtest doctor` looks for.
     public static let tools: [ExternalTool] = [
-        qemuSystemArm, qemuSystemAarch64, .qemuImg, .xorriso, .genisoimage, .ssh, .scp, passt, .mmdebstrap, rpm,
+        .qemuSystemArm, .qemuSystemAarch64, .qemuImg, .xorriso, .genisoimage, .ssh, .scp, .passt, .mmdebstrap, .rpm,
     ]
     /// The tools whose `--version` is worth a look.
-    static let versionedTools: Set<String> = [qemuSystemArm.name, qemuSystemAarch64.name, ExternalTool.qemuImg.name]
+    static let versionedTools: Set<String> = [ExternalTool.qemuSystemArm.name, ExternalTool.qemuSystemAarch64.name, ExternalTool.qemuImg.name]
 
     public struct Firmware: Sendable, Hashable {
         public var name: String
@@ -68,7 +62,7 @@ public enum Doctor {
             "runs will use", choice.accelerator == .kvm ? .ok : .warn,
             "\(choice.label) with \(emulator): \(choice.reason)"))
 
-        for tool in [qemuSystemArm, qemuSystemAarch64] {
+        for tool in [ExternalTool.qemuSystemArm, .qemuSystemAarch64] {
             // A remote hypervisor runs its own QEMU.
             let needed = tool.name == emulator && !remote
             checks.append(toolCheck(
@@ -90,9 +84,9 @@ public enum Doctor {
         checks.append(isoTool(facts))
         checks.append(toolCheck(.ssh, facts, blocking: false, purpose: "needed for `--channel ssh`"))
         checks.append(toolCheck(.scp, facts, blocking: false, purpose: "needed for `--channel ssh`"))
-        checks.append(toolCheck(passt, facts, blocking: false, purpose: "optional; guests use QEMU's own user networking"))
+        checks.append(toolCheck(.passt, facts, blocking: false, purpose: "optional; guests use QEMU's own user networking"))
         checks.append(toolCheck(.mmdebstrap, facts, blocking: false, purpose: "builds base images (`vmtest image build`)"))
-        checks.append(toolCheck(rpm, facts, blocking: false, purpose: "reads the packages given to `vmtest run --rpm`"))
+        checks.append(toolCheck(.rpm, facts, blocking: false, purpose: "reads the packages given to `vmtest run --rpm`"))
         checks.append(diskSpace(facts))
 
         return DoctorReport(target: target, accelerator: choice, checks: checks)

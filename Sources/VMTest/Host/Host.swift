@@ -72,9 +72,6 @@ public struct HostMachine: Sendable, Hashable, Codable {
     }
 }
 
-extension ExternalTool {
-    static let setarch = ExternalTool("setarch", debianPackage: "util-linux")
-}
 
 public enum Accelerator: String, Sendable, Hashable, Codable, CaseIterable, YAMLChoice {
     case kvm

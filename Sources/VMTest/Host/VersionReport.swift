@@ -25,8 +25,7 @@ public struct VersionReport: Sendable, Hashable {
     public static func gather(host: HostMachine = .current()) async -> VersionReport {
         // The automatic choice cannot be refused: only forced requests are.
         let emulator = (try? AcceleratorChoice.choose(for: Doctor.defaultProfile.arch, on: host).emulator) ?? "/usr/bin/qemu-system-arm"
-        let name = URL(fileURLWithPath: emulator).lastPathComponent
-        let output = try? await ExternalTool(name, debianPackage: "qemu-system-arm").run(["--version"], outputLimit: 64 << 10)
+        let output = try? await ExternalTool.emulator(emulator).run(["--version"], outputLimit: 64 << 10)
         return VersionReport(
             libvirt: (try? Connection.libraryVersion())?.description,
             emulator: emulator,

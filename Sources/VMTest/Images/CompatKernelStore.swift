@@ -67,9 +67,7 @@ public struct CompatKernelStore: Sendable {
         into target: URL, kernel: DebianPackageVersion, busybox: DebianPackageVersion, initScript: Data, reporter: any Reporter
     ) async throws -> CompatKernel {
         let fm = FileManager.default
-        let scratch = root.appendingPathComponent(".building-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try? fm.removeItem(at: scratch)
-        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try ScratchFolder.make(in: root, prefix: ".building")
         defer { try? fm.removeItem(at: scratch) }
         let started = ContinuousClock.now
         reporter.begin("kernel", "building the 64-bit guest kernel kit from \(kernel.pinned)")

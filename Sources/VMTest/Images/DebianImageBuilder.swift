@@ -6,95 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// How to build a Debian base image; decoded from a profile's `image.build` section.
-public struct DebianImageRecipe: Sendable, Hashable, Codable {
-    /// Debian suite, e.g. `bookworm`. Only its `main` component is used.
-    public var suite: String
-    /// Debian mirror, e.g. `http://deb.debian.org/debian`.
-    public var mirror: String
-    /// Debian architecture of the guest, e.g. `armhf`.
-    public var architecture: String
-    /// Kernel package, a meta package (`linux-image-armmp-lpae`) or a versioned one. It is
-    /// unpacked on the host, not installed with apt.
-    public var kernelPackage: String
-    /// Extra packages for the root file system, on top of ``DebianImageBuilder/basePackages``.
-    public var packages: [String]
-    /// Size of the (sparse) disk, as `mkfs.ext4` takes it: `4G`, `8192M`.
-    public var diskSize: String
-
-    public init(
-        suite: String = "bookworm",
-        mirror: String = "http://deb.debian.org/debian",
-        architecture: String = "armhf",
-        kernelPackage: String = "linux-image-armmp-lpae",
-        packages: [String] = [],
-        diskSize: String = "4G"
-    ) {
-        self.suite = suite
-        self.mirror = mirror
-        self.architecture = architecture
-        self.kernelPackage = kernelPackage
-        self.packages = packages
-        self.diskSize = diskSize
-    }
-}
-
-/// What ``DebianImageBuilder`` produced: absolute paths inside the build directory.
-public struct BuiltImage: Sendable, Hashable, Codable {
-    /// The base qcow2 disk (an ext4 file system on the whole disk, no partition table).
-    public var disk: String
-    public var kernel: String
-    public var initrd: String
-    public var kernelCommandLine: String
-    /// Kernel release, e.g. `6.1.0-50-armmp-lpae`.
-    public var kernelVersion: String
-
-    public init(disk: String, kernel: String, initrd: String, kernelCommandLine: String, kernelVersion: String) {
-        self.disk = disk
-        self.kernel = kernel
-        self.initrd = initrd
-        self.kernelCommandLine = kernelCommandLine
-        self.kernelVersion = kernelVersion
-    }
-}
-
-public enum DebianImageBuildError: Error, CustomStringConvertible, Equatable {
-    /// apt saw a mirror in the middle of a sync (size or hash mismatches) on every attempt.
-    case mirrorOutOfSync(mirror: String, attempts: Int, detail: String)
-    case requiresRoot
-    case dataDirectoryMissing(searched: [String])
-    case invalidRecipe(String)
-    case bootPackageMissing(String, directory: String)
-    case kernelNotFound(String)
-
-    public var description: String {
-        switch self {
-        case .mirrorOutOfSync(let mirror, let attempts, let detail):
-            return """
-                the Debian mirror \(mirror) looks like it is in the middle of a sync (\(attempts) attempts failed: \(detail)). \
-                Wait a few minutes and build again, or set image.build.mirror in the profile to another Debian mirror.
-                """
-        case .requiresRoot:
-            return "building a Debian image needs root (mmdebstrap --mode=root, ownership of the guest's files); run vmtest as root"
-        case .dataDirectoryMissing(let searched):
-            return "the image data directory (images/debian12) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
-        case .invalidRecipe(let reason):
-            return "invalid image build recipe: \(reason)"
-        case .bootPackageMissing(let package, let directory):
-            return "the \(package) package was not downloaded into \(directory)"
-        case .kernelNotFound(let detail):
-            return "no kernel found in the kernel package: \(detail)"
-        }
-    }
-}
-
-extension ExternalTool {
-    static let chroot = ExternalTool("chroot", debianPackage: "coreutils")
-    static let systemctl = ExternalTool("systemctl", debianPackage: "systemd")
-    static let openssl = ExternalTool("openssl", debianPackage: "openssl")
-    static let zstd = ExternalTool("zstd", debianPackage: "zstd")
-    static let python311 = ExternalTool("python3.11", debianPackage: "python3.11")
-}
 
 /// Builds a Debian base image for a foreign architecture (armhf) quickly.
 ///
@@ -168,7 +79,7 @@ public struct DebianImageBuilder: Sendable {
     /// Builds into `directory` (empty, created by the caller; the caller renames it into
     /// place on success). Leaves `disk.qcow2`, `vmlinuz`, `initrd.img` and `build.log`
     /// there; every temporary file is removed, also on failure.
-    public func build(into directory: URL, progress: @Sendable (String) -> Void) async throws -> BuiltImage {
+    public func build(into directory: URL, progress: @escaping @Sendable (String) -> Void) async throws -> BuiltImage {
         try validate()
         guard geteuid() == 0 else { throw DebianImageBuildError.requiresRoot }
         let data = try dataDirectory ?? Self.locateDataDirectory()
@@ -181,28 +92,28 @@ public struct DebianImageBuilder: Sendable {
             for url in [root, downloads, staging, raw] { try? FileManager.default.removeItem(at: url) }
         }
         let total = ContinuousClock.now
-        var log = BuildLog()
+        let steps = PhaseRecorder(reporter: StepReporter(progress: progress))
 
-        try await step("install packages (mmdebstrap, emulated)", progress, &log) {
+        try await steps.timed("install packages (mmdebstrap, emulated)", "") {
             try await bootstrap(root: root, downloads: downloads, data: data, progress: progress)
         }
-        try await step("native replacements for diverted maintainer-script work", progress, &log) {
+        try await steps.timed("native replacements for diverted maintainer-script work", "") {
             try undoDiversions(root: root)
             try Self.completeLocaleGen(root: root)
             try await NativeCertificates(root: root).update()
             try await compilePython(root: root, progress: progress)
         }
-        let kernelVersion = try await step("kernel: unpack, depmod (native)", progress, &log) {
+        let kernelVersion = try await steps.timed("kernel: unpack, depmod (native)", "") {
             try await installKernel(root: root, downloads: downloads, staging: staging, output: directory)
         }
-        try await step("initramfs (native)", progress, &log) {
+        try await steps.timed("initramfs (native)", "") {
             try await buildInitramfs(root: root, kernelVersion: kernelVersion, downloads: downloads,
                                      staging: staging, data: data, output: directory)
         }
-        try await step("configure the guest", progress, &log) {
+        try await steps.timed("configure the guest", "") {
             try await configure(root: root, data: data)
         }
-        try await step("mkfs.ext4 -d (\(recipe.diskSize))", progress, &log) {
+        _ = try await steps.timed("mkfs.ext4 -d (\(recipe.diskSize))", "") {
             try await ExternalTool.mkfsExt4.run([
                 "-q", "-F", "-t", "ext4", "-L", Self.filesystemLabel, "-d", root.path,
                 "-E", "root_owner=0:0", raw.path, recipe.diskSize,
@@ -210,12 +121,12 @@ public struct DebianImageBuilder: Sendable {
         }
         try FileManager.default.removeItem(at: root)
         let disk = directory.appendingPathComponent("disk.qcow2")
-        try await step("qemu-img convert to qcow2", progress, &log) {
+        _ = try await steps.timed("qemu-img convert to qcow2", "") {
             try await ExternalTool.qemuImg.run(["convert", "-f", "raw", "-O", "qcow2", raw.path, disk.path])
         }
-        let seconds = Self.seconds(ContinuousClock.now - total)
-        log.lines.append(String(format: "total %.1f s", seconds))
-        try? Data(log.lines.joined(separator: "\n").appending("\n").utf8)
+        let seconds = (ContinuousClock.now - total).seconds
+        let log = steps.phases.map { StepReporter.line($0.name, $0.seconds) } + [String(format: "total %.1f s", seconds)]
+        try? Data(log.joined(separator: "\n").appending("\n").utf8)
             .write(to: directory.appendingPathComponent("build.log"))
         progress(String(format: "image built in %.1f s (kernel %@)", seconds, kernelVersion))
         return BuiltImage(
@@ -229,24 +140,17 @@ public struct DebianImageBuilder: Sendable {
 
     // MARK: steps
 
-    private struct BuildLog { var lines: [String] = [] }
+    /// A build step's progress as the lines `build(into:progress:)` promises:
+    /// `NAME...` as it begins, `NAME: 12.3 s` as it ends, also kept in build.log.
+    private struct StepReporter: Reporter {
+        let progress: @Sendable (String) -> Void
 
-    @discardableResult
-    private func step<T>(
-        _ name: String, _ progress: @Sendable (String) -> Void, _ log: inout BuildLog,
-        _ body: () async throws -> T
-    ) async throws -> T {
-        progress("\(name)...")
-        let start = ContinuousClock.now
-        let result = try await body()
-        let line = String(format: "%@: %.1f s", name, Self.seconds(ContinuousClock.now - start))
-        log.lines.append(line)
-        progress(line)
-        return result
-    }
+        static func line(_ name: String, _ seconds: Double) -> String { String(format: "%@: %.1f s", name, seconds) }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        func begin(_ phase: String, _ detail: String) { progress("\(phase)...") }
+        func detail(_ phase: String, _ message: String) { progress(message) }
+        func end(_ phase: String, seconds: Double, _ detail: String) { progress(Self.line(phase, seconds)) }
+        func note(_ message: String) { progress(message) }
     }
 
     func validate() throws(DebianImageBuildError) {
@@ -279,7 +183,7 @@ public struct DebianImageBuilder: Sendable {
         ]
         // mmdebstrap's binfmt check needs arch-test; without it, trust the registration
         // (a missing one fails the first chroot call with a clear exec format error).
-        if ExternalTool("arch-test", debianPackage: "arch-test").path == nil {
+        if ExternalTool.archTest.path == nil {
             arguments.append("--skip=check/qemu")
         }
         arguments += [recipe.suite, root.path, recipe.mirror]
@@ -390,7 +294,7 @@ public struct DebianImageBuilder: Sendable {
         do {
             if let host {
                 // ExternalTool looks names up on PATH; `env` runs the absolute path.
-                try await ExternalTool("env", debianPackage: "coreutils").run([host] +
+                try await ExternalTool.env.run([host] +
                     ["-E", "-m", "compileall", "-q", "-j", "0", "-s", root.path, "-p", "/",
                      "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { root.appendingPathComponent($0).path })
             } else {
@@ -539,68 +443,5 @@ public struct DebianImageBuilder: Sendable {
                                                            directory: directory.path)
         }
         return directory.appendingPathComponent(name)
-    }
-}
-
-/// `update-ca-certificates`, done on the host: links each certificate enabled in
-/// `/etc/ca-certificates.conf` into `/etc/ssl/certs`, writes the bundle
-/// `ca-certificates.crt`, and makes the OpenSSL hash links with the host's `openssl rehash`
-/// (run on copies, since the guest's links point at guest paths).
-struct NativeCertificates {
-    var root: URL
-
-    func update() async throws {
-        let fm = FileManager.default
-        let conf = root.appendingPathComponent("etc/ca-certificates.conf")
-        guard fm.fileExists(atPath: conf.path) else { return }
-        let hooks = root.appendingPathComponent("etc/ca-certificates/update.d")
-        if let entries = try? fm.contentsOfDirectory(atPath: hooks.path), !entries.isEmpty {
-            // Hooks (ca-certificates-java ...) are guest programs: let the real tool run them.
-            try await ExternalTool.chroot.run([root.path, "/usr/sbin/update-ca-certificates", "--fresh"])
-            return
-        }
-        let etcCerts = root.appendingPathComponent("etc/ssl/certs")
-        try fm.createDirectory(at: etcCerts, withIntermediateDirectories: true)
-        var certificates: [String] = []  // guest paths
-        for line in try String(contentsOf: conf, encoding: .utf8).split(separator: "\n") {
-            let entry = line.trimmingCharacters(in: .whitespaces)
-            if entry.isEmpty || entry.hasPrefix("#") || entry.hasPrefix("!") { continue }
-            let path = "/usr/share/ca-certificates/" + entry
-            if fm.fileExists(atPath: root.path + path) { certificates.append(path) }
-        }
-        let local = root.appendingPathComponent("usr/local/share/ca-certificates")
-        if let enumerator = fm.enumerator(atPath: local.path) {
-            let found = enumerator.compactMap { $0 as? String }.filter { $0.hasSuffix(".crt") }.sorted()
-            certificates += found.map { "/usr/local/share/ca-certificates/" + $0 }
-        }
-
-        let scratch = root.appendingPathComponent("tmp/vmtest-rehash")
-        try? fm.removeItem(at: scratch)
-        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? fm.removeItem(at: scratch) }
-        var bundle = Data()
-        for certificate in certificates {
-            var name = (certificate as NSString).lastPathComponent
-            if name.hasSuffix(".crt") { name.removeLast(4) }
-            name = name.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "(", with: "=")
-                .replacingOccurrences(of: ")", with: "=").replacingOccurrences(of: ",", with: "_") + ".pem"
-            let link = etcCerts.appendingPathComponent(name)
-            try? fm.removeItem(at: link)
-            try fm.createSymbolicLink(atPath: link.path, withDestinationPath: certificate)
-            var contents = try Data(contentsOf: URL(fileURLWithPath: root.path + certificate))
-            try contents.write(to: scratch.appendingPathComponent(name))
-            if let last = contents.last, last != UInt8(ascii: "\n") { contents.append(UInt8(ascii: "\n")) }
-            bundle.append(contents)
-        }
-        try bundle.write(to: etcCerts.appendingPathComponent("ca-certificates.crt"))
-        try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: etcCerts.appendingPathComponent("ca-certificates.crt").path)
-
-        try await ExternalTool.openssl.run(["rehash", scratch.path])
-        for name in try fm.contentsOfDirectory(atPath: scratch.path) {
-            guard let target = try? fm.destinationOfSymbolicLink(atPath: scratch.appendingPathComponent(name).path) else { continue }
-            let link = etcCerts.appendingPathComponent(name)
-            try? fm.removeItem(at: link)
-            try fm.createSymbolicLink(atPath: link.path, withDestinationPath: target)
-        }
     }
 }

@@ -25,8 +25,6 @@ public struct HostApt: Sendable {
         self.architecture = architecture
     }
 
-    static let aptCache = ExternalTool("apt-cache", debianPackage: "apt")
-    static let aptGet = ExternalTool("apt-get", debianPackage: "apt")
 
     /// What to ask apt for: a package, or (with `dependencyPrefix`) the versioned package
     /// a meta package depends on (`linux-image-arm64` -> `linux-image-6.1.0-50-arm64`).
@@ -65,16 +63,16 @@ public struct HostApt: Sendable {
     }
 
     /// `apt-cache show --no-all-versions` of the packages: name to fields.
-    private func show(_ names: [String]) async throws -> [String: [String: String]] {
+    private func show(_ names: [String]) async throws -> [String: DebianControlFile.Paragraph] {
         let qualified = names.map { "\($0):\(architecture)" }
         let text: String
         do {
-            text = try await Self.aptCache.run(["show", "--no-all-versions"] + qualified)
+            text = try await ExternalTool.aptCache.run(["show", "--no-all-versions"] + qualified)
         } catch ToolError.failed(_, _, _, let standardError) {
             throw CompatKernelError.packageUnknown(qualified.joined(separator: ", "), architecture: architecture, detail: standardError)
         }
-        var byName: [String: [String: String]] = [:]
-        for stanza in Self.parseStanzas(text) {
+        var byName: [String: DebianControlFile.Paragraph] = [:]
+        for stanza in try DebianControlFile.parse(text, file: "apt-cache show").paragraphs {
             if let name = stanza["Package"], byName[name] == nil { byName[name] = stanza }
         }
         return byName
@@ -84,7 +82,7 @@ public struct HostApt: Sendable {
     public func download(_ packages: [DebianPackageVersion], into directory: URL) async throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // The sandbox user _apt may not write into a folder of root's.
-        try await Self.aptGet.run(["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
+        try await ExternalTool.aptGet.run(["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
                                   workingDirectory: directory.path)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".deb") }
         return try packages.map { package in
@@ -94,32 +92,6 @@ public struct HostApt: Sendable {
             }
             return directory.appendingPathComponent(name)
         }
-    }
-
-    /// The stanzas of `apt-cache show` output: field name to value (continuation lines
-    /// joined).
-    static func parseStanzas(_ text: String) -> [[String: String]] {
-        var stanzas: [[String: String]] = []
-        var fields: [String: String] = [:]
-        var last: String?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty {
-                if !fields.isEmpty { stanzas.append(fields) }
-                fields = [:]
-                last = nil
-                continue
-            }
-            if line.first == " " || line.first == "\t" {
-                if let last { fields[last, default: ""] += "\n" + line.trimmingCharacters(in: .whitespaces) }
-                continue
-            }
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon])
-            fields[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            last = name
-        }
-        if !fields.isEmpty { stanzas.append(fields) }
-        return stanzas
     }
 
     /// In a Depends field, the first package whose name starts with `prefix`, and the

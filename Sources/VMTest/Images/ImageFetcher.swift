@@ -24,7 +24,8 @@ public struct ImageFetcher: Sendable {
         self.reporter = reporter
     }
 
-    public struct Result: Sendable, Hashable {
+    /// What a fetch brought: its size, where it was continued, how long it took.
+    public struct Download: Sendable, Hashable {
         public var bytes: Int64
         /// The offsets at which the server continued the file (206), one per resumed
         /// attempt: a partial file from an earlier run, or a connection lost in this one.
@@ -33,11 +34,11 @@ public struct ImageFetcher: Sendable {
     }
 
     /// Fetches `url` into `part`, continuing a partial `part` when it exists.
-    public func fetch(_ url: URL, to part: URL, label: String) async throws -> Result {
+    public func fetch(_ url: URL, to part: URL, label: String) async throws -> Download {
         let started = ContinuousClock.now
         if url.isFileURL {
             let bytes = try await copyFile(url, to: part, label: label)
-            return Result(bytes: bytes, resumedFrom: [], seconds: (ContinuousClock.now - started).seconds)
+            return Download(bytes: bytes, resumedFrom: [], seconds: (ContinuousClock.now - started).seconds)
         }
         guard url.scheme == "http" || url.scheme == "https" else {
             throw ImageError.downloadFailed(url: url.absoluteString, reason: "only http(s):// and file:// URLs can be fetched")
@@ -51,7 +52,7 @@ public struct ImageFetcher: Sendable {
             }
             do {
                 let bytes = try await httpAttempt(url, to: part, offset: have, label: label, resumedFrom: &resumedFrom)
-                return Result(bytes: bytes, resumedFrom: resumedFrom, seconds: (ContinuousClock.now - started).seconds)
+                return Download(bytes: bytes, resumedFrom: resumedFrom, seconds: (ContinuousClock.now - started).seconds)
             } catch HTTPAttemptError.rangeNotSatisfiable where failures == 0 {
                 failures += 1
                 try? FileManager.default.removeItem(at: part)
@@ -182,16 +183,21 @@ public struct ImageFetcher: Sendable {
 }
 
 /// Receives one HTTP response and appends its body to the `.part` file.
-private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+private final class StreamingDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let part: URL
     private let offset: Int64
     private let progress: ProgressMeter
-    // Only touched on the session's serial delegate queue.
-    private var handle: FileHandle?
-    private var written: Int64 = 0
-    private var failure: ImageFetcher.HTTPAttemptError?
+    private let transfer = Mutex(Transfer())
     private let continuation = Mutex<CheckedContinuation<Int64, any Error>?>(nil)
     private let resumed = Mutex<Int64?>(nil)
+
+    /// The response's file and how far it got; the session calls its delegate on one
+    /// serial queue, so the lock is never contended, only required.
+    private struct Transfer {
+        var handle: FileHandle?
+        var written: Int64 = 0
+        var failure: ImageFetcher.HTTPAttemptError?
+    }
 
     /// Where the server continued the file, when it answered a range request with 206.
     var resumedAt: Int64? { resumed.withLock { $0 } }
@@ -211,7 +217,7 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
     ) {
         guard let http = response as? HTTPURLResponse else {
-            failure = .transport("not an HTTP response")
+            fail(.transport("not an HTTP response"))
             completionHandler(.cancel)
             return
         }
@@ -220,7 +226,7 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
         case 206 where offset > 0:
             let header = http.value(forHTTPHeaderField: "Content-Range") ?? ""
             guard let range = ImageFetcher.parseContentRange(header), range.start == offset else {
-                failure = .badRange("asked for bytes \(offset)-, got '\(header)'")
+                fail(.badRange("asked for bytes \(offset)-, got '\(header)'"))
                 completionHandler(.cancel)
                 return
             }
@@ -229,11 +235,11 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
         case 200:
             start = 0  // no ranges: start over
         case 416 where offset > 0:
-            failure = .rangeNotSatisfiable  // the part is as long as the file, or longer: start over
+            fail(.rangeNotSatisfiable)  // the part is as long as the file, or longer: start over
             completionHandler(.cancel)
             return
         default:
-            failure = .status(http.statusCode)
+            fail(.status(http.statusCode))
             completionHandler(.cancel)
             return
         }
@@ -244,35 +250,51 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
             let handle = try FileHandle(forWritingTo: part)
             try handle.truncate(atOffset: UInt64(start))
             try handle.seekToEnd()
-            self.handle = handle
+            transfer.withLock {
+                $0.handle = handle
+                $0.written = start
+            }
         } catch {
-            failure = .file("cannot write \(part.path): \(error.localizedDescription)")
+            fail(.file("cannot write \(part.path): \(error.localizedDescription)"))
             completionHandler(.cancel)
             return
         }
-        written = start
         let length = http.expectedContentLength
         progress.started(at: start, total: length >= 0 ? start + length : nil)
         completionHandler(.allow)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard failure == nil, let handle else { return }
-        do {
-            try handle.write(contentsOf: data)
-            written += Int64(data.count)
+        let written: Int64? = transfer.withLock { transfer in
+            guard transfer.failure == nil, let handle = transfer.handle else { return nil }
+            do {
+                try handle.write(contentsOf: data)
+                transfer.written += Int64(data.count)
+                return transfer.written
+            } catch {
+                transfer.failure = .file("cannot write \(part.path): \(error.localizedDescription)")
+                return nil
+            }
+        }
+        if let written {
             progress.advanced(to: written)
-        } catch {
-            failure = .file("cannot write \(part.path): \(error.localizedDescription)")
+        } else if transfer.withLock({ $0.failure != nil }) {
             dataTask.cancel()
         }
     }
 
+    private func fail(_ failure: ImageFetcher.HTTPAttemptError) {
+        transfer.withLock { $0.failure = failure }
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        try? handle?.synchronize()
-        try? handle?.close()
-        handle = nil
-        let result: Swift.Result<Int64, any Error>
+        let (failure, written) = transfer.withLock { transfer in
+            try? transfer.handle?.synchronize()
+            try? transfer.handle?.close()
+            transfer.handle = nil
+            return (transfer.failure, transfer.written)
+        }
+        let result: Result<Int64, any Error>
         if let failure {
             result = .failure(failure)
         } else if let error {
@@ -288,62 +310,5 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
             $0?.resume(with: result)
             $0 = nil
         }
-    }
-}
-
-/// Bytes, rate and ETA through the reporter: often on a terminal (its status line is
-/// redrawn), every tenth of the file in plain logs.
-final class ProgressMeter: @unchecked Sendable {
-    private let reporter: any Reporter
-    private let label: String
-    private let name: String
-    private let lock = NSLock()
-    private var startedAt = ContinuousClock.now
-    private var startBytes: Int64 = 0
-    private var total: Int64?
-    private var lastReport = ContinuousClock.now
-    private var lastDecile = -1
-
-    init(reporter: any Reporter, label: String, name: String) {
-        self.reporter = reporter
-        self.label = label
-        self.name = name
-    }
-
-    func started(at bytes: Int64, total: Int64?) {
-        lock.withLock {
-            startedAt = .now
-            startBytes = bytes
-            self.total = total
-            lastReport = .now
-            lastDecile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
-        }
-        reporter.detail(label, "\(name): " + (total.map { "\(ImageFetcher.formatBytes($0))" } ?? "size unknown")
-            + (bytes > 0 ? ", continuing at \(ImageFetcher.formatBytes(bytes))" : ""))
-    }
-
-    func advanced(to bytes: Int64) {
-        let line: String? = lock.withLock {
-            let now = ContinuousClock.now
-            let decile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
-            let due = reporter.isInteractive
-                ? (now - lastReport) >= .milliseconds(250)
-                : (total != nil ? decile > lastDecile : (now - lastReport) >= .seconds(10))
-            guard due else { return nil }
-            lastReport = now
-            lastDecile = decile
-            let elapsed = max((now - startedAt).seconds, 0.001)
-            let rate = Double(bytes - startBytes) / elapsed
-            var text = "\(name): \(ImageFetcher.formatBytes(bytes))"
-            if let total {
-                text += " of \(ImageFetcher.formatBytes(total)) (\(bytes * 100 / max(total, 1)) %)"
-            }
-            text += String(format: ", %.1f MiB/s", rate / 1_048_576)
-            if let total, rate > 0 {
-                text += ", ETA " + String(format: "%.0f s", Double(total - bytes) / rate)
-            }
-            return text
-        }
-        if let line { reporter.detail(label, line) }
     }
 }

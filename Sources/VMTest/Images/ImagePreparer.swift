@@ -12,11 +12,6 @@ import SystemPackage
 struct ImagePreparer: Sendable {
     var reporter: any Reporter
 
-    static let xz = ExternalTool("xz", debianPackage: "xz-utils")
-    static let gzip = ExternalTool("gzip", debianPackage: "gzip")
-    static let zstd = ExternalTool("zstd", debianPackage: "zstd")
-    static let debugfs = ExternalTool("debugfs", debianPackage: "e2fsprogs")
-    static let mcopy = ExternalTool("mcopy", debianPackage: "mtools")
 
     struct Prepared: Sendable {
         var disk: URL
@@ -55,7 +50,7 @@ struct ImagePreparer: Sendable {
         switch format {
         case .xz, .gzip, .zstd:
             reporter.detail("image", "decompressing (\(format.rawValue))")
-            let tool = format == .xz ? Self.xz : format == .gzip ? Self.gzip : Self.zstd
+            let tool = format == .xz ? ExternalTool.xz : format == .gzip ? .gzip : .zstd
             let threads = format == .xz ? ["-T0"] : []
             try await tool.run(["-d", "-c"] + threads + [download.path], standardOutputTo: raw)
         case .qcow2:
@@ -175,10 +170,10 @@ struct PartitionVolume: Sendable {
         case .ext:
             // debugfs exits 0 whatever happens; the file is there or it is not.
             let quoted = "\"" + path.replacingOccurrences(of: "\"", with: "\\\"") + "\""
-            try await ImagePreparer.debugfs.run(["-R", "dump \(quoted) \(destination.path)", debugfsTarget])
+            try await ExternalTool.debugfs.run(["-R", "dump \(quoted) \(destination.path)", debugfsTarget])
         case .fat:
             do {
-                try await ImagePreparer.mcopy.run(["-n", "-o", "-i", mtoolsTarget, "::" + path, destination.path],
+                try await ExternalTool.mcopy.run(["-n", "-o", "-i", mtoolsTarget, "::" + path, destination.path],
                                                   environment: Self.mtoolsEnvironment)
             } catch ToolError.failed {
                 return false

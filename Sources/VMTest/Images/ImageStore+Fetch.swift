@@ -7,7 +7,8 @@ import Foundation
 ///
 ///     .download-KEY/NAME.part     the download while it runs (resumed when interrupted)
 ///     .download-KEY/NAME          the verified download, until the prepare succeeds
-///     .preparing-PID/             the prepare in progress, renamed to KEY when done
+///     .preparing-PID-RANDOM/      the prepare in progress, renamed to KEY when done
+///     .KEY.lock                   held while the image is made (``ImageLock``)
 ///     KEY/disk.qcow2              the base, read-only (0444), never written again
 ///     KEY/boot/{vmlinuz,initrd,cmdline}   from the image's extlinux.conf, when it has one
 ///     KEY/manifest.json           written last: its presence means "complete"
@@ -20,34 +21,21 @@ extension ImageStore {
         root.appendingPathComponent(profile.name).appendingPathComponent(".download-\(Self.recipeKey(profile.image))")
     }
 
-    /// Fetches, verifies and prepares the profile's image into the cache.
+    /// Fetches, verifies and prepares the profile's image into the cache; the caller holds
+    /// the image's lock (``ImageStore/image(for:reporter:)``).
     ///
     /// A failure keeps a partial download (the next attempt resumes it) and nothing else:
     /// no empty folders, no half-prepared image, no scratch folders of dead processes.
-    ///
-    /// Two vmtest processes fetching the same image take turns (a lock file in the
-    /// download folder): the second finds the first one's image in the cache, unless it
-    /// was asked for a new one (`replacing`, as `image build --force` does).
-    func fetch(_ profile: Profile, reporter: any Reporter, replacing: Bool) async throws -> BaseImage {
-        let profileFolder = directory(for: profile).deletingLastPathComponent()
+    func fetch(_ profile: Profile, reporter: any Reporter) async throws -> BaseImage {
         let downloads = downloadDirectory(for: profile)
-        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
-        let lock = try await FetchLock.acquire(downloads.appendingPathComponent(".lock")) {
-            reporter.note("another vmtest is fetching \(profile.name)'s image; waiting for it")
-        }
-        defer { lock.release() }
-        if !replacing, let image = cached(profile) {
+        do {
+            let image = try await fetchAndPrepare(profile, reporter: reporter)
             try? FileManager.default.removeItem(at: downloads)
             return image
-        }
-        removeAbandonedScratch(in: profileFolder)
-        do {
-            return try await fetchAndPrepare(profile, reporter: reporter)
         } catch {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []
             let kept = names.filter { ImageFetcher.size(of: downloads.appendingPathComponent($0)) > 0 }
             if kept.isEmpty { try? FileManager.default.removeItem(at: downloads) }
-            removeIfEmpty(profileFolder)
             throw error
         }
     }
@@ -57,7 +45,7 @@ extension ImageStore {
             throw ImageError.downloadFailed(url: profile.image.url ?? "", reason: "the profile's image.url is not a URL")
         }
         // Every tool before the first byte: a missing one is bad input, not a wasted download.
-        for tool in [SHA256Sum.tool, ExternalTool.qemuImg, ImagePreparer.xz, ImagePreparer.debugfs] {
+        for tool in [ExternalTool.sha256sum, .qemuImg, .xz, .debugfs] {
             _ = try tool.resolved()
         }
         let fileManager = FileManager.default
@@ -88,7 +76,7 @@ extension ImageStore {
 
         // A download verified by an earlier attempt whose prepare failed is not fetched again.
         let verified = downloads.appendingPathComponent(name)
-        let fetched: ImageFetcher.Result
+        let fetched: ImageFetcher.Download
         let actual: String
         if fileManager.fileExists(atPath: verified.path), try await SHA256Sum.of(file: verified) == expected {
             fetched = .init(bytes: ImageFetcher.size(of: verified), resumedFrom: [], seconds: 0)
@@ -107,9 +95,7 @@ extension ImageStore {
         }
 
         let prepareStarted = ContinuousClock.now
-        let scratch = target.deletingLastPathComponent().appendingPathComponent(".preparing-\(getpid())")
-        try? fileManager.removeItem(at: scratch)
-        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try ScratchFolder.make(in: target.deletingLastPathComponent(), prefix: ".preparing")
         defer { try? fileManager.removeItem(at: scratch) }
         let prepared = try await ImagePreparer(reporter: reporter)
             .prepare(download: verified, into: scratch, needsBootFiles: profile.boot.method == .directKernel)
@@ -138,7 +124,6 @@ extension ImageStore {
         _ = chmod(prepared.disk.path, 0o444)
         try? fileManager.removeItem(at: target)
         try fileManager.moveItem(at: scratch, to: target)
-        try? fileManager.removeItem(at: downloads)
         reporter.end(
             "image", seconds: fetched.seconds + prepareSeconds,
             String(format: "fetched %@ in %.1f s, prepared in %.1f s (disk sha256 %@...)%@",
@@ -147,54 +132,10 @@ extension ImageStore {
         return image
     }
 
-    /// `.preparing-PID` folders of processes that died while preparing.
-    private func removeAbandonedScratch(in folder: URL) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".preparing-") {
-            if let pid = Int32(name.dropFirst(".preparing-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
-                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
-            }
-        }
-    }
-
-    /// The profile's folder, when a refused download left it empty.
-    private func removeIfEmpty(_ folder: URL) {
+    /// The profile's folder, when a refused download or a failed build left it empty.
+    func removeIfEmpty(_ folder: URL) {
         if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
             try? FileManager.default.removeItem(at: folder)
         }
-    }
-}
-
-/// An exclusive `flock` on a file, waited for without blocking a thread.
-struct FetchLock {
-    private let descriptor: Int32
-
-    static func acquire(_ file: URL, whileWaiting: () -> Void) async throws -> FetchLock {
-        let descriptor = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw ImageError.downloadFailed(url: file.path, reason: "cannot create the lock file: \(String(cString: strerror(errno)))")
-        }
-        var told = false
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                close(descriptor)
-                throw ImageError.downloadFailed(url: file.path, reason: "cannot lock: \(String(cString: strerror(errno)))")
-            }
-            if !told {
-                whileWaiting()
-                told = true
-            }
-            do {
-                try await Task.sleep(for: .milliseconds(250))
-            } catch {
-                close(descriptor)
-                throw error
-            }
-        }
-        return FetchLock(descriptor: descriptor)
-    }
-
-    /// Closing the descriptor releases the lock.
-    func release() {
-        close(descriptor)
     }
 }

@@ -85,18 +85,8 @@ public struct WarmStateStore: Sendable {
     /// A folder to save a new state in; ``publish(_:from:)`` moves it into place.
     /// Folders left by dead processes are removed first.
     func scratch() throws -> URL {
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
-        for name in (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(".saving-") {
-            let owner = name.dropFirst(".saving-".count).prefix { $0 != "-" }
-            if let pid = Int32(owner), kill(pid, 0) != 0, errno == ESRCH {
-                try? fileManager.removeItem(at: root.appendingPathComponent(name))
-            }
-        }
         // One process may save several states at once (parallel runs of a night).
-        let scratch = root.appendingPathComponent(".saving-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
-        return scratch
+        try ScratchFolder.make(in: root, prefix: ".saving")
     }
 
     /// Makes the saved files read-only and moves them into place. When another process

@@ -24,7 +24,7 @@ public final class NightlyProgress: Sendable {
 
     public init(
         isTerminal: Bool = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil,
-        write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+        write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.writeIfOpen($0) }
     ) {
         self.isTerminal = isTerminal
         self.write = write

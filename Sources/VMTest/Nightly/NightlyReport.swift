@@ -87,7 +87,7 @@ extension Array where Element: Hashable {
 /// night's results folder, beside each run's own folder.
 public enum NightlyReportWriter {
     public static func write(_ report: NightlyReport, finalRuns: [RunReport], to folder: URL) throws {
-        try ManifestJSON.encoder.encode(report).write(to: folder.appendingPathComponent("summary.json"))
+        try SummaryJSON.encode(report).write(to: folder.appendingPathComponent("summary.json"))
         let suites = report.runs.compactMap { run -> (String, RunReport)? in
             guard let final = run.final, let result = finalRuns.first(where: { $0.runID == final.runID }) else { return nil }
             return ("\(run.profile).\(run.packageSet)", result)

@@ -11,8 +11,8 @@ import Libvirt
 /// night goes on without it. libvirt's remote protocol does the spreading: there is no
 /// scheduler service, only this process holding connections.
 public struct NightlyRunner: Sendable {
-    /// Runs one prepared run on one hypervisor; its own progress goes to `reporter`.
-    /// Decides the run for that hypervisor (``PackageTestRunner/prepare(_:connectURI:)``) and runs it.
+    /// Runs one checked cell on one hypervisor, deciding it for that hypervisor
+    /// (``PackageTestRunner/prepare(_:connectURI:)``); its own progress goes to `reporter`.
     public typealias Execute = @Sendable (_ run: RunInputs, _ hypervisor: HypervisorSpec, _ reporter: any Reporter) async -> RunReport
     /// Why a hypervisor cannot take guests, or nil when it answers.
     public typealias Probe = @Sendable (_ hypervisor: HypervisorSpec) async -> String?
@@ -40,10 +40,12 @@ public struct NightlyRunner: Sendable {
         self.results = results
         self.progress = progress
         self.directories = directories
+        let shared = NightPreparation()
         execute = { run, hypervisor, reporter in
-            let runner = PackageTestRunner(launcher: GuestLauncher(directories: directories, reporter: reporter))
+            let launcher = GuestLauncher(directories: directories, reporter: reporter)
             do {
-                return try await runner.run(run, connectURI: hypervisor.connectURI)
+                try await shared.prepare(run.request.profile, with: launcher)
+                return try await PackageTestRunner(launcher: launcher).run(run, connectURI: hypervisor.connectURI)
             } catch {
                 // The hypervisor cannot run it the way the plan forces: another one may.
                 let report = RunReport.notStarted(run, connection: hypervisor.uri, problem: "\(error)")
@@ -135,22 +137,22 @@ public struct NightlyRunner: Sendable {
             }
             tried.insert(hypervisor.uri)
             let number = attempts.count + 1
-            var prepared = cell.inputs
+            var inputs = cell.inputs
             if number > 1 {
-                prepared.runID = GuestLauncher.newRunID()
-                prepared.results = results.appendingPathComponent("\(cell.folder)/attempt-\(number)")
+                inputs.runID = GuestLauncher.newRunID()
+                inputs.results = results.appendingPathComponent("\(cell.folder)/attempt-\(number)")
             }
             let folder = "\(cell.folder)/attempt-\(number)"
             progress.started(profile: cell.profile.name, packageSet: cell.set.name, hypervisor: hypervisor.uri, attempt: number)
             let start = ContinuousClock.now
             var report: RunReport
             if let problem = await pool.check(hypervisor, with: probe) {
-                report = RunReport.notStarted(prepared, connection: hypervisor.uri, problem: problem)
-                RunResultsWriter.write(report, to: prepared.results)
+                report = RunReport.notStarted(inputs, connection: hypervisor.uri, problem: problem)
+                RunResultsWriter.write(report, to: inputs.results)
             } else {
-                try? FileManager.default.createDirectory(at: prepared.results, withIntermediateDirectories: true)
-                let log = (try? LineReporter(logFile: prepared.results.appendingPathComponent("vmtest.log"))) as (any Reporter)?
-                report = await execute(prepared, hypervisor, log ?? SilentReporter())
+                try? FileManager.default.createDirectory(at: inputs.results, withIntermediateDirectories: true)
+                let log = (try? LineReporter(logFile: inputs.results.appendingPathComponent("vmtest.log"))) as (any Reporter)?
+                report = await execute(inputs, hypervisor, log ?? SilentReporter())
                 if report.infrastructureError != nil, let problem = await probe(hypervisor) {
                     // The run failed because the hypervisor went away: no later run goes there.
                     await pool.giveUp(hypervisor, because: problem)

@@ -134,11 +134,9 @@ public enum PlanLoader {
         let shown = file.relativePathForDisplay
         let text: String
         do {
-            text = try String(contentsOf: file, encoding: .utf8)
+            text = try TextFile.read(file)
         } catch {
-            let exists = FileManager.default.fileExists(atPath: file.path)
-            throw PlanError(file: shown, message: exists ? "cannot read the file (\(error.localizedDescription))" : "no such file",
-                            fix: exists ? "check its permissions and that it is UTF-8 text" : "check the path")
+            throw PlanError(file: shown, message: error.problem, fix: error.fix ?? "check the path")
         }
         return try parse(yaml: text, file: file, catalog: catalog)
     }

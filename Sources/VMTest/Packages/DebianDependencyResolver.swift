@@ -42,7 +42,7 @@ public struct DebianDependencyResolver: Sendable {
         ]
         for package in localPackages { arguments += ["--with-source", package.path] }
         arguments += ["satisfy", wanted.joined(separator: ", ")]
-        let finished = try await HostApt.aptGet.finish(arguments)
+        let finished = try await ExternalTool.aptGet.finish(arguments)
         guard finished.succeeded else {
             // apt explains on standard output ("x : Depends: y but it is not installable"), and errs on standard error.
             let lines = (finished.standardOutput + "\n" + finished.standardError).split(separator: "\n")

@@ -161,7 +161,3 @@ enum ARArchive {
         }
     }
 }
-
-extension ExternalTool {
-    public static let tar = ExternalTool("tar", debianPackage: "tar")
-}

@@ -44,30 +44,9 @@ public struct RPMPackage: Sendable, Hashable {
                 fix: "build the binary package with `rpmbuild --rebuild --target armv7hl` and give that")
         }
         // Decompressing the payload blocks; keep it off the cooperative threads.
-        let elves = try await Self.offThePool { try rpm.executables() }
+        let elves = try await onThreadOfItsOwn { try rpm.executables() }
         return RPMPackage(
             file: file, name: rpm.name, version: "\(rpm.version)-\(rpm.release)", arch: rpm.arch,
             requires: rpm.requires, mislabelled: elves.mislabelledFiles(forArch: rpm.arch))
     }
-
-    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
-    }
-}
-
-/// Bad input to `vmtest run` found before booting: exit status 2.
-public struct RunInputError: Error, Sendable, CustomStringConvertible {
-    public var subject: String
-    public var problem: String
-    public var fix: String
-
-    public init(subject: String, problem: String, fix: String) {
-        self.subject = subject
-        self.problem = problem
-        self.fix = fix
-    }
-
-    public var description: String { "\(subject): \(problem)\n  fix: \(fix)" }
 }

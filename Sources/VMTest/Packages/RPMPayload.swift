@@ -58,12 +58,6 @@ public struct ELFMachine: RawRepresentable, Sendable, Hashable, CustomStringConv
     public var description: String { name }
 }
 
-extension ExternalTool {
-    public static let gzip = ExternalTool("gzip", debianPackage: "gzip")
-    public static let bzip2 = ExternalTool("bzip2", debianPackage: "bzip2")
-    public static let xz = ExternalTool("xz", debianPackage: "xz-utils")
-    // zstd is declared with the image builder's tools.
-}
 
 extension RPMFile {
     /// The ELF files in the payload, in archive order.

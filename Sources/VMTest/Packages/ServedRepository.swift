@@ -34,8 +34,6 @@ public struct ServedRepository: Sendable, Equatable {
         """
     }
 
-    static let rpmIndexer = ExternalTool("createrepo_c", debianPackage: "createrepo-c")
-
     /// Copies the packages into `directory` and writes the indexes the guest needs.
     /// - Parameters:
     ///   - extraFolders: `--repo DIR`: every .deb and .rpm directly in each is added.
@@ -83,7 +81,7 @@ public struct ServedRepository: Sendable, Equatable {
         }
         if !allRPMs.isEmpty {
             // gzip throughout: CentOS 7's yum reads nothing newer.
-            try await rpmIndexer.run(["--quiet", "--general-compress-type=gz", directory.path])
+            try await ExternalTool.createrepo.run(["--quiet", "--general-compress-type=gz", directory.path])
         }
         return ServedRepository(directory: directory, guestPath: guestPath, debs: allDebs, rpms: allRPMs)
     }

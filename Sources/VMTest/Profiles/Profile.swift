@@ -168,7 +168,8 @@ public enum LoginMethod: String, Sendable, Hashable, Codable, CaseIterable, YAML
 public enum Provisioning: String, Sendable, Hashable, Codable, CaseIterable, YAMLChoice {
     /// A NoCloud seed (ISO labelled `cidata`) configures the guest at first boot.
     case cloudInit = "cloud-init"
-    /// The image has no cloud-init; vmtest configures it over the console.
+    /// The image is booted as it is: nothing configures it, no seed is attached, and
+    /// vmtest only logs in on its console, so only `--channel serial` reaches it.
     case serial
 }
 

@@ -6,13 +6,9 @@ public enum ProfileLoader {
         let shownPath = file.relativePathForDisplay
         let text: String
         do {
-            text = try String(contentsOf: file, encoding: .utf8)
+            text = try TextFile.read(file)
         } catch {
-            let exists = FileManager.default.fileExists(atPath: file.path)
-            throw ProfileError(
-                file: shownPath,
-                message: exists ? "cannot read the file (\(error.localizedDescription))" : "no such file",
-                fix: exists ? "check its permissions and that it is UTF-8 text" : "check the path, or run `vmtest profiles list`")
+            throw ProfileError(file: shownPath, message: error.problem, fix: error.fix ?? "check the path, or run `vmtest profiles list`")
         }
         return try parse(yaml: text, name: file.deletingPathExtension().lastPathComponent, file: shownPath)
     }

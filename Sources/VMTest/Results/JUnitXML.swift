@@ -41,7 +41,7 @@ public enum JUnitXML {
         }
         xml.close("properties")
         for test in report.tests {
-            xml.open("testcase", ["classname": "\(report.profile).\(test.kind)", "name": test.name, "time": seconds(test.seconds)])
+            xml.open("testcase", ["classname": "\(report.profile).\(test.kind.rawValue)", "name": test.name, "time": seconds(test.seconds)])
             let message = test.message ?? ""
             switch test.verdict {
             case .passed: break

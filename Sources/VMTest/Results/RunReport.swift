@@ -65,8 +65,8 @@ public struct RunReport: Sendable, Codable, Hashable {
 
 /// One test case: a check, its output and its verdict.
 public struct TestCaseResult: Sendable, Codable, Hashable {
-    /// Group in JUnit: install, smoke, installed-tests, command, tests-dir.
-    public var kind: String
+    /// Group in JUnit (its classname) and summary.json.
+    public var kind: Kind
     public var name: String
     public var command: String
     public var verdict: RunReport.Verdict
@@ -76,6 +76,21 @@ public struct TestCaseResult: Sendable, Codable, Hashable {
     public var standardError: String
     /// Why it failed or was skipped, in one line.
     public var message: String?
+
+    /// Where a test case comes from; the raw values are what reports have always said.
+    public enum Kind: String, Sendable, Codable, Hashable {
+        case install
+        case smoke
+        /// A GNOME installed-test (`/usr/share/installed-tests/PACKAGE/*.test`).
+        case installedTests = "installed-tests"
+        case command
+        case testsDir = "tests-dir"
+        /// A test that never ran because an earlier step failed.
+        case skipped
+
+        /// Exit status 77 means "skipped" to the installed-tests runner, and only there.
+        var skipsOnExit77: Bool { self == .installedTests }
+    }
 }
 
 extension RunReport {

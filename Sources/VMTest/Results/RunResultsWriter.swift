@@ -26,10 +26,7 @@ public enum RunResultsWriter {
     }
 
     public static func summaryJSON(_ report: RunReport) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(Summary(report: report))
+        try SummaryJSON.encode(Summary(report: report))
     }
 
     /// summary.json: the report plus its verdict, spelled out for readers without vmtest.

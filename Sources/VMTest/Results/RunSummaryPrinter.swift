@@ -23,6 +23,6 @@ public enum RunSummaryPrinter {
         }
         lines.append("\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.map { "\($0.rawValue), \(report.guestKernel?.rawValue ?? "?") kernel" } ?? "no hypervisor"), \(report.channel)\(report.warmState.map { ", restored from saved state \($0)" } ?? ""))")
         lines.append("results: \(results.path) (junit.xml, summary.json, console.log, tests/)")
-        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        FileHandle.standardError.writeIfOpen((lines.joined(separator: "\n") + "\n"))
     }
 }

@@ -2,80 +2,6 @@ import Foundation
 import Libvirt
 import Synchronization
 
-/// How to launch a guest, beyond what its profile says.
-public struct LaunchOptions: Sendable {
-    /// libvirt URI; nil means this process's embedded QEMU driver.
-    public var connectURI: String?
-    /// How long the guest may take to answer on its console; nil scales a default by accelerator.
-    public var readyTimeout: Duration?
-    /// A cloud-init NoCloud seed image attached read-only as the second disk.
-    public var seed: URL?
-    /// Forward this port on 127.0.0.1 to the guest's port 22.
-    public var sshForwardPort: Int?
-    /// More read-only disks (raw images), after the seed.
-    public var extraDisks: [URL] = []
-    /// Where the serial console's whole output goes; by default into the run directory,
-    /// which teardown deletes.
-    public var consoleLog: URL?
-    /// The run's identifier; a new one when nil.
-    public var runID: String?
-    /// Last changes to the domain before it is created (the workarounds).
-    public var adjustDefinition: (@Sendable (DomainDefinition) -> DomainDefinition)?
-    /// Boot from the kernel even when a saved state could be restored.
-    public var cold = false
-    /// What `--accel` / `--guest-kernel` force on the way the guest runs.
-    public var accelerator = AcceleratorRequest.automatic
-    /// Where and how the guest runs, when the caller decided it already (a prepared run);
-    /// nil: the launcher decides (``GuestLauncher/place(_:connectURI:request:)``).
-    public var placement: Placement?
-    /// The seed a saved guest boots with, when ``seed`` is a run's own; without it a
-    /// seeded run boots cold.
-    public var warmSeed: WarmSeed?
-
-    public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
-        self.connectURI = connectURI
-        self.readyTimeout = readyTimeout
-        self.seed = seed
-        self.sshForwardPort = sshForwardPort
-    }
-}
-
-/// A booted guest inside a ``GuestLauncher/withGuest(_:options:_:)`` scope.
-public struct Guest: Sendable {
-    public let runID: String
-    public let profile: Profile
-    public let domainName: String
-    /// How it runs: the placement's choice, or the 64-bit kernel a refused 32-bit vCPU fell back to.
-    public let accelerator: AcceleratorChoice
-    public let image: BaseImage
-    /// The serial console's whole output, written by QEMU.
-    public let consoleLog: URL
-    public let shell: GuestShell
-    /// The host port forwarded to the guest's SSH port, if any.
-    public let sshForwardPort: Int?
-    /// Booted, or restored from a saved state.
-    public let start: GuestStart
-    /// Seconds each launch phase took, in order.
-    public let phases: [PhaseTiming]
-    let keepSwitch: KeepSwitch
-
-    /// Leaves the guest running (and its overlay on disk) when the scope ends, for a
-    /// person to debug; `vmtest clean --kept` removes it later.
-    public func keepRunning() { keepSwitch.keep() }
-}
-
-/// Set once, read at teardown.
-final class KeepSwitch: Sendable {
-    private let kept = Mutex(false)
-    func keep() { kept.withLock { $0 = true } }
-    var isKept: Bool { kept.withLock { $0 } }
-}
-
-public struct PhaseTiming: Sendable, Hashable, Codable {
-    public var name: String
-    public var seconds: Double
-}
-
 /// Boots guests from profiles and guarantees they are gone afterwards.
 ///
 /// A guest lives exactly as long as the closure given to ``withGuest(_:options:_:)``:
@@ -157,90 +83,118 @@ public struct GuestLauncher: Sendable {
         commandLine.split(separator: " ").contains { $0.hasPrefix("panic=") } ? commandLine : commandLine + " panic=-1"
     }
 
+    /// Decides how `profile`'s guest boots on `placement`: its image (built or fetched
+    /// now when it is not cached, before anything boots), the 64-bit kernel when the
+    /// placement runs one, and its domain with the workarounds applied.
+    public func plan(
+        _ profile: Profile, on placement: Placement, runID: String, workarounds: WorkaroundSelection = .none,
+        packages: [InstalledPackage] = []
+    ) async throws -> GuestPlan {
+        // Every tool a boot needs, before an image is built for it.
+        _ = try ExternalTool.qemuImg.resolved()
+        if placement.hypervisor.requestedURI == nil {
+            _ = try ExternalTool.emulator(placement.mode.emulator).resolved()
+        }
+        let image = try await image(for: profile)
+        return try await plan(profile, on: placement, image: image, runID: runID, workarounds: workarounds, packages: packages)
+    }
+
+    /// The plan for an image already at hand: also what a placement changed at boot is
+    /// decided again with.
+    func plan(
+        _ profile: Profile, on placement: Placement, image: BaseImage, runID: String, workarounds: WorkaroundSelection,
+        packages: [InstalledPackage]
+    ) async throws -> GuestPlan {
+        GuestPlan(
+            profile: profile, runID: runID, runDirectory: directories.runs.appendingPathComponent(runID), placement: placement,
+            image: image, compatKernel: try await compatKernelIfNeeded(profile, placement.mode), workarounds: workarounds,
+            packages: packages, launcher: self)
+    }
+
+    /// The profile's base image: cached, or built from its recipe or fetched from its URL
+    /// now. Parallel callers in one process take turns (``ImageStore``'s build lock).
+    public func image(for profile: Profile) async throws -> BaseImage {
+        try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
+    }
+
+    /// Removes what dead vmtest processes left (their guests, overlays, QEMU processes):
+    /// once per command, before its first guest starts.
+    public func reapLeftovers() async {
+        let reaped = await LeftoverReaper(directories: directories).reap()
+        if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
+            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
+        }
+    }
+
+    /// Places and plans `profile`'s guest, then runs `body` with it booted: for commands
+    /// that boot one guest and decide nothing else (`vmtest boot`, tests).
     public func withGuest<T: Sendable>(
         _ profile: Profile,
         options: LaunchOptions = LaunchOptions(),
         _ body: (Guest) async throws -> T
     ) async throws -> T {
+        let placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
+        reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
+        let plan = try await plan(profile, on: placement, runID: options.runID ?? Self.newRunID())
+        await reapLeftovers()
+        return try await withGuest(plan, options: options, body)
+    }
+
+    /// Starts the planned guest (restored from a saved state when one fits, else booted
+    /// from its kernel), waits for its shell, runs `body` with it, and tears it down
+    /// whatever happens.
+    public func withGuest<T: Sendable>(
+        _ plan: GuestPlan,
+        options: LaunchOptions,
+        _ body: (Guest) async throws -> T
+    ) async throws -> T {
         let phases = PhaseRecorder(reporter: reporter)
-        var placement: Placement
-        if let decided = options.placement {
-            placement = decided
-        } else {
-            placement = try await place(profile, connectURI: options.connectURI, request: options.accelerator)
-            reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
-        }
-        _ = try ExternalTool.qemuImg.resolved()
-        if placement.hypervisor.requestedURI == nil {
-            _ = try ExternalTool(URL(fileURLWithPath: placement.mode.emulator).lastPathComponent, debianPackage: "qemu-system-arm").resolved()
-        }
-
-        // Built from a recipe or fetched from a URL; a cached image needs neither work nor network.
-        let image = try await ImageStore(root: directories.images).image(for: profile, reporter: reporter)
-        var compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
-
-        let runID = options.runID ?? Self.newRunID()
-        let runDirectory = directories.runs.appendingPathComponent(runID)
+        var plan = plan
+        let profile = plan.profile, runDirectory = plan.runDirectory
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
-        let reaped = await LeftoverReaper(directories: directories).reap()
-        if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
-            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
-        }
         // Everything below is torn down by `RunTeardown`, whatever happens.
         let teardown = RunTeardown(runDirectory: runDirectory, consoleLog: options.consoleLog)
         do {
-            func domainDefinition() -> DomainDefinition {
-                var definition = self.definition(
-                    for: profile, mode: placement.mode, image: image, compatKernel: compatKernel, runID: runID,
-                    runDirectory: runDirectory, seed: options.seed)
-                definition.sshForwardPort = options.sshForwardPort
-                definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
-                if let log = options.consoleLog { definition.consoleLog = log.path }
-                if let adjust = options.adjustDefinition { definition = adjust(definition) }
-                return definition
-            }
-            var definition = domainDefinition()
-            let hypervisor = placement.hypervisor
-            teardown.uri = hypervisor.uri
-            let timeout = options.readyTimeout ?? (placement.mode.accelerator == .tcg ? .seconds(300) : .seconds(90))
+            var definition = plan.definition(attaching: options)
+            let hypervisor = plan.placement.hypervisor
+            let timeout = options.readyTimeout ?? plan.defaultReadyTimeout
 
             var start = GuestStart.cold
             if !options.cold {
                 let warm = WarmStarter(
-                    reporter: reporter, profile: profile, image: image, options: options, hypervisor: hypervisor,
-                    host: placement.host, definition: definition, runDirectory: runDirectory, phases: phases)
+                    reporter: reporter, plan: plan, options: options, definition: definition, phases: phases)
                 if let (domain, restored, key) = try await warm.start(readyTimeout: timeout) {
-                    teardown.domain = domain
+                    teardown.started(domain, uri: hypervisor.uri)
                     definition = restored
                     start = .warm(key: key)
                 }
             }
             if teardown.domain == nil {
-                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: image.disk).lastPathComponent)") {
-                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: image.disk)
+                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: plan.image.disk).lastPathComponent)") {
+                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: plan.image.disk)
                 }
                 do {
-                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
-                } catch let error as LibvirtError where placement.canFallBackToCompatKernel(after: error) {
+                    teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
+                } catch let error as LibvirtError where plan.placement.canFallBackToCompatKernel(after: error) {
                     // The judgement said AArch32 at EL1; QEMU says otherwise. A 64-bit
                     // guest kernel runs the same userland under KVM: never TCG silently.
                     hypervisor.learnNoAArch32EL1(evidence: "QEMU refused a KVM armv7l vCPU: \(HypervisorJudge.quoted(error.message))")
-                    placement = try await place(profile, connectURI: options.connectURI, request: placement.request)
+                    let placement = try await place(profile, connectURI: hypervisor.requestedURI, request: plan.placement.request)
                     reporter.note("the hypervisor refused a 32-bit vCPU (\(HypervisorJudge.quoted(error.message))); running as \(placement.mode.label) instead")
-                    compatKernel = try await compatKernelIfNeeded(profile, placement.mode)
-                    definition = domainDefinition()
-                    teardown.domain = try await createCold(definition, on: hypervisor, phases: phases)
+                    plan = try await self.plan(
+                        profile, on: placement, image: plan.image, runID: plan.runID, workarounds: plan.workarounds, packages: plan.packages)
+                    definition = plan.definition(attaching: options)
+                    teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
                 }
             }
             let domain = teardown.domain!
-            let console = try await domain.openConsole(device: definition.commandConsoleAlias)
-            if start.isWarm { try await domain.resume() }
-            teardown.console = console
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
-            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console), record: { transcript.append($0) })
-            teardown.shell = shell
+            let console = try await GuestConsole.open(on: domain, definition, record: { transcript.append($0) })
+            teardown.opened(console)
+            let shell = console.shell
             if start.isWarm {
+                try await domain.resume()
                 try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
                     try await shell.waitUntilReattached(timeout: .seconds(60))
                     let refreshed = try await shell.run(
@@ -255,9 +209,9 @@ public struct GuestLauncher: Sendable {
                 }
             }
             let guest = Guest(
-                runID: runID, profile: profile, domainName: definition.name, accelerator: placement.mode, image: image,
+                runID: plan.runID, profile: profile, domainName: definition.name, accelerator: plan.mode, image: plan.image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
-                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, keepSwitch: teardown.keepSwitch)
+                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, plan: plan, keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result
@@ -278,119 +232,8 @@ public struct GuestLauncher: Sendable {
     }
 
     private func createCold(_ definition: DomainDefinition, on hypervisor: Hypervisor, phases: PhaseRecorder) async throws -> Domain {
-        let xml = DomainXML.render(definition)
-        return try await phases.timed(
-            "boot", "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)"
-        ) {
-            try await hypervisor.connection.createDomain(xml: xml)
-        }
-    }
-}
-
-/// Where and how a guest runs: a hypervisor, what its host can do, and the way the guest
-/// runs there, decided once by ``GuestLauncher/place(_:connectURI:request:)``.
-public struct Placement: Sendable {
-    public let hypervisor: Hypervisor
-    public let host: HostMachine
-    public let mode: AcceleratorChoice
-    /// What was forced, so a fallback honours it too.
-    public let request: AcceleratorRequest
-
-    /// A KVM start of a 32-bit vCPU refused for want of AArch32 at EL1, when nobody forced
-    /// the 32-bit kernel.
-    func canFallBackToCompatKernel(after error: LibvirtError) -> Bool {
-        mode.accelerator == .kvm && mode.guestKernel == .armv7l && request.guestKernel != .bits32
-            && error.message.contains(HypervisorJudge.noAArch32EL1Message)
-    }
-}
-
-extension ConsoleSpec {
-    var loginMethod: ConsoleLogin {
-        switch login {
-        case .autologin: return .autologin
-        case .password: return .password(user: user ?? "root", password: password ?? "")
-        }
-    }
-}
-
-/// What a run has made so far, torn down in reverse and exactly once.
-private final class RunTeardown: @unchecked Sendable {
-    let runDirectory: URL
-    let consoleLog: URL
-    var domain: Domain?
-    var uri = ""
-    var console: ConsoleStream?
-    var shell: GuestShell?
-    let keepSwitch = KeepSwitch()
-
-    init(runDirectory: URL, consoleLog: URL?) {
-        self.runDirectory = runDirectory
-        self.consoleLog = consoleLog ?? runDirectory.appendingPathComponent("console.log")
-    }
-
-    func consoleTail(lines: Int = 20) -> [String] {
-        guard let text = try? String(contentsOf: consoleLog, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
-    }
-
-    /// Cancellation cannot cut it short: libvirt calls run to their end on the Libvirt layer's threads.
-    func run(reporter: any Reporter) async {
-        let start = ContinuousClock.now
-        await shell?.stop()
-        await console?.close()
-        if let domain, keepSwitch.isKept {
-            try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
-            let embedded = uri.contains("embed")
-            reporter.note(
-                "kept \(domain.name) running for debugging; its disk is \(runDirectory.path)/overlay.qcow2\n"
-                    + "  attach: virsh -c '\(uri)' console \(domain.name)" + (embedded ? " (once this vmtest has exited)" : "") + "\n"
-                    + "  remove: vmtest clean --kept" + (embedded ? "" : " --connect '\(uri)'"))
-            self.domain = nil
-            return
-        }
-        if let domain {
-            do {
-                _ = try await domain.destroyIfRunning()
-            } catch {
-                reporter.note("could not destroy \(domain.name): \(error)")
-            }
-        }
-        domain = nil
-        console = nil
-        shell = nil
-        try? FileManager.default.removeItem(at: runDirectory)
-        reporter.end("teardown", seconds: (ContinuousClock.now - start).seconds, "guest destroyed, overlay removed")
-    }
-}
-
-/// Appends the raw console bytes of the command channel to a file.
-final class TranscriptFile: @unchecked Sendable {
-    private let handle: FileHandle
-    private let lock = NSLock()
-
-    init(url: URL) throws {
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        handle = try FileHandle(forWritingTo: url)
-    }
-
-    func append(_ bytes: [UInt8]) {
-        lock.lock()
-        defer { lock.unlock() }
-        handle.write(Data(bytes))
-    }
-
-    deinit { try? handle.close() }
-}
-
-/// The libvirt console stream as a ``ConsoleTransport``.
-struct LibvirtConsoleTransport: ConsoleTransport {
-    let stream: ConsoleStream
-
-    func output() -> AsyncThrowingStream<[UInt8], any Error> {
-        stream.bytes
-    }
-
-    func send(_ bytes: [UInt8]) async throws {
-        try await stream.write(bytes)
+        try await Self.create(
+            definition, on: hypervisor, phases: phases,
+            detail: "starting \(definition.name) (\(definition.accelerator.label), \(definition.cpus) vCPU, \(definition.memoryMiB) MiB)")
     }
 }

@@ -87,15 +87,3 @@ public enum ToolError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-extension ExternalTool {
-    public static let qemuImg = ExternalTool("qemu-img", debianPackage: "qemu-utils")
-    public static let mmdebstrap = ExternalTool("mmdebstrap", debianPackage: "mmdebstrap")
-    public static let mkfsExt4 = ExternalTool("mkfs.ext4", debianPackage: "e2fsprogs")
-    public static let xorriso = ExternalTool("xorriso", debianPackage: "xorriso")
-    public static let genisoimage = ExternalTool("genisoimage", debianPackage: "genisoimage")
-    public static let ssh = ExternalTool("ssh", debianPackage: "openssh-client")
-    public static let scp = ExternalTool("scp", debianPackage: "openssh-client")
-    public static let sshKeygen = ExternalTool("ssh-keygen", debianPackage: "openssh-client")
-    public static let dpkgDeb = ExternalTool("dpkg-deb", debianPackage: "dpkg")
-    public static let depmod = ExternalTool("depmod", debianPackage: "kmod")
-}

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Where progress goes. Phases are named steps (image, overlay, boot, ready, ...) a
 /// person watches; `detail` is what a long step is doing right now.
@@ -23,16 +24,20 @@ extension Reporter {
 /// In CI logs (no terminal, or `CI` set) every event is one plain, time-stamped line. On
 /// a terminal the step in progress is one status line with a spinner and its running
 /// time, so a 20-second emulated boot visibly moves; finished steps stay as lines.
-public final class LineReporter: Reporter, @unchecked Sendable {
-    private let lock = NSLock()
+public final class LineReporter: Reporter, Sendable {
     private let isTerminal: Bool
     private let started = ContinuousClock.now
-    /// The status line being animated, and when its step began.
-    private var status: (text: String, since: ContinuousClock.Instant)?
-    private var frame = 0
-    private var ticker: (any DispatchSourceTimer)?
-
     private let output: FileHandle
+    private let state = Mutex(State())
+
+    private struct State {
+        /// The status line being animated, and when its step began.
+        var status: (text: String, since: ContinuousClock.Instant)?
+        var frame = 0
+        var ticker: (any DispatchSourceTimer)?
+        /// The output is gone (a closed pipe, a full disk): nothing more is written.
+        var closed = false
+    }
 
     public init(isTerminal: Bool = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil) {
         self.isTerminal = isTerminal
@@ -46,29 +51,29 @@ public final class LineReporter: Reporter, @unchecked Sendable {
         isTerminal = false
     }
 
-    deinit { ticker?.cancel() }
+    deinit { state.withLock { $0.ticker?.cancel() } }
 
     public var isInteractive: Bool { isTerminal }
 
     public func begin(_ phase: String, _ detail: String) {
-        lock.withLock {
+        state.withLock { state in
             if isTerminal {
-                status = ("\(phase): \(detail)", .now)
-                startTicking()
-                redraw()
+                state.status = ("\(phase): \(detail)", .now)
+                startTicking(&state)
+                redraw(&state)
             } else {
-                write(stamp("\(phase): \(detail)") + "\n")
+                write(stamp("\(phase): \(detail)") + "\n", &state)
             }
         }
     }
 
     public func detail(_ phase: String, _ message: String) {
-        lock.withLock {
+        state.withLock { state in
             if isTerminal {
-                status = ("\(phase): \(message)", status?.since ?? .now)
-                redraw()
+                state.status = ("\(phase): \(message)", state.status?.since ?? .now)
+                redraw(&state)
             } else {
-                write(stamp("\(phase): \(message)") + "\n")
+                write(stamp("\(phase): \(message)") + "\n", &state)
             }
         }
     }
@@ -82,52 +87,52 @@ public final class LineReporter: Reporter, @unchecked Sendable {
     }
 
     private func permanent(_ line: String, endingStatus: Bool) {
-        lock.withLock {
+        state.withLock { state in
             if isTerminal {
-                write("\r\u{1B}[K" + stamp(line) + "\n")
+                write("\r\u{1B}[K" + stamp(line) + "\n", &state)
                 if endingStatus {
-                    status = nil
-                    ticker?.cancel()
-                    ticker = nil
+                    state.status = nil
+                    state.ticker?.cancel()
+                    state.ticker = nil
                 } else {
-                    redraw()
+                    redraw(&state)
                 }
             } else {
-                write(stamp(line) + "\n")
+                write(stamp(line) + "\n", &state)
             }
         }
     }
 
-    /// Called with the lock held.
-    private func startTicking() {
-        guard ticker == nil else { return }
+    private func startTicking(_ state: inout State) {
+        guard state.ticker == nil else { return }
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + .milliseconds(100), repeating: .milliseconds(100))
         timer.setEventHandler { [weak self] in
             guard let self else { return }
-            self.lock.withLock {
-                self.frame += 1
-                self.redraw()
+            self.state.withLock { state in
+                state.frame += 1
+                self.redraw(&state)
             }
         }
         timer.resume()
-        ticker = timer
+        state.ticker = timer
     }
 
-    /// Called with the lock held.
-    private func redraw() {
-        guard let status else { return }
-        let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")[frame % 10]
+    private func redraw(_ state: inout State) {
+        guard let status = state.status else { return }
+        let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")[state.frame % 10]
         let line = "\(spinner) \(status.text) \(Self.format((ContinuousClock.now - status.since).seconds))"
-        write("\r\u{1B}[K" + String(stamp(line).prefix(terminalWidth - 1)))
+        write("\r\u{1B}[K" + String(stamp(line).prefix(terminalWidth - 1)), &state)
     }
 
     private func stamp(_ line: String) -> String {
         String(format: "[%6.1fs] ", (ContinuousClock.now - started).seconds) + line
     }
 
-    private func write(_ text: String) {
-        output.write(Data(text.utf8))
+    /// Progress nobody can read any more is dropped; the run it describes goes on.
+    private func write(_ text: String, _ state: inout State) {
+        guard !state.closed else { return }
+        state.closed = !output.writeIfOpen(text)
     }
 
     private var terminalWidth: Int {

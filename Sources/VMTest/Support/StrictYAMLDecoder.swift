@@ -364,41 +364,38 @@ private struct ScalarContainer: SingleValueDecodingContainer {
 
     func decodeNil() -> Bool { node.isNull }
 
-    private func scalarText(expecting what: String) throws -> String {
+    private func scalar(expecting what: String) throws -> Node.Scalar {
         guard case .scalar(let scalar) = node else {
             throw DecodingError.typeMismatch(
                 String.self, .init(codingPath: codingPath, debugDescription: "expected \(what), found \(node.kindDescription)"))
         }
-        return scalar.string
+        return scalar
     }
 
-    private func mismatch(_ what: String, _ text: String) -> DecodingError {
-        .typeMismatch(Any.self, .init(codingPath: codingPath, debugDescription: "expected \(what), found '\(text)'"))
-    }
-
-    func decode(_ type: Bool.Type) throws -> Bool {
-        let text = try scalarText(expecting: "true or false")
-        switch text.lowercased() {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default: throw mismatch("true or false", text)
+    /// Booleans and numbers are read as YAML reads them (Yams' `construct(from:)`): a
+    /// quoted `"2"` is text, `1_024` and `0x10` are numbers, `yes` and `off` are booleans.
+    private func value<T>(_ what: String, _ construct: (Node.Scalar) -> T?) throws -> T {
+        let scalar = try scalar(expecting: what)
+        guard let value = construct(scalar) else {
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            throw DecodingError.typeMismatch(
+                Any.self, .init(codingPath: codingPath, debugDescription: "expected \(what), found '\(scalar.string)'" + (quoted ? " (in quotes, which makes it text)" : "")))
         }
-    }
-
-    func decode(_ type: String.Type) throws -> String { try scalarText(expecting: "a text value") }
-
-    func decode(_ type: Double.Type) throws -> Double {
-        let text = try scalarText(expecting: "a number")
-        guard let value = Double(text) else { throw mismatch("a number", text) }
         return value
     }
+
+    func decode(_ type: Bool.Type) throws -> Bool { try value("true or false", Bool.construct) }
+
+    func decode(_ type: String.Type) throws -> String { try scalar(expecting: "a text value").string }
+
+    func decode(_ type: Double.Type) throws -> Double { try value("a number", Double.construct) }
 
     func decode(_ type: Float.Type) throws -> Float { Float(try decode(Double.self)) }
 
     private func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
-        let text = try scalarText(expecting: "a whole number")
-        guard let value = T(text.replacingOccurrences(of: "_", with: "")) else { throw mismatch("a whole number", text) }
-        return value
+        try value("a whole number") { scalar in
+            T.isSigned ? Int64.construct(from: scalar).flatMap(T.init(exactly:)) : UInt64.construct(from: scalar).flatMap(T.init(exactly:))
+        }
     }
 
     func decode(_ type: Int.Type) throws -> Int { try integer(type) }

@@ -38,8 +38,6 @@ public struct TestSource: Sendable {
         }
     }
 
-    static let sourceUnpacker = ExternalTool("dpkg-source", debianPackage: "dpkg-dev")
-
     /// - Parameters:
     ///   - scratch: an empty folder of the run's, where a `.dsc` is unpacked.
     ///   - prefer: the format to use when a tree has both (the profile's: DEP-8 for Debian
@@ -60,7 +58,7 @@ public struct TestSource: Sendable {
                                         fix: "give a source tree, a .dsc or a directory holding an fmf tree")
             }
             root = scratch.appendingPathComponent("source")
-            _ = try await sourceUnpacker.run(["--no-check", "-x", path.path, root.path], workingDirectory: scratch.path)
+            _ = try await ExternalTool.dpkgSource.run(["--no-check", "-x", path.path, root.path], workingDirectory: scratch.path)
         }
         let control = root.appendingPathComponent("debian/tests/control")
         let hasDEP8 = FileManager.default.fileExists(atPath: control.path)

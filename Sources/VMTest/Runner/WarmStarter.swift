@@ -2,30 +2,6 @@ import Foundation
 import Libvirt
 import Synchronization
 
-/// How a guest came to be ready.
-public enum GuestStart: Sendable, Hashable {
-    /// Booted from its kernel.
-    case cold
-    /// Restored from the saved state with this key.
-    case warm(key: String)
-
-    public var isWarm: Bool { if case .warm = self { true } else { false } }
-}
-
-/// A cloud-init seed a saved guest can boot with: the same for every run, so it holds
-/// no run's key (each run's key is installed after restore, over the console).
-public struct WarmSeed: Sendable {
-    /// The seed's content without per-run values: part of the saved state's key.
-    public var identity: String
-    /// Writes the seed into the directory and returns its path.
-    public var write: @Sendable (URL) async throws -> URL
-
-    public init(identity: String, write: @escaping @Sendable (URL) async throws -> URL) {
-        self.identity = identity
-        self.write = write
-    }
-}
-
 /// Restores guests from saved states, saving one first when none fits.
 ///
 /// A saved state is the guest's memory at the moment it was ready plus the disk layer it
@@ -35,16 +11,21 @@ public struct WarmSeed: Sendable {
 /// disks are fitted into the saved layout (``WarmState/payloadSlotBytes``).
 struct WarmStarter {
     let reporter: any Reporter
-    let profile: Profile
-    let image: BaseImage
+    /// The run's guest as planned: profile, image, hypervisor and its host (a saved KVM
+    /// guest restores only onto the same kind of core), run directory.
+    let plan: GuestPlan
     let options: LaunchOptions
-    let hypervisor: Hypervisor
-    /// The hypervisor's host: a saved KVM guest restores only onto the same kind of core.
-    let host: HostMachine
     /// The run's own domain, as a cold boot would create it.
     let definition: DomainDefinition
-    let runDirectory: URL
     let phases: PhaseRecorder
+
+    var profile: Profile { plan.profile }
+    var image: BaseImage { plan.image }
+    var hypervisor: Hypervisor { plan.placement.hypervisor }
+    var host: HostMachine { plan.placement.host }
+    var runDirectory: URL { plan.runDirectory }
+    /// nil: this process's embedded driver.
+    var connectURI: String? { hypervisor.requestedURI }
 
     enum Plan {
         case restore(WarmState)
@@ -85,7 +66,7 @@ struct WarmStarter {
 
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
-        if let uri = options.connectURI, !Self.isLocal(uri) {
+        if let uri = connectURI, !Self.isLocal(uri) {
             return .unavailable(reason: "saved states live on this machine and \(uri) is another host's hypervisor")
         }
         if options.seed != nil, options.warmSeed == nil {
@@ -109,7 +90,7 @@ struct WarmStarter {
         let libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
-            hypervisor: options.connectURI ?? "embedded",
+            hypervisor: connectURI ?? "embedded",
             hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
         if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
@@ -131,29 +112,26 @@ struct WarmStarter {
             var saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
             // The run's own log: on failure the launcher shows its tail; saved, it is kept with the state.
             saving.consoleLog = definition.consoleLog
-            domain = try await phases.timed("boot", "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)") {
-                try await hypervisor.connection.createDomain(xml: DomainXML.render(saving))
-            }
-            let console = try await domain!.openConsole(device: saving.commandConsoleAlias)
-            let shell = GuestShell(transport: LibvirtConsoleTransport(stream: console))
+            domain = try await GuestLauncher.create(
+                saving, on: hypervisor, phases: phases,
+                detail: "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)")
+            let console = try await GuestConsole.open(on: domain!, saving)
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
+                    try await console.shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
                 }
                 if seed != nil {
                     try await phases.timed("cloud-init", "waiting for cloud-init to finish before saving") {
-                        _ = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(600))
+                        _ = try await CloudInitReadiness.wait(on: console.shell, timeout: .seconds(600))
                     }
                 }
                 // Everything the guest buffered reaches the frozen layer: its memory and
                 // its disk then agree whatever the host's cache does.
-                _ = try await shell.run("sync", timeout: .seconds(120))
+                _ = try await console.shell.run("sync", timeout: .seconds(120))
             } catch {
-                await shell.stop()
                 await console.close()
                 throw error
             }
-            await shell.stop()
             await console.close()
             let saveStarted = ContinuousClock.now
             let stateFile = scratch.appendingPathComponent("state.save")
@@ -169,7 +147,7 @@ struct WarmStarter {
                 bakedAt: Date())
             return try store.publish(state, from: scratch)
         } catch {
-            _ = try? await domain?.destroyIfRunning()
+            if let domain { _ = try? await domain.destroyIfRunning() }
             try? FileManager.default.removeItem(at: scratch)
             throw error
         }
@@ -266,7 +244,7 @@ struct WarmStarter {
     /// `qemu-system-arm --version`'s first line, asked once per process.
     static func emulatorVersion(_ emulator: String) async throws -> String {
         if let known = versions.withLock({ $0[emulator] }) { return known }
-        let output = try await ExternalTool(URL(fileURLWithPath: emulator).lastPathComponent, debianPackage: "qemu-system-arm").run(["--version"])
+        let output = try await ExternalTool.emulator(emulator).run(["--version"])
         let line = String(output.split(separator: "\n").first ?? "")
         versions.withLock { $0[emulator] = line }
         return line
@@ -285,40 +263,4 @@ struct WarmStarter {
         defer { try? handle.close() }
         if try handle.seekToEnd() < size { try handle.truncate(atOffset: size) }
     }
-}
-
-extension DomainDefinition {
-    /// This domain with a saved guest's disks: its own disk, the seed it booted with,
-    /// and the payload slot.
-    func withWarmDisks(disk: String, seed: String?, payload: String) -> DomainDefinition {
-        var definition = self
-        definition.disks = [Disk(kind: .qcow2Overlay, path: disk)]
-            + (seed.map { [Disk(kind: .readOnlyImage, path: $0)] } ?? [])
-            + [Disk(kind: .readOnlyImage, path: payload)]
-        return definition
-    }
-}
-
-/// Seconds each launch phase took, reported as they end.
-final class PhaseRecorder: Sendable {
-    let reporter: any Reporter
-    private let recorded = Mutex<[PhaseTiming]>([])
-
-    init(reporter: any Reporter) { self.reporter = reporter }
-
-    var phases: [PhaseTiming] { recorded.withLock { $0 } }
-
-    func timed<R>(_ phase: String, _ detail: String, _ work: () async throws -> R) async throws -> R {
-        let start = ContinuousClock.now
-        reporter.begin(phase, detail)
-        let result = try await work()
-        let seconds = (ContinuousClock.now - start).seconds
-        recorded.withLock { $0.append(PhaseTiming(name: phase, seconds: seconds)) }
-        reporter.end(phase, seconds: seconds, "done")
-        return result
-    }
-}
-
-struct WarmStartError: Error, CustomStringConvertible {
-    var description: String
 }

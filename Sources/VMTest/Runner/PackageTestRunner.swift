@@ -1,85 +1,5 @@
 import Foundation
 
-/// What `vmtest run` was asked to do.
-public struct RunRequest: Sendable {
-    public var profile: Profile
-    public var rpmPaths: [String]
-    public var commands: [String]
-    public var testsDirectory: String?
-    public var channel: ChannelKind?
-    /// nil means `./vmtest-results/RUN-ID`.
-    public var resultsDirectory: String?
-    /// Whole-run limit; nil scales a default by accelerator.
-    public var timeout: Duration?
-    /// Per-test limit; nil scales a default by accelerator.
-    public var testTimeout: Duration?
-    public var connectURI: String?
-    /// Keep the guest running when anything failed, for a person to debug.
-    public var keepOnFailure: Bool
-    /// A package whose executables are built for another machine is an error, not a warning.
-    public var strict = false
-    /// Workarounds forced or disabled on the command line, over the profile's.
-    public var workarounds = WorkaroundSelection.none
-    /// Boot from the kernel even when a saved state could be restored.
-    public var cold = false
-    /// What `--accel` / `--guest-kernel` force.
-    public var accelerator = AcceleratorRequest.automatic
-
-    public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
-                channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
-                testTimeout: Duration? = nil, connectURI: String? = nil, keepOnFailure: Bool = false) {
-        self.keepOnFailure = keepOnFailure
-        self.profile = profile
-        self.rpmPaths = rpmPaths
-        self.commands = commands
-        self.testsDirectory = testsDirectory
-        self.channel = channel
-        self.resultsDirectory = resultsDirectory
-        self.timeout = timeout
-        self.testTimeout = testTimeout
-        self.connectURI = connectURI
-    }
-}
-
-/// A request whose inputs were checked, before any hypervisor is chosen: what a night
-/// checks for every cell before anything boots.
-public struct RunInputs: Sendable {
-    public var request: RunRequest
-    public var runID: String
-    public var packages: [RPMPackage]
-    public var testScripts: [URL]
-    public var channel: ChannelKind
-    public var results: URL
-    public var workarounds: WorkaroundSelection
-}
-
-/// A run with every decision made, for one hypervisor: nothing can fail for bad input any more.
-public struct PreparedRun: Sendable {
-    public var request: RunRequest
-    public var runID: String
-    public var packages: [RPMPackage]
-    public var testScripts: [URL]
-    public var channel: ChannelKind
-    public var results: URL
-    /// The hypervisor, its host and how the guest runs there: decided once, here.
-    public var placement: Placement
-    public var accelerator: AcceleratorChoice { placement.mode }
-    /// The guest is provisioned with cloud-init: the SSH channel needs its key, and a
-    /// profile's own cloud-config needs it applied. A serial run of a profile without
-    /// cloud-config needs nothing cloud-init does, so it neither gets a seed nor waits
-    /// minutes of emulated Python for cloud-init to finish.
-    public var provisionsWithCloudInit: Bool {
-        request.profile.provisioning == .cloudInit && (channel == .ssh || request.profile.cloudInitUserData != nil)
-    }
-    public var workarounds: WorkaroundSelection
-    /// What the workarounds will change, decided before boot so it can be printed and reported.
-    public var appliedWorkarounds: [RunReport.AppliedWorkaround]
-    /// Environment the workarounds give test commands (e.g. JAVA_TOOL_OPTIONS).
-    public var testEnvironment: [String: String]
-    public var timeout: Duration
-    public var testTimeout: Duration
-}
-
 /// Boots a guest, installs packages, runs their tests and writes the results.
 ///
 /// Only bad input throws (from ``prepare(_:)``, before anything boots). From then on
@@ -163,39 +83,28 @@ public struct PackageTestRunner: Sendable {
     }
 
     /// Decides, once, how the checked run goes on the hypervisor at `connectURI`: where and
-    /// how the guest runs, what the workarounds change, the time limits.
+    /// how the guest runs, its image (built or fetched now when not cached), what the
+    /// workarounds change, the time limits.
     public func prepare(_ inputs: RunInputs, connectURI: String?) async throws -> PreparedRun {
-        var request = inputs.request
-        request.connectURI = connectURI
-        let profile = request.profile, runID = inputs.runID, packages = inputs.packages, selection = inputs.workarounds
-        let placement = try await launcher.place(profile, connectURI: connectURI, request: request.accelerator)
-        let accelerator = placement.mode
-        launcher.reporter.note("running as \(accelerator.label): \(accelerator.reason)")
-        // Emulation is 10-50x slower than KVM, so the default limits grow with it.
-        let slow = accelerator.accelerator == .tcg
-        let preview = launcher.definition(
-            for: profile, mode: accelerator, image: nil, runID: runID, runDirectory: launcher.directories.runs.appendingPathComponent(runID))
-        let context = WorkaroundContext(
-            definition: preview, host: placement.host,
-            packages: packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
-        let (_, applied) = selection.apply(to: preview, context: context)
-        for workaround in applied { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
-        return PreparedRun(
-            request: request, runID: runID, packages: packages, testScripts: inputs.testScripts, channel: inputs.channel,
-            results: inputs.results, placement: placement, workarounds: selection, appliedWorkarounds: applied,
-            testEnvironment: selection.environment(in: context),
-            timeout: request.timeout ?? .seconds(slow ? 1800 : 600),
-            testTimeout: request.testTimeout ?? .seconds(slow ? 600 : 120))
+        let profile = inputs.request.profile
+        let placement = try await launcher.place(profile, connectURI: connectURI, request: inputs.request.accelerator)
+        launcher.reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
+        let guest = try await launcher.plan(
+            profile, on: placement, runID: inputs.runID, workarounds: inputs.workarounds,
+            packages: inputs.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
+        for workaround in guest.appliedWorkarounds { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
+        return PreparedRun(inputs: inputs, guest: guest)
     }
 
     /// Makes sure the saved state that runs of `profile` restore exists, by one run of
     /// `true` that restores it (saving it first when there is none). The run's results
     /// go to a temporary folder, deleted afterwards; the report says what happened.
     public func warmUp(_ profile: Profile, connectURI: String?, accelerator: AcceleratorRequest = .automatic) async throws -> RunReport {
-        let results = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-warm-\(getpid())")
+        let results = try ScratchFolder.make(in: FileManager.default.temporaryDirectory, prefix: "vmtest-warm")
         defer { try? FileManager.default.removeItem(at: results) }
         var request = RunRequest(profile: profile, commands: ["true"], resultsDirectory: results.path, connectURI: connectURI)
         request.accelerator = accelerator
+        await launcher.reapLeftovers()
         return await run(try await prepare(request))
     }
 
@@ -219,9 +128,9 @@ public struct PackageTestRunner: Sendable {
         let reporter = launcher.reporter
         let started = Date(), clock = ContinuousClock.now
         var report = RunReport(
-            runID: prepared.runID, profile: prepared.request.profile.name, imageSHA256: nil,
+            runID: prepared.runID, profile: prepared.profile.name, imageSHA256: nil,
             host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: prepared.placement.host.architecture,
-                        connection: prepared.request.connectURI ?? "embedded qemu:///embed"),
+                        connection: prepared.connection),
             accelerator: prepared.accelerator.accelerator, guestKernel: prepared.accelerator.guestKernel,
             acceleratorReason: prepared.accelerator.reason,
             channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
@@ -241,8 +150,14 @@ public struct PackageTestRunner: Sendable {
         } catch {
             report.infrastructureError = "\(error)"
         }
+        // A hypervisor that refused a 32-bit vCPU made the guest boot another way.
+        let booted = session.guestPlan
+        report.accelerator = booted.mode.accelerator
+        report.guestKernel = booted.mode.guestKernel
+        report.acceleratorReason = booted.mode.reason
+        report.workarounds = booted.appliedWorkarounds
         report.tests = session.tests
-        report.phases = session.phases
+        report.phases = session.phases.phases
         report.imageSHA256 = session.imageSHA256
         report.warmState = session.warmState
         report.seconds = (ContinuousClock.now - clock).seconds
@@ -252,20 +167,12 @@ public struct PackageTestRunner: Sendable {
 
     private func boot(_ prepared: PreparedRun, session: RunSession) async throws {
         let reporter = launcher.reporter
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-payload-\(prepared.runID)")
+        let scratch = try ScratchFolder.make(in: FileManager.default.temporaryDirectory, prefix: "vmtest-payload")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        var options = LaunchOptions(connectURI: prepared.request.connectURI)
-        options.runID = prepared.runID
         // Booting may take half the run's time: a nested or loaded host boots slowly even
         // under KVM, and --timeout is the one limit a user sets for that.
-        options.readyTimeout = prepared.timeout / 2
-        options.cold = prepared.request.cold
-        options.placement = prepared.placement
-        let selection = prepared.workarounds, host = prepared.placement.host
-        let packages = prepared.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
-        options.adjustDefinition = { definition in
-            selection.apply(to: definition, context: WorkaroundContext(definition: definition, host: host, packages: packages)).0
-        }
+        var options = LaunchOptions(readyTimeout: prepared.timeout / 2)
+        options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
         // Files reach a console-only guest on a read-only disk of their own.
@@ -289,15 +196,14 @@ public struct PackageTestRunner: Sendable {
             let provisioner = Provisioner(
                 templatesDirectory: CloudInitTemplates.standardDirectory(), directories: launcher.directories, reporter: reporter)
             let guestFiles = try await provisioner.prepare(
-                profile: prepared.request.profile, runID: prepared.runID,
-                runDirectory: launcher.directories.runs.appendingPathComponent(prepared.runID))
+                profile: prepared.profile, runID: prepared.runID, runDirectory: prepared.guest.runDirectory)
             options = guestFiles.launchOptions(options)
             provisioned = guestFiles
         }
         // The launcher removes the run directory when the guest goes; this covers a run
         // stopped (Ctrl-C, time limit) after provisioning wrote the key and seed into it
         // but before the launcher took it over.
-        let runDirectory = launcher.directories.runs.appendingPathComponent(prepared.runID)
+        let runDirectory = prepared.guest.runDirectory
         defer {
             provisioned?.release()
             if !FileManager.default.fileExists(atPath: runDirectory.appendingPathComponent(LeftoverReaper.keptFile).path) {
@@ -305,32 +211,30 @@ public struct PackageTestRunner: Sendable {
             }
         }
 
-        try await launcher.withGuest(prepared.request.profile, options: options) { guest in
-            session.imageSHA256 = guest.image.diskSHA256
-            if case .warm(let key) = guest.start { session.warmState = key }
-            session.phases = guest.phases
+        try await launcher.withGuest(prepared.guest, options: options) { guest in
+            session.record(guest)
             var ssh: SSHChannel?
             if let provisioned {
-                try await session.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
+                try await session.phases.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
                 if prepared.channel == .ssh {
-                    ssh = try await session.timed("ssh") { try await provisioned.connect(guest: guest) }
+                    ssh = try await session.phases.timed("ssh") { try await provisioned.connect(guest: guest) }
                 }
             }
             do {
                 let channel: any GuestChannel = ssh ?? guest.shell
                 if !files.isEmpty {
-                    try await session.phase("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
+                    try await session.phases.timed("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
                         try await copy(prepared, into: channel, ssh: ssh)
                     }
                 }
                 try await runTests(prepared, channel: channel, session: session)
             } catch {
                 await ssh?.close()
-                if prepared.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
+                if prepared.inputs.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
                 throw error
             }
             await ssh?.close()
-            if prepared.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
+            if prepared.inputs.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
                 guest.keepRunning()
             }
         }
@@ -360,11 +264,11 @@ public struct PackageTestRunner: Sendable {
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(_ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
-        let profile = prepared.request.profile
+        let profile = prepared.profile
         if !prepared.packages.isEmpty {
             let paths = prepared.packages.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
             let install = profile.install.replacingOccurrences(of: "{packages}", with: paths.joined(separator: " "))
-            let installed = try await session.test(kind: "install", name: "install", command: install, on: channel)
+            let installed = try await session.test(kind: .install, name: "install", command: install, on: channel)
             guard installed.verdict == .passed else {
                 session.skipRemaining(because: "the packages did not install")
                 return
@@ -372,7 +276,7 @@ public struct PackageTestRunner: Sendable {
             for package in prepared.packages {
                 for smoke in profile.smokeTests {
                     let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
-                    _ = try await session.test(kind: "smoke", name: TestName.smoke(smoke, package), command: command, on: channel)
+                    _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
                 }
                 let listing = try await channel.run(
                     "for f in /usr/share/installed-tests/\(ShellWords.quote(package.name))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
@@ -380,147 +284,17 @@ public struct PackageTestRunner: Sendable {
                 for line in listing.standardOutput.split(separator: "\n") {
                     let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
                     guard parts.count == 2, !parts[1].isEmpty else { continue }
-                    _ = try await session.test(kind: "installed-tests", name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
+                    _ = try await session.test(kind: .installedTests, name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
                 }
             }
         }
-        for (index, command) in prepared.request.commands.enumerated() {
-            _ = try await session.test(kind: "command", name: TestName.command(index, command), command: command, on: channel)
+        for (index, command) in prepared.commands.enumerated() {
+            _ = try await session.test(kind: .command, name: TestName.command(index, command), command: command, on: channel)
         }
         for script in prepared.testScripts {
             _ = try await session.test(
-                kind: "tests-dir", name: script.lastPathComponent,
+                kind: .testsDir, name: script.lastPathComponent,
                 command: "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))", on: channel)
         }
-    }
-}
-
-/// A guest-side step the runner itself needed (not a test) failed.
-struct GuestStepError: Error, CustomStringConvertible {
-    var step: String
-    var result: CommandResult
-    var description: String {
-        "\(step) failed (exit \(result.exitStatus)): \(result.standardError.trimmingCharacters(in: .whitespacesAndNewlines))"
-    }
-}
-
-/// The mutable record of one run while it happens.
-final class RunSession: @unchecked Sendable {
-    let prepared: PreparedRun
-    let reporter: any Reporter
-    private let lock = NSLock()
-    private var _tests: [TestCaseResult] = []
-    private var _phases: [PhaseTiming] = []
-    private var _imageSHA256: String?
-    private var _warmState: String?
-
-    init(prepared: PreparedRun, reporter: any Reporter) {
-        self.prepared = prepared
-        self.reporter = reporter
-    }
-
-    var tests: [TestCaseResult] { lock.withLock { _tests } }
-    var phases: [PhaseTiming] {
-        get { lock.withLock { _phases } }
-        set { lock.withLock { _phases = newValue } }
-    }
-    var imageSHA256: String? {
-        get { lock.withLock { _imageSHA256 } }
-        set { lock.withLock { _imageSHA256 = newValue } }
-    }
-    var warmState: String? {
-        get { lock.withLock { _warmState } }
-        set { lock.withLock { _warmState = newValue } }
-    }
-
-    /// Records how long a step that reports its own progress took.
-    func timed<T>(_ name: String, _ work: () async throws -> T) async throws -> T {
-        let start = ContinuousClock.now
-        let result = try await work()
-        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: (ContinuousClock.now - start).seconds)) }
-        return result
-    }
-
-    func phase(_ name: String, _ detail: String, _ work: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
-        reporter.begin(name, detail)
-        try await work()
-        let seconds = (ContinuousClock.now - start).seconds
-        lock.withLock { _phases.append(PhaseTiming(name: name, seconds: seconds)) }
-        reporter.end(name, seconds: seconds, "done")
-    }
-
-    /// Runs one test case. A failing or timed-out command is a verdict; a broken
-    /// channel is rethrown, because no later test could run either.
-    func test(kind: String, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
-        let start = ContinuousClock.now
-        reporter.begin("test", name)
-        var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
-                                    seconds: 0, standardOutput: "", standardError: "", message: nil)
-        // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
-        let exports = prepared.testEnvironment.sorted { $0.key < $1.key }
-            .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
-        do {
-            let outcome = try await channel.run(exports + command, timeout: prepared.testTimeout)
-            result.exitStatus = outcome.exitStatus
-            result.standardOutput = outcome.standardOutput
-            result.standardError = outcome.standardError
-            switch outcome.exitStatus {
-            case 0: result.verdict = .passed
-            case 77 where kind == "installed-tests":
-                result.verdict = .skipped
-                result.message = "the test skipped itself (exit 77)"
-            default:
-                result.verdict = .failed
-                result.message = "exit status \(outcome.exitStatus)"
-            }
-        } catch let error as GuestChannelError {
-            guard case .commandTimedOut = error.kind else { throw error }
-            result.verdict = .failed
-            result.message = "timed out after \(Int(prepared.testTimeout.seconds)) s"
-            result.standardOutput = error.lastLines.joined(separator: "\n")
-        }
-        result.seconds = (ContinuousClock.now - start).seconds
-        let verdict = result.verdict
-        reporter.end("test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
-        lock.withLock { _tests.append(result) }
-        return result
-    }
-
-    func skipRemaining(because reason: String) {
-        let skipped = prepared.packages.flatMap { package in
-            prepared.request.profile.smokeTests.map { TestName.smoke($0, package) }
-        } + prepared.request.commands.enumerated().map { TestName.command($0.offset, $0.element) }
-            + prepared.testScripts.map(\.lastPathComponent)
-        lock.withLock {
-            for name in skipped {
-                _tests.append(TestCaseResult(kind: "skipped", name: name, command: "", verdict: .skipped, exitStatus: nil,
-                                             seconds: 0, standardOutput: "", standardError: "", message: reason))
-            }
-        }
-    }
-}
-
-/// Test-case names, the same whether a test ran or was skipped.
-enum TestName {
-    static func smoke(_ test: SmokeTest, _ package: RPMPackage) -> String { "\(test.name) \(package.name)" }
-    static func command(_ index: Int, _ command: String) -> String { "command \(index + 1): \(command.prefix(60))" }
-}
-
-struct TimeLimitExceeded: Error {}
-
-/// Runs `work`, cancelling it (so its teardown runs) when `limit` passes.
-func withTimeLimit(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            try await work()
-            return true
-        }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return false
-        }
-        defer { group.cancelAll() }
-        guard let finished = try await group.next(), finished else { throw TimeLimitExceeded() }
     }
 }

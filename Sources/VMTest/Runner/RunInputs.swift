@@ -1,0 +1,13 @@
+import Foundation
+
+/// A request whose inputs were checked, before any hypervisor is chosen: what a night
+/// checks for every cell before anything boots.
+public struct RunInputs: Sendable {
+    public var request: RunRequest
+    public var runID: String
+    public var packages: [RPMPackage]
+    public var testScripts: [URL]
+    public var channel: ChannelKind
+    public var results: URL
+    public var workarounds: WorkaroundSelection
+}

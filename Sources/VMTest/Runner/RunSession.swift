@@ -1,0 +1,91 @@
+import Foundation
+import Synchronization
+
+/// The mutable record of one run while it happens.
+final class RunSession: Sendable {
+    let prepared: PreparedRun
+    let reporter: any Reporter
+    /// The guest's launch steps, then the run's own (cloud-init, ssh, copy).
+    let phases: PhaseRecorder
+    private let state = Mutex(State())
+
+    private struct State {
+        var tests: [TestCaseResult] = []
+        var imageSHA256: String?
+        var warmState: String?
+        /// How the guest was decided to boot in the end (a refused 32-bit vCPU decides again).
+        var guest: GuestPlan?
+    }
+
+    init(prepared: PreparedRun, reporter: any Reporter) {
+        self.prepared = prepared
+        self.reporter = reporter
+        phases = PhaseRecorder(reporter: reporter)
+    }
+
+    var tests: [TestCaseResult] { state.withLock { $0.tests } }
+    var imageSHA256: String? { state.withLock { $0.imageSHA256 } }
+    var warmState: String? { state.withLock { $0.warmState } }
+    /// The plan the guest booted with: the prepared one unless the hypervisor changed it.
+    var guestPlan: GuestPlan { state.withLock { $0.guest } ?? prepared.guest }
+
+    /// What the launcher says of the guest it started.
+    func record(_ guest: Guest) {
+        state.withLock {
+            $0.imageSHA256 = guest.image.diskSHA256
+            if case .warm(let key) = guest.start { $0.warmState = key }
+            $0.guest = guest.plan
+        }
+        phases.record(guest.phases)
+    }
+
+    /// Runs one test case. A failing or timed-out command is a verdict; a broken
+    /// channel is rethrown, because no later test could run either.
+    func test(kind: TestCaseResult.Kind, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
+        let start = ContinuousClock.now
+        reporter.begin("test", name)
+        var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
+                                    seconds: 0, standardOutput: "", standardError: "", message: nil)
+        // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
+        let exports = guestPlan.testEnvironment.sorted { $0.key < $1.key }
+            .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
+        do {
+            let outcome = try await channel.run(exports + command, timeout: prepared.testTimeout)
+            result.exitStatus = outcome.exitStatus
+            result.standardOutput = outcome.standardOutput
+            result.standardError = outcome.standardError
+            switch outcome.exitStatus {
+            case 0: result.verdict = .passed
+            case 77 where kind.skipsOnExit77:
+                result.verdict = .skipped
+                result.message = "the test skipped itself (exit 77)"
+            default:
+                result.verdict = .failed
+                result.message = "exit status \(outcome.exitStatus)"
+            }
+        } catch let error as GuestChannelError {
+            guard case .commandTimedOut = error.kind else { throw error }
+            result.verdict = .failed
+            result.message = "timed out after \(Int(prepared.testTimeout.seconds)) s"
+            result.standardOutput = error.lastLines.joined(separator: "\n")
+        }
+        result.seconds = (ContinuousClock.now - start).seconds
+        let verdict = result.verdict
+        reporter.end("test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
+        state.withLock { $0.tests.append(result) }
+        return result
+    }
+
+    func skipRemaining(because reason: String) {
+        let skipped = prepared.packages.flatMap { package in
+            prepared.profile.smokeTests.map { TestName.smoke($0, package) }
+        } + prepared.commands.enumerated().map { TestName.command($0.offset, $0.element) }
+            + prepared.testScripts.map(\.lastPathComponent)
+        state.withLock {
+            for name in skipped {
+                $0.tests.append(TestCaseResult(kind: .skipped, name: name, command: "", verdict: .skipped, exitStatus: nil,
+                                               seconds: 0, standardOutput: "", standardError: "", message: reason))
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Libvirt
+import Synchronization
+
+/// What a run has made so far, torn down in reverse and exactly once.
+final class RunTeardown: Sendable {
+    let runDirectory: URL
+    let consoleLog: URL
+    let keepSwitch = KeepSwitch()
+    private let made = Mutex(Made())
+
+    private struct Made {
+        var domain: Domain?
+        var uri = ""
+        var console: GuestConsole?
+    }
+
+    init(runDirectory: URL, consoleLog: URL?) {
+        self.runDirectory = runDirectory
+        self.consoleLog = consoleLog ?? runDirectory.appendingPathComponent("console.log")
+    }
+
+    var domain: Domain? { made.withLock { $0.domain } }
+
+    /// The domain was started (or restored) on the hypervisor at `uri`.
+    func started(_ domain: Domain, uri: String) {
+        made.withLock {
+            $0.domain = domain
+            $0.uri = uri
+        }
+    }
+
+    func opened(_ console: GuestConsole) {
+        made.withLock { $0.console = console }
+    }
+
+    func consoleTail(lines: Int = 20) -> [String] {
+        guard let text = try? String(contentsOf: consoleLog, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
+    }
+
+    /// Runs to its end even when the task is cancelled (Ctrl-C, a time limit): nothing
+    /// below checks for cancellation, and the libvirt call waits on a thread of its own.
+    func run(reporter: any Reporter) async {
+        let start = ContinuousClock.now
+        let made = self.made.withLock { made in
+            defer { made = Made() }
+            return made
+        }
+        await made.console?.close()
+        if let domain = made.domain, keepSwitch.isKept {
+            try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
+            let uri = made.uri, embedded = uri.contains("embed")
+            reporter.note(
+                "kept \(domain.name) running for debugging; its disk is \(runDirectory.path)/overlay.qcow2\n"
+                    + "  attach: virsh -c '\(uri)' console \(domain.name)" + (embedded ? " (once this vmtest has exited)" : "") + "\n"
+                    + "  remove: vmtest clean --kept" + (embedded ? "" : " --connect '\(uri)'"))
+            return
+        }
+        if let domain = made.domain {
+            do {
+                _ = try await domain.destroyIfRunning()
+            } catch {
+                reporter.note("could not destroy \(domain.name): \(error)")
+            }
+        }
+        try? FileManager.default.removeItem(at: runDirectory)
+        reporter.end("teardown", seconds: (ContinuousClock.now - start).seconds, "guest destroyed, overlay removed")
+    }
+}

@@ -1,0 +1,5 @@
+import Foundation
+
+struct WarmStartError: Error, CustomStringConvertible {
+    var description: String
+}
