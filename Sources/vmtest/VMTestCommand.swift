@@ -20,6 +20,9 @@ struct VMTestCommand: AsyncParsableCommand {
     /// Like the default, except that usage errors exit with vmtest's "bad input" status
     /// (2) instead of EX_USAGE (64): one status for every input problem is what CI needs.
     static func main() async {
+        // A closed pipe on stdout or stderr (`vmtest run ... | head`) is a write error the
+        // reporters handle, not a signal that kills the process before its guest is torn down.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -22,22 +22,13 @@ import Testing
     }
 
     /// `virsh -c URI ARGUMENTS...`: its exit status and standard output.
-    static func virsh(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/virsh")
-        process.arguments = ["-c", uri] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+    static func virsh(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await EndToEnd.command(URL(fileURLWithPath: "/usr/bin/virsh"), ["-c", uri] + arguments)
     }
 
     /// The daemon's domains, running or not.
-    static func domains() throws -> [String] {
-        let list = try virsh(["list", "--all", "--name"])
+    static func domains() async throws -> [String] {
+        let list = try await virsh(["list", "--all", "--name"])
         try #require(list.status == 0, "nothing answers on \(uri): start it with script/libvirtd start")
         return list.output.split(separator: "\n").map(String.init)
     }
@@ -45,7 +36,7 @@ import Testing
     @Test(arguments: ["serial", "ssh"])
     func aRunThroughTheDaemonLeavesNothingOnIt(channel: String) async throws {
         _ = try await EndToEnd.debianProfile()
-        _ = try Self.domains()
+        _ = try await Self.domains()
         let results = RunTests.results("daemon-\(channel)")
         let run = try await EndToEnd.vmtest([
             "run", "debian12-armhf", "--connect", Self.uri, "--test", "uname -m | grep -x armv7l", "--channel", channel,
@@ -59,7 +50,7 @@ import Testing
 
         let name = "vmtest-\(summary.runID)"
         #expect(run.error.contains(name), "the run names its domain; stderr: \(run.error)")
-        #expect(try !Self.domains().contains(name), "the daemon still has \(name)")
+        #expect(try await !Self.domains().contains(name), "the daemon still has \(name)")
         #expect(EndToEnd.qemuProcesses(forDomain: name).isEmpty, "QEMU of \(name) outlived the run")
         #expect(!FileManager.default.fileExists(atPath: EndToEnd.directories.runs.appendingPathComponent(summary.runID).path))
     }
@@ -70,7 +61,7 @@ import Testing
         #expect(boot.status == 0, "stderr: \(boot.error)")
         #expect(boot.output == "armv7l\n")
         let name = String(try #require(boot.error.firstMatch(of: /(?:starting|restoring) (vmtest-[0-9a-z-]+)/)?.1))
-        #expect(try !Self.domains().contains(name), "the daemon still has \(name)")
+        #expect(try await !Self.domains().contains(name), "the daemon still has \(name)")
         #expect(EndToEnd.qemuProcesses(forDomain: name).isEmpty, "QEMU of \(name) outlived the boot")
     }
 
@@ -83,13 +74,13 @@ import Testing
         #expect(run.status == 1, "stderr: \(run.error)")
         let name = String(try #require(run.error.firstMatch(of: /kept (vmtest-[0-9a-z-]+) running/)?.1))
         #expect(run.error.contains("virsh -c '\(Self.uri)' console \(name)"), "stderr: \(run.error)")
-        #expect(try Self.virsh(["domstate", name]).output.contains("running"))
+        #expect(try await Self.virsh(["domstate", name]).output.contains("running"))
 
         #expect(try await EndToEnd.vmtest(["clean", "--connect", Self.uri]).status == 0)
-        #expect(try Self.domains().contains(name), "clean removed a kept guest")
+        #expect(try await Self.domains().contains(name), "clean removed a kept guest")
         let cleaned = try await EndToEnd.vmtest(["clean", "--kept", "--connect", Self.uri])
         #expect(cleaned.status == 0, "stderr: \(cleaned.error)")
-        #expect(try !Self.domains().contains(name), "clean --kept left \(name) on the daemon")
+        #expect(try await !Self.domains().contains(name), "clean --kept left \(name) on the daemon")
         try await Task.sleep(for: .milliseconds(500))
         #expect(EndToEnd.qemuProcesses(forDomain: name).isEmpty, "QEMU of \(name) outlived clean --kept")
     }

@@ -12,7 +12,7 @@ import Testing
 
     @Test func fourRunsOverTwoHypervisorsAndOneThatRefusesMakeOneReport() async throws {
         _ = try await EndToEnd.debianProfile()
-        _ = try DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
+        _ = try await DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
         let packages = try RunTests.examplePackages()
         let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
         let broken = try #require(packages["vmtest-broken-install"])
@@ -66,7 +66,7 @@ import Testing
         #expect(junit.contains("<property name='connection' value='\(Self.daemon)'/>"), "a run went through the daemon")
 
         // Nothing is left on the daemon.
-        let left = try DaemonTests.domains().filter { $0.hasPrefix("vmtest-") }
+        let left = try await DaemonTests.domains().filter { $0.hasPrefix("vmtest-") }
         #expect(left.isEmpty, "domains left on the daemon: \(left)")
 
         // The HTML report, opened by a real browser, shows the matrix.
