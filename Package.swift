@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(
             name: "VMTestTests",
-            dependencies: ["VMTest"],
+            dependencies: ["VMTest", "CLibvirt"],
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["VMTest"]),

@@ -3,4 +3,5 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include "kvm.h"
+#include "terminal.h"
 #endif

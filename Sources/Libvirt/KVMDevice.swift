@@ -57,7 +57,8 @@ public enum KVMDevice {
         case 1:
             return AArch32Answer(supported: true, evidence: "\(claimed); a vCPU initialised with KVM_ARM_VCPU_EL1_32BIT")
         case 0:
-            return AArch32Answer(supported: false, evidence: "\(claimed), but KVM_ARM_VCPU_INIT with KVM_ARM_VCPU_EL1_32BIT failed (EINVAL)")
+            return AArch32Answer(
+                supported: false, evidence: "\(claimed), but KVM_ARM_VCPU_INIT with KVM_ARM_VCPU_EL1_32BIT failed (EINVAL)")
         default:
             // Not built for aarch64, or the scratch VM could not be made: the capability stands.
             return AArch32Answer(

@@ -38,7 +38,8 @@ public enum SavedStateFile {
             }
             let xmlEnd = data.firstIndex(of: 0) ?? data.count
             let cookieStart = Int(parsed.cookieOffset)
-            let cookie = cookieStart > 0 && cookieStart < data.count
+            let cookie =
+                cookieStart > 0 && cookieStart < data.count
                 ? Array(data[cookieStart..<(data[cookieStart...].firstIndex(of: 0) ?? data.count)]) : []
             let xml = try renamed(String(decoding: data[..<xmlEnd], as: UTF8.self), name: name, uuid: uuid, file: source)
             var area = Array(xml.utf8) + [0]
@@ -80,7 +81,8 @@ public enum SavedStateFile {
     /// `xml` with its first `<name>` and `<uuid>` elements replaced.
     static func renamed(_ xml: String, name: String, uuid: UUID, file: URL) throws(SavedStateFileError) -> String {
         func replacing(_ element: String, with value: String, in text: String) throws(SavedStateFileError) -> String {
-            guard let open = text.range(of: "<\(element)>"), let close = text.range(of: "</\(element)>", range: open.upperBound..<text.endIndex)
+            guard let open = text.range(of: "<\(element)>"),
+                let close = text.range(of: "</\(element)>", range: open.upperBound..<text.endIndex)
             else { throw SavedStateFileError(file: file, problem: "stores domain XML without a <\(element)> element") }
             return text.replacingCharacters(in: open.upperBound..<close.lowerBound, with: value)
         }

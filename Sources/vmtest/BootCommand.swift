@@ -27,7 +27,13 @@ struct BootCommand: AsyncParsableCommand {
     var command: [String] = []
 
     func run() async throws {
-        let global = global, profileName = profile, timeout = timeout, dryRun = dryRun, cold = cold, command = command, acceleration = acceleration.request
+        let global = global
+        let profileName = profile
+        let timeout = timeout
+        let dryRun = dryRun
+        let cold = cold
+        let command = command
+        let acceleration = acceleration.request
         try await runReportingErrors {
             let profile = try global.catalog.load(profileName)
             let launcher = GuestLauncher(reporter: LineReporter())

@@ -13,14 +13,19 @@ struct CleanCommand: AsyncParsableCommand {
     var kept = false
 
     func run() async throws {
-        let uri = global.connectURI, kept = kept
+        let uri = global.connectURI
+        let kept = kept
         try await runReportingErrors {
             let reaper = LeftoverReaper(directories: .standard())
-            let reaped = if let uri { try await reaper.reap(connectURI: uri, includingKept: kept) } else { await reaper.reap(includingKept: kept) }
-            print(reaped.isEmpty ? "nothing left behind" : """
-                removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
-                killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)
-                """)
+            let reaped =
+                if let uri { try await reaper.reap(connectURI: uri, includingKept: kept) } else { await reaper.reap(includingKept: kept) }
+            print(
+                reaped.isEmpty
+                    ? "nothing left behind"
+                    : """
+                    removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
+                    killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)
+                    """)
             return ExitStatus.success
         }
     }

@@ -22,7 +22,9 @@ struct ImageCommand: AsyncParsableCommand {
         @Flag(help: "Build (or fetch) again even if a cached image exists.") var force = false
 
         func run() async throws {
-            let global = global, name = profile, force = force
+            let global = global
+            let name = profile
+            let force = force
             try await runReportingErrors {
                 let profile = try global.catalog.load(name)
                 let store = ImageStore(root: Directories.standard().images)
@@ -47,11 +49,14 @@ struct ImageCommand: AsyncParsableCommand {
         @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
 
         func run() async throws {
-            let global = global, name = profile, acceleration = acceleration.request
+            let global = global
+            let name = profile
+            let acceleration = acceleration.request
             try await runReportingErrors {
                 let profile = try global.catalog.load(name)
                 let reporter = LineReporter()
-                let report = try await PackageTestRunner(launcher: GuestLauncher(reporter: reporter)).warmUp(profile, connectURI: global.connectURI, accelerator: acceleration)
+                let report = try await PackageTestRunner(launcher: GuestLauncher(reporter: reporter)).warmUp(
+                    profile, connectURI: global.connectURI, accelerator: acceleration)
                 if let error = report.infrastructureError {
                     reporter.note("could not warm \(profile.name): \(error)")
                     return ExitStatus.infrastructure
@@ -61,7 +66,9 @@ struct ImageCommand: AsyncParsableCommand {
                     return ExitStatus.infrastructure
                 }
                 let saved = report.phases.contains { $0.name == "save" }
-                reporter.note("\(profile.name): saved state \(key) \(saved ? "saved" : "already saved"); a restore took \(String(format: "%.2f", report.phases.first { $0.name == "restore" }?.seconds ?? 0)) s")
+                reporter.note(
+                    "\(profile.name): saved state \(key) \(saved ? "saved" : "already saved"); a restore took \(String(format: "%.2f", report.phases.first { $0.name == "restore" }?.seconds ?? 0)) s"
+                )
                 return ExitStatus.success
             }
         }
@@ -78,14 +85,17 @@ struct ImageCommand: AsyncParsableCommand {
                 print("\(profile)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)\t\(source)")
                 for state in WarmStateStore(image: image).list() {
                     let bytes = (try? FileManager.default.attributesOfItem(atPath: state.directory + "/state.save")[.size] as? Int) ?? 0
-                    print("  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(state.bakedAt.formatted(.iso8601))\t\(state.inputs.qemu)")
+                    print(
+                        "  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(state.bakedAt.formatted(.iso8601))\t\(state.inputs.qemu)"
+                    )
                 }
             }
         }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
         @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
         func run() async throws {
             let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)

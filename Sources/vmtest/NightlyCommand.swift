@@ -15,7 +15,10 @@ struct NightlyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(profilesHelp), completion: .directory)
     var profiles: String?
 
-    @Argument(help: "The plan: a YAML file, or a name found in ./plans, ~/.config/vmtest/plans, /etc/vmtest/plans, the installed share/vmtest/plans.")
+    @Argument(
+        help:
+            "The plan: a YAML file, or a name found in ./plans, ~/.config/vmtest/plans, /etc/vmtest/plans, the installed share/vmtest/plans."
+    )
     var plan: String
 
     @Option(help: "Guests to run at once, at most (also bounded by the hypervisors' capacity and this host's memory).")
@@ -38,7 +41,12 @@ struct NightlyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let catalog = ProfileCatalog.standard(option: profiles.map { URL(fileURLWithPath: $0) })
-        let file = DataSearchPath.standard().plan(plan) ?? URL(fileURLWithPath: plan), parallel = parallel, results = results, cold = cold, dryRun = dryRun, acceleration = acceleration.request
+        let file = DataSearchPath.standard().plan(plan) ?? URL(fileURLWithPath: plan)
+        let parallel = parallel
+        let results = results
+        let cold = cold
+        let dryRun = dryRun
+        let acceleration = acceleration.request
         try await runReportingErrors {
             var (plan, sets) = try PlanLoader.load(file: file, catalog: catalog)
             // The command line wins over the plan, field by field.
@@ -53,7 +61,8 @@ struct NightlyCommand: AsyncParsableCommand {
                 return ExitStatus.success
             }
             let folder = URL(fileURLWithPath: results ?? "vmtest-results/nightly-\(plan.name)-\(GuestLauncher.newRunID())")
-            var runner = NightlyRunner(plan: plan, packageSets: sets, catalog: catalog, parallel: parallel, results: folder, progress: NightlyProgress())
+            var runner = NightlyRunner(
+                plan: plan, packageSets: sets, catalog: catalog, parallel: parallel, results: folder, progress: NightlyProgress())
             runner.cold = cold
             return try await runner.run().exitStatus
         }

@@ -21,7 +21,8 @@ struct ProfilesCommand: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.badInput)
             }
             for entry in entries {
-                let summary = (try? catalog.load(entry.file.path)).flatMap(\.summary) ?? "(invalid: run `vmtest profiles validate \(entry.name)`)"
+                let summary =
+                    (try? catalog.load(entry.file.path)).flatMap(\.summary) ?? "(invalid: run `vmtest profiles validate \(entry.name)`)"
                 let shadows = entry.shadowedShipped.map { "\t(shadows shipped \($0.path))" }.joined()
                 print("\(entry.name)\t\(summary)\t\(entry.file.path)\(shadows)")
             }
@@ -33,7 +34,8 @@ struct ProfilesCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
         func run() async throws {
-            let global = global, name = profile
+            let global = global
+            let name = profile
             try await runReportingErrors {
                 let profile = try global.catalog.load(name)
                 let file = name.contains("/") ? URL(fileURLWithPath: name) : global.catalog.file(named: profile.name)

@@ -69,10 +69,22 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let global = global, name = profile, rpms = rpms, tests = tests, testsDir = testsDir
-        let channel = channel.flatMap(ChannelKind.init(rawValue:)), results = results, json = json, keep = keep, strict = strict, cold = cold
-        let forced = forcedWorkarounds, disabled = disabledWorkarounds, acceleration = acceleration.request
-        let timeout = timeout.map { Duration.seconds($0) }, testTimeout = testTimeout.map { Duration.seconds($0) }
+        let global = global
+        let name = profile
+        let rpms = rpms
+        let tests = tests
+        let testsDir = testsDir
+        let channel = channel.flatMap(ChannelKind.init(rawValue:))
+        let results = results
+        let json = json
+        let keep = keep
+        let strict = strict
+        let cold = cold
+        let forced = forcedWorkarounds
+        let disabled = disabledWorkarounds
+        let acceleration = acceleration.request
+        let timeout = timeout.map { Duration.seconds($0) }
+        let testTimeout = testTimeout.map { Duration.seconds($0) }
         try await runReportingErrors {
             let profile = try global.catalog.load(name)
             let launcher = GuestLauncher(reporter: LineReporter())

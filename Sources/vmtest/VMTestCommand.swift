@@ -7,7 +7,10 @@ struct VMTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmtest",
         abstract: "Test packages inside throw-away 32-bit Arm virtual machines.",
-        subcommands: [RunCommand.self, NightlyCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self, CleanCommand.self, WorkaroundsCommand.self, DoctorCommand.self])
+        subcommands: [
+            RunCommand.self, NightlyCommand.self, BootCommand.self, ImageCommand.self, ProfilesCommand.self, CleanCommand.self,
+            WorkaroundsCommand.self, DoctorCommand.self,
+        ])
 
     @Flag(name: .customLong("version"), help: "Print vmtest's version and the libvirt and QEMU versions it will use.")
     var version = false

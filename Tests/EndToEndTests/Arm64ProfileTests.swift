@@ -12,7 +12,9 @@ import Testing
         let image = try await ImageStore(root: EndToEnd.directories.images).image(for: profile, reporter: LineReporter(isTerminal: false))
         #expect(image.kernelCommandLine == DebianImageBuilder.kernelCommandLine)
 
-        let result = try await EndToEnd.vmtest(["boot", "debian12-arm64", "--cold", "--", "uname -m; getconf LONG_BIT; dpkg --print-architecture"])
+        let result = try await EndToEnd.vmtest([
+            "boot", "debian12-arm64", "--cold", "--", "uname -m; getconf LONG_BIT; dpkg --print-architecture",
+        ])
         #expect(result.status == 0, "stderr: \(result.error)")
         #expect(result.output == "aarch64\n64\narm64\n")
         #expect(result.error.contains("emulating the aarch64 guest with TCG"))

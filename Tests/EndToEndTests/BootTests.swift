@@ -31,7 +31,9 @@ import Testing
         #expect(overlayExisted)
         #expect(EndToEnd.qemuProcesses(forDomain: domainName).isEmpty, "QEMU outlived the scope")
         let runID = String(domainName.dropFirst("vmtest-".count))
-        #expect(!FileManager.default.fileExists(atPath: EndToEnd.directories.runs.appendingPathComponent(runID).path), "the run directory (overlay) is left")
+        #expect(
+            !FileManager.default.fileExists(atPath: EndToEnd.directories.runs.appendingPathComponent(runID).path),
+            "the run directory (overlay) is left")
         #expect(try await SHA256Sum.of(file: URL(fileURLWithPath: image.disk)) == baseChecksum, "the base image changed")
         #expect(image.diskSHA256 == baseChecksum, "the base image differs from the one built")
     }

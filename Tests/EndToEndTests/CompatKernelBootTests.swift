@@ -35,8 +35,10 @@ import Testing
             URL(fileURLWithPath: "/bin/sh"), ["-c", "zstd -dc '\(kit.initrd)' | cpio -t --quiet"])
         #expect(listing.status == 0)
         let names = Set(listing.output.split(separator: "\n").map(String.init))
-        for name in ["init", "bin/busybox", "etc/modules-load.order", "lib/modules/\(kit.kernelRelease)/modules.dep",
-                     "lib/modules/\(kit.kernelRelease)/modules.alias.bin"] {
+        for name in [
+            "init", "bin/busybox", "etc/modules-load.order", "lib/modules/\(kit.kernelRelease)/modules.dep",
+            "lib/modules/\(kit.kernelRelease)/modules.alias.bin",
+        ] {
             #expect(names.contains(name), "\(name) in the initramfs")
         }
         for path in kit.rootModules { #expect(names.contains("lib/modules/" + path), "\(path) loaded to mount root") }
@@ -66,12 +68,13 @@ import Testing
         #expect(summary.guestKernel == "aarch64")
         #expect(summary.tests.contains { $0.kind == "installed-tests" && $0.verdict == "passed" }, "the armv7hl RPM's own test")
         let answers = try EmulatedArmHostTests.commandOutputs(in: results, count: commands.count)
-        #expect(answers == [
-            "armv8l", kit.kernelRelease, "32", "armhf", "/sbin/init",
-            // rpm's install architecture is what it detects on a 32-bit kernel of a NEON CPU, not armv8l.
-            "armv7hnl", "armv7hl",
-            // The payload ISO was mounted with the kit's isofs module.
-            "1", "active\nactive",
-        ])
+        #expect(
+            answers == [
+                "armv8l", kit.kernelRelease, "32", "armhf", "/sbin/init",
+                // rpm's install architecture is what it detects on a 32-bit kernel of a NEON CPU, not armv8l.
+                "armv7hnl", "armv7hl",
+                // The payload ISO was mounted with the kit's isofs module.
+                "1", "active\nactive",
+            ])
     }
 }

@@ -94,7 +94,8 @@ import Testing
         #expect(run.status == 3, "stderr: \(run.error)")
         #expect(ContinuousClock.now - started < .seconds(30), "failing to connect should not wait for anything")
         #expect(!run.error.contains("boot: starting"), "something booted")
-        #expect((run.output + run.error).contains("cannot connect to libvirt at \(refusing)"), "stdout: \(run.output)\nstderr: \(run.error)")
+        #expect(
+            (run.output + run.error).contains("cannot connect to libvirt at \(refusing)"), "stdout: \(run.output)\nstderr: \(run.error)")
         let summary = try Self.summary(in: results)
         #expect(summary.verdict == "error")
         #expect(summary.infrastructureError?.contains(refusing) == true)

@@ -57,7 +57,9 @@ import Testing
     static func nested(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
         var attempt = try await EndToEnd.vmtest(arguments)
         for _ in 0..<2 where attempt.status == ExitStatus.infrastructure {
-            print("nested run failed for infrastructure, trying again; its last words:\n" + attempt.error.split(separator: "\n").suffix(15).joined(separator: "\n"))
+            print(
+                "nested run failed for infrastructure, trying again; its last words:\n"
+                    + attempt.error.split(separator: "\n").suffix(15).joined(separator: "\n"))
             attempt = try await EndToEnd.vmtest(arguments)
         }
         return attempt
@@ -69,8 +71,10 @@ import Testing
         let binary = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-kvm-probe-\(getpid())")
         let build = try await EndToEnd.command(
             URL(fileURLWithPath: "/usr/bin/env"),
-            ["aarch64-linux-gnu-gcc", "-static", "-O2", "-I", EndToEnd.repository.appendingPathComponent("Sources/CLibvirt").path,
-             "-o", binary.path, EndToEnd.repository.appendingPathComponent("script/kvm-probe.c").path])
+            [
+                "aarch64-linux-gnu-gcc", "-static", "-O2", "-I", EndToEnd.repository.appendingPathComponent("Sources/CLibvirt").path,
+                "-o", binary.path, EndToEnd.repository.appendingPathComponent("script/kvm-probe.c").path,
+            ])
         try #require(build.status == 0, "cross-compiling script/kvm-probe.c failed")
         defer { try? FileManager.default.removeItem(at: binary) }
         let probe = try await EndToEnd.command(

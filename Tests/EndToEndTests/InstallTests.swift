@@ -45,7 +45,8 @@ import Testing
         #expect(list.status == 0, "\(list.error)")
         let rows = list.output.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
         #expect(rows.map { $0[0] } == ["centos7-armhfp", "debian12-arm64", "debian12-armhf"])
-        #expect(rows.map { $0[2] } == ["\(shipped)/centos7-armhfp.yaml", "\(shipped)/debian12-arm64.yaml", "\(shipped)/debian12-armhf.yaml"])
+        #expect(
+            rows.map { $0[2] } == ["\(shipped)/centos7-armhfp.yaml", "\(shipped)/debian12-arm64.yaml", "\(shipped)/debian12-armhf.yaml"])
 
         let validate = try await Self.installed(["profiles", "validate"])
         #expect(validate.status == 0, "\(validate.error)")
@@ -63,7 +64,8 @@ import Testing
         let own = config.appendingPathComponent("vmtest/profiles/debian12-armhf.yaml")
         try FileManager.default.createDirectory(at: own.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: own)
-        try FileManager.default.copyItem(at: installation.prefix.appendingPathComponent("share/vmtest/profiles/debian12-armhf.yaml"), to: own)
+        try FileManager.default.copyItem(
+            at: installation.prefix.appendingPathComponent("share/vmtest/profiles/debian12-armhf.yaml"), to: own)
         let list = try await Self.installed(["profiles", "list"], environment: ["XDG_CONFIG_HOME": config.path])
         #expect(list.status == 0)
         let debian = try #require(list.output.split(separator: "\n").first { $0.hasPrefix("debian12-armhf\t") })
@@ -78,8 +80,11 @@ import Testing
         let lonely = installation.root.appendingPathComponent("lonely/bin")
         try FileManager.default.createDirectory(at: lonely, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: lonely.appendingPathComponent("vmtest"))
-        try FileManager.default.copyItem(at: installation.prefix.appendingPathComponent("bin/vmtest"), to: lonely.appendingPathComponent("vmtest"))
-        let list = try await Shell.run(lonely.appendingPathComponent("vmtest").path, ["profiles", "list"], environment: Self.cleanEnvironment, in: installation.elsewhere)
+        try FileManager.default.copyItem(
+            at: installation.prefix.appendingPathComponent("bin/vmtest"), to: lonely.appendingPathComponent("vmtest"))
+        let list = try await Shell.run(
+            lonely.appendingPathComponent("vmtest").path, ["profiles", "list"], environment: Self.cleanEnvironment,
+            in: installation.elsewhere)
         #expect(list.status == ExitStatus.badInput)
         #expect(list.output.isEmpty)
         #expect(list.error.contains("no profiles found; looked in:"))
@@ -103,16 +108,22 @@ import Testing
         let installation = try await Installation.shared.get()
         let man = try await Shell.run(
             "/usr/bin/man", ["vmtest"],
-            environment: ["HOME": Self.cleanEnvironment["HOME"]!, "MANPATH": installation.prefix.appendingPathComponent("share/man").path,
-                          "MANWIDTH": "100", "MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin"],
+            environment: [
+                "HOME": Self.cleanEnvironment["HOME"]!, "MANPATH": installation.prefix.appendingPathComponent("share/man").path,
+                "MANWIDTH": "100", "MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin",
+            ],
             in: installation.elsewhere)
         #expect(man.status == 0, "\(man.error)")
         let text = man.output.replacingOccurrences(of: "\u{8}.", with: "", options: .regularExpression)
         #expect(text.contains("NAME"))
         // groff's mdoc dash is `--` in an ASCII locale, an en dash in a UTF-8 one.
-        #expect(text.range(of: "vmtest (--|–|-) Test packages inside throw-away 32-bit Arm virtual machines", options: .regularExpression) != nil, "\(text.prefix(400))")
+        #expect(
+            text.range(of: "vmtest (--|–|-) Test packages inside throw-away 32-bit Arm virtual machines", options: .regularExpression)
+                != nil, "\(text.prefix(400))")
         for subcommand in ["run", "nightly", "boot", "image", "profiles", "clean", "workarounds", "doctor"] {
-            #expect(text.range(of: "\n {5}\(subcommand)( |\n)", options: .regularExpression) != nil, "the page has no entry for `vmtest \(subcommand)`")
+            #expect(
+                text.range(of: "\n {5}\(subcommand)( |\n)", options: .regularExpression) != nil,
+                "the page has no entry for `vmtest \(subcommand)`")
         }
         #expect(text.contains("List the profiles, each with its file"))
     }
@@ -123,15 +134,22 @@ import Testing
         /// What bash offers for `line` (completing its last word), as a shell with the
         /// installed completion loaded and the installed vmtest on PATH would.
         func complete(_ line: String) async throws -> [String] {
-            let result = try await Shell.run("/bin/bash", ["-c", """
-                source "$1"
-                read -ra COMP_WORDS <<< "$2"
-                [[ "$2" == *" " ]] && COMP_WORDS+=("")
-                COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
-                _vmtest vmtest "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
-                printf '%s\\n' "${COMPREPLY[@]}"
-                """, "complete", script, line],
-                environment: Self.cleanEnvironment.merging(["PATH": installation.prefix.appendingPathComponent("bin").path + ":/usr/bin:/bin"]) { $1 },
+            let result = try await Shell.run(
+                "/bin/bash",
+                [
+                    "-c",
+                    """
+                    source "$1"
+                    read -ra COMP_WORDS <<< "$2"
+                    [[ "$2" == *" " ]] && COMP_WORDS+=("")
+                    COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+                    _vmtest vmtest "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                    printf '%s\\n' "${COMPREPLY[@]}"
+                    """, "complete", script, line,
+                ],
+                environment: Self.cleanEnvironment.merging([
+                    "PATH": installation.prefix.appendingPathComponent("bin").path + ":/usr/bin:/bin"
+                ]) { $1 },
                 in: installation.elsewhere)
             #expect(result.status == 0, "\(result.error)")
             return result.output.split(separator: "\n").map(String.init)
@@ -153,26 +171,36 @@ import Testing
         #expect(fields.output.contains("Version: \(VersionReport.vmtest)-1"))
         let depends = try #require(fields.output.split(separator: "\n").first { $0.hasPrefix("Depends: ") }).dropFirst("Depends: ".count)
         // The first of each alternative, without versions: what apt-get installs.
-        let packages = depends.split(separator: ",").map { $0.split(separator: "|")[0].split(separator: "(")[0].trimmingCharacters(in: .whitespaces) }
+        let packages = depends.split(separator: ",").map {
+            $0.split(separator: "|")[0].split(separator: "(")[0].trimmingCharacters(in: .whitespaces)
+        }
         for needed in ["libvirt0", "libvirt-daemon-driver-qemu", "qemu-system-arm", "qemu-utils", "xorriso", "openssh-client"] {
             #expect(packages.contains(needed), "Depends lacks \(needed): \(depends)")
         }
-        let apt = try await Shell.run("/usr/bin/apt-get", ["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"] + packages,
-                                      environment: ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        let apt = try await Shell.run(
+            "/usr/bin/apt-get", ["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"] + packages,
+            environment: ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
         #expect(apt.status == 0, "\(apt.error)")
         let install = try await Shell.run("/usr/bin/dpkg", ["-i", deb.path], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
         #expect(install.status == 0, "\(install.error)")
-        defer { _ = try? Shell.runBlocking("/usr/bin/dpkg", ["--purge", "vmtest"], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], in: nil) }
+        defer {
+            _ = try? Shell.runBlocking(
+                "/usr/bin/dpkg", ["--purge", "vmtest"], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], in: nil)
+        }
 
         let files = try await Shell.run("/usr/bin/dpkg", ["-L", "vmtest"])
-        for path in ["/usr/bin/vmtest", "/usr/share/vmtest/profiles/debian12-armhf.yaml", "/usr/share/man/man1/vmtest.1.gz",
-                     "/usr/share/bash-completion/completions/vmtest", "/usr/share/zsh/vendor-completions/_vmtest"] {
+        for path in [
+            "/usr/bin/vmtest", "/usr/share/vmtest/profiles/debian12-armhf.yaml", "/usr/share/man/man1/vmtest.1.gz",
+            "/usr/share/bash-completion/completions/vmtest", "/usr/share/zsh/vendor-completions/_vmtest",
+        ] {
             #expect(files.output.split(separator: "\n").contains(Substring(path)), "the .deb lacks \(path)")
         }
-        let doctor = try await Shell.run("/usr/bin/vmtest", ["doctor"], environment: Self.cleanEnvironment, in: try await Installation.shared.get().elsewhere)
+        let doctor = try await Shell.run(
+            "/usr/bin/vmtest", ["doctor"], environment: Self.cleanEnvironment, in: try await Installation.shared.get().elsewhere)
         #expect(doctor.status == 0, "\(doctor.output)\(doctor.error)")
         #expect(doctor.output.contains("qemu-system-arm"))
-        let list = try await Shell.run("/usr/bin/vmtest", ["profiles", "list"], environment: Self.cleanEnvironment, in: try await Installation.shared.get().elsewhere)
+        let list = try await Shell.run(
+            "/usr/bin/vmtest", ["profiles", "list"], environment: Self.cleanEnvironment, in: try await Installation.shared.get().elsewhere)
         #expect(list.output.contains("\t/usr/share/vmtest/profiles/debian12-armhf.yaml"), "\(list.output)\(list.error)")
     }
 
@@ -181,10 +209,12 @@ import Testing
         let files = try await Shell.run("/usr/bin/rpm", ["-qpl", rpm.path])
         #expect(files.status == 0, "\(files.error)")
         let listed = Set(files.output.split(separator: "\n").map(String.init))
-        for path in ["/usr/bin/vmtest", "/usr/share/vmtest/profiles/debian12-armhf.yaml", "/usr/share/vmtest/profiles/centos7-armhfp.yaml",
-                     "/usr/share/vmtest/plans/example.yaml", "/usr/share/vmtest/cloud-init/user-data", "/usr/share/vmtest/images/debian12/init",
-                     "/usr/share/bash-completion/completions/vmtest", "/usr/share/zsh/site-functions/_vmtest",
-                     "/usr/share/fish/vendor_completions.d/vmtest.fish"] {
+        for path in [
+            "/usr/bin/vmtest", "/usr/share/vmtest/profiles/debian12-armhf.yaml", "/usr/share/vmtest/profiles/centos7-armhfp.yaml",
+            "/usr/share/vmtest/plans/example.yaml", "/usr/share/vmtest/cloud-init/user-data", "/usr/share/vmtest/images/debian12/init",
+            "/usr/share/bash-completion/completions/vmtest", "/usr/share/zsh/site-functions/_vmtest",
+            "/usr/share/fish/vendor_completions.d/vmtest.fish",
+        ] {
             #expect(listed.contains(path), "the .rpm lacks \(path)")
         }
         #expect(listed.contains { $0.hasPrefix("/usr/share/man/man1/vmtest.1") })
@@ -247,14 +277,27 @@ actor Installation {
         // One folder, emptied first: each run leaves a 60 MB binary and two packages behind.
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-install-tests")
         try? FileManager.default.removeItem(at: root)
-        let clone = root.appendingPathComponent("clone"), prefix = root.appendingPathComponent("prefix")
-        let elsewhere = root.appendingPathComponent("elsewhere"), dist = root.appendingPathComponent("dist")
+        let clone = root.appendingPathComponent("clone")
+        let prefix = root.appendingPathComponent("prefix")
+        let elsewhere = root.appendingPathComponent("elsewhere")
+        let dist = root.appendingPathComponent("dist")
         for folder in [clone, elsewhere, dist] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
 
-        try await step("copy the tracked files", "/bin/bash", ["-c", #"git -C "$1" ls-files -z | (cd "$1" && tar --null -T - -cf -) | tar -xf - -C "$2""#, "copy", EndToEnd.repository.path, clone.path])
-        try await step("script/install", clone.appendingPathComponent("script/install").path, ["--prefix", prefix.path, "--scratch-path", scratch.path])
-        let deb = try await step("script/package deb", clone.appendingPathComponent("script/package").path, ["deb", "--output", dist.path, "--scratch-path", scratch.path])
-        let rpm = try await step("script/package rpm", clone.appendingPathComponent("script/package").path, ["rpm", "--output", dist.path, "--scratch-path", scratch.path])
+        try await step(
+            "copy the tracked files", "/bin/bash",
+            [
+                "-c", #"git -C "$1" ls-files -z | (cd "$1" && tar --null -T - -cf -) | tar -xf - -C "$2""#, "copy",
+                EndToEnd.repository.path, clone.path,
+            ])
+        try await step(
+            "script/install", clone.appendingPathComponent("script/install").path,
+            ["--prefix", prefix.path, "--scratch-path", scratch.path])
+        let deb = try await step(
+            "script/package deb", clone.appendingPathComponent("script/package").path,
+            ["deb", "--output", dist.path, "--scratch-path", scratch.path])
+        let rpm = try await step(
+            "script/package rpm", clone.appendingPathComponent("script/package").path,
+            ["rpm", "--output", dist.path, "--scratch-path", scratch.path])
         try FileManager.default.removeItem(at: clone)
         return Made(
             root: root, prefix: prefix, elsewhere: elsewhere,
@@ -285,7 +328,9 @@ enum Shell {
     }
 
     /// - Parameter environment: the whole environment; nil inherits this process's.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in folder: URL? = nil) async throws -> Outcome {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in folder: URL? = nil) async throws
+        -> Outcome
+    {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
                 continuation.resume(with: Result { try runBlocking(executable, arguments, environment: environment, in: folder) })
@@ -293,7 +338,8 @@ enum Shell {
         }
     }
 
-    static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]?, in folder: URL?) throws -> Outcome {
+    static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]?, in folder: URL?) throws -> Outcome
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

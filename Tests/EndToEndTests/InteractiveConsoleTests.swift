@@ -87,13 +87,16 @@ private struct TmuxServer {
                     posix_spawn_file_actions_addclose(&actions, descriptor)
                 }
                 let cArguments = argv.map { strdup($0) } + [nil]
-                defer { cArguments.forEach { free($0) } }
+                defer {
+                    for argument in cArguments { free(argument) }
+                }
                 // The test runner's threads block signals; the server, and the shell and
                 // vmtest in its pane, must get them (kill-server hangs up the pane).
                 var attributes = posix_spawnattr_t()
                 posix_spawnattr_init(&attributes)
                 defer { posix_spawnattr_destroy(&attributes) }
-                var none = sigset_t(), all = sigset_t()
+                var none = sigset_t()
+                var all = sigset_t()
                 sigemptyset(&none)
                 sigfillset(&all)
                 posix_spawnattr_setsigmask(&attributes, &none)

@@ -14,26 +14,27 @@ import Testing
         _ = try await EndToEnd.debianProfile()
         _ = try await DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
         let packages = try RunTests.examplePackages()
-        let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
+        let hello = try #require(packages["vmtest-hello"])
+        let failing = try #require(packages["vmtest-hello-failing"])
         let broken = try #require(packages["vmtest-broken-install"])
 
         let folder = RunTests.results("nightly")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plan = folder.appendingPathComponent("night.yaml")
         try """
-            profiles: [debian12-armhf]
-            packages:
-              - \(hello)
-              - \(failing)
-              - \(broken)
-              - {name: hello-twice, rpms: [\(hello)]}
-            tests: ["uname -m | grep -x armv7l"]
-            retries: 1
-            hypervisors:
-              - {uri: "\(Self.refusing)", capacity: 1}
-              - {uri: embedded, capacity: 1}
-              - {uri: "\(Self.daemon)", capacity: 1}
-            """.write(to: plan, atomically: true, encoding: .utf8)
+        profiles: [debian12-armhf]
+        packages:
+          - \(hello)
+          - \(failing)
+          - \(broken)
+          - {name: hello-twice, rpms: [\(hello)]}
+        tests: ["uname -m | grep -x armv7l"]
+        retries: 1
+        hypervisors:
+          - {uri: "\(Self.refusing)", capacity: 1}
+          - {uri: embedded, capacity: 1}
+          - {uri: "\(Self.daemon)", capacity: 1}
+        """.write(to: plan, atomically: true, encoding: .utf8)
         let results = folder.appendingPathComponent("results")
 
         let night = try await EndToEnd.vmtest(["nightly", plan.path, "--parallel", "2", "--results", results.path])
@@ -42,10 +43,11 @@ import Testing
         decoder.dateDecodingStrategy = .iso8601
         let report = try decoder.decode(NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
         let verdicts = Dictionary(uniqueKeysWithValues: report.runs.map { ($0.packageSet, $0.verdict) })
-        #expect(verdicts == [
-            "vmtest-hello-1.0-1.armv7hl": .passed, "hello-twice": .passed,
-            "vmtest-hello-failing-1.0-1.armv7hl": .failed, "vmtest-broken-install-1.0-1.armv7hl": .failed,
-        ])
+        #expect(
+            verdicts == [
+                "vmtest-hello-1.0-1.armv7hl": .passed, "hello-twice": .passed,
+                "vmtest-hello-failing-1.0-1.armv7hl": .failed, "vmtest-broken-install-1.0-1.armv7hl": .failed,
+            ])
         #expect(report.concurrency == 2)
         // Both working hypervisors ran guests; the refusing one shows up as infrastructure
         // failures that were retried elsewhere, and never stopped the night.
@@ -75,7 +77,9 @@ import Testing
         #expect(dumped == 0)
         #expect(dom.contains("<table id=\"matrix\">"))
         for run in report.runs {
-            #expect(dom.contains("data-package-set=\"\(run.packageSet)\" data-verdict=\"\(run.verdict.rawValue)\""), "\(run.packageSet) missing from the rendered matrix")
+            #expect(
+                dom.contains("data-package-set=\"\(run.packageSet)\" data-verdict=\"\(run.verdict.rawValue)\""),
+                "\(run.packageSet) missing from the rendered matrix")
         }
         #expect(dom.contains("2 passed, 2 failed, 0 infrastructure"))
     }

@@ -34,7 +34,9 @@ import Testing
         #expect(expected == fixture.sha256)
         #expect(actual != fixture.sha256 && actual.count == 64)
         #expect(source.hasSuffix("/CHECKSUM"))
-        #expect(error.description.contains(fixture.sha256) && error.description.contains(actual) && error.description.contains("nothing was cached"))
+        #expect(
+            error.description.contains(fixture.sha256) && error.description.contains(actual)
+                && error.description.contains("nothing was cached"))
         #expect(ExitStatus.for(error) == ExitStatus.infrastructure)
         // Nothing cached, not even the bad download or an empty folder.
         let left = FileManager.default.subpaths(atPath: cache.appendingPathComponent("images").path) ?? []
@@ -54,7 +56,9 @@ import Testing
         try handle.write(contentsOf: [byte ^ 0x01])
         try handle.close()
         let yaml = try String(contentsOf: cache.appendingPathComponent("vault-corrupt.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: #"url: http://127\.0\.0\.1:[0-9]+/corrupt/.*"#, with: "url: \(copy.absoluteString)", options: .regularExpression)
+            .replacingOccurrences(
+                of: #"url: http://127\.0\.0\.1:[0-9]+/corrupt/.*"#, with: "url: \(copy.absoluteString)", options: .regularExpression
+            )
             .replacingOccurrences(of: #"checksumURL: .*"#, with: "sha256: \(fixture.sha256)", options: .regularExpression)
         let local = cache.appendingPathComponent("local-corrupt.yaml")
         try yaml.write(to: local, atomically: true, encoding: .utf8)
@@ -125,10 +129,15 @@ import Testing
         #expect(try FileManager.default.attributesOfItem(atPath: disk.path)[.posixPermissions] as? Int == 0o444)
         #expect(try await SHA256Sum.of(file: disk) == image.diskSHA256)
         let base = fixture.base
-        #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(image.kernel))) == Data(contentsOf: URL(fileURLWithPath: try #require(base.kernel))))
-        #expect(try Data(contentsOf: URL(fileURLWithPath: try #require(image.initrd))) == Data(contentsOf: URL(fileURLWithPath: try #require(base.initrd))))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: try #require(image.kernel)))
+                == Data(contentsOf: URL(fileURLWithPath: try #require(base.kernel))))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: try #require(image.initrd)))
+                == Data(contentsOf: URL(fileURLWithPath: try #require(base.initrd))))
         #expect(image.kernelCommandLine == "console=ttyAMA0 root=LABEL=vmtest-root rw")
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: disk.deletingLastPathComponent().deletingLastPathComponent().path)
+        let leftovers = try FileManager.default.contentsOfDirectory(
+            atPath: disk.deletingLastPathComponent().deletingLastPathComponent().path)
         #expect(leftovers == [URL(fileURLWithPath: image.directory).lastPathComponent], "download or scratch folders left: \(leftovers)")
 
         // Boot as the board does: U-Boot reads the image's extlinux.conf.
@@ -175,15 +184,18 @@ import Testing
         func toShell(_ phases: [PhaseTiming]) -> Double {
             phases.filter { ["boot", "ready"].contains($0.name) }.map(\.seconds).reduce(0, +)
         }
-        print(String(
-            format: "measured: fixture %.1f s (%@); fetch %.2f s (%.0f MiB/s) for %.1f MiB; prepare %.1f s; U-Boot boot to a shell %.1f s; direct-kernel boot to a shell %.1f s",
-            fixture.buildSeconds, fixture.wasCached ? "cached" : "built", origin.fetchSeconds,
-            Double(origin.downloadBytes) / 1_048_576 / max(origin.fetchSeconds, 0.001), Double(origin.downloadBytes) / 1_048_576,
-            origin.prepareSeconds, toShell(uBoot.2), toShell(directBoot.2)))
+        print(
+            String(
+                format:
+                    "measured: fixture %.1f s (%@); fetch %.2f s (%.0f MiB/s) for %.1f MiB; prepare %.1f s; U-Boot boot to a shell %.1f s; direct-kernel boot to a shell %.1f s",
+                fixture.buildSeconds, fixture.wasCached ? "cached" : "built", origin.fetchSeconds,
+                Double(origin.downloadBytes) / 1_048_576 / max(origin.fetchSeconds, 0.001), Double(origin.downloadBytes) / 1_048_576,
+                origin.prepareSeconds, toShell(uBoot.2), toShell(directBoot.2)))
     }
 
     private func temporaryDirectory(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-remote-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmtest-remote-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
@@ -253,11 +265,15 @@ final class LocalVault: @unchecked Sendable {
         self.log = log
     }
 
-    static func start(serving fixture: SDCardFixture.Image, dropOnceAfter: Int? = nil, corruptPrefix: String? = nil) async throws -> LocalVault {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-vault-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    static func start(serving fixture: SDCardFixture.Image, dropOnceAfter: Int? = nil, corruptPrefix: String? = nil) async throws
+        -> LocalVault
+    {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmtest-vault-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let folder = root.appendingPathComponent("tree").appendingPathComponent(RemoteImageTests.directory)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(RemoteImageTests.imageName), withDestinationURL: fixture.file)
+        try FileManager.default.createSymbolicLink(
+            at: folder.appendingPathComponent(RemoteImageTests.imageName), withDestinationURL: fixture.file)
         let name = RemoteImageTests.imageName
         try "\(fixture.sha256)  \(name)\n".write(to: folder.appendingPathComponent("sha256sum.txt"), atomically: true, encoding: .utf8)
         try "SHA256 (\(name)) = \(fixture.sha256)\n".write(to: folder.appendingPathComponent("CHECKSUM"), atomically: true, encoding: .utf8)
@@ -338,26 +354,28 @@ enum ChildProcess {
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: executable)
-                    process.arguments = arguments
-                    let output = Pipe(), error = Pipe()
-                    process.standardOutput = output
-                    process.standardError = error
-                    try process.run()
-                    // Both pipes drained at once, so neither can fill and stall the child.
-                    let errorText = LockedText()
-                    let drained = DispatchSemaphore(value: 0)
-                    Thread {
-                        errorText.append(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-                        drained.signal()
-                    }.start()
-                    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-                    drained.wait()
-                    process.waitUntilExit()
-                    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText.value)
-                })
+                continuation.resume(
+                    with: Result {
+                        let process = Process()
+                        process.executableURL = URL(fileURLWithPath: executable)
+                        process.arguments = arguments
+                        let output = Pipe()
+                        let error = Pipe()
+                        process.standardOutput = output
+                        process.standardError = error
+                        try process.run()
+                        // Both pipes drained at once, so neither can fill and stall the child.
+                        let errorText = LockedText()
+                        let drained = DispatchSemaphore(value: 0)
+                        Thread {
+                            errorText.append(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+                            drained.signal()
+                        }.start()
+                        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+                        drained.wait()
+                        process.waitUntilExit()
+                        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText.value)
+                    })
             }.start()
         }
     }

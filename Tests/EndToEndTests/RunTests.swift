@@ -14,7 +14,9 @@ import Testing
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw RunInputError(subject: "script/build-examples", problem: "failed", fix: "run it by hand") }
+        guard process.terminationStatus == 0 else {
+            throw RunInputError(subject: "script/build-examples", problem: "failed", fix: "run it by hand")
+        }
         var packages: [String: String] = [:]
         for path in text.split(separator: "\n") {
             let file = URL(fileURLWithPath: String(path)).lastPathComponent
@@ -57,7 +59,8 @@ import Testing
     @Test func aPassingAndAFailingPackageOverTheConsole() async throws {
         let profile = try await EndToEnd.debianProfile()
         let packages = try Self.examplePackages()
-        let hello = try #require(packages["vmtest-hello"]), failing = try #require(packages["vmtest-hello-failing"])
+        let hello = try #require(packages["vmtest-hello"])
+        let failing = try #require(packages["vmtest-hello-failing"])
         let java = try #require(packages["vmtest-hello-java"])
         let image = try #require(ImageStore(root: EndToEnd.directories.images).cached(profile))
         let results = Self.results("serial")
@@ -115,7 +118,8 @@ import Testing
         chmod(script.path, 0o755)
         let results = Self.results("ssh")
         let run = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json", "--cold",
+            "run", "debian12-armhf", "--rpm", hello, "--tests-dir", scripts.path, "--channel", "ssh", "--results", results.path, "--json",
+            "--cold",
         ])
         #expect(run.status == 0, "stderr: \(run.error)")
         let summary = try Self.summary(in: results)
@@ -145,7 +149,8 @@ import Testing
 
     @Test func twoRunsAtOnceAndAKeptGuest() async throws {
         _ = try await EndToEnd.debianProfile()
-        let passing = Self.results("concurrent-a"), failing = Self.results("concurrent-b")
+        let passing = Self.results("concurrent-a")
+        let failing = Self.results("concurrent-b")
         async let first = EndToEnd.vmtest(["run", "debian12-armhf", "--test", "uname -m", "--results", passing.path])
         async let second = EndToEnd.vmtest(["run", "debian12-armhf", "--test", "false", "--keep", "--results", failing.path])
         let (a, b) = try await (first, second)
@@ -253,7 +258,9 @@ import Testing
             .init(arguments: run + ["--test", "true", "--timeout", "0"], message: "--timeout must be a positive"),
             .init(arguments: run + ["--test", "true", "--test-timeout", "0"], message: "--test-timeout must be a positive"),
             .init(arguments: run + ["--test", "true", "--workaround", "java-singel-cpu"], message: "did you mean 'java-single-cpu'"),
-            .init(arguments: run + ["--test", "true", "--workaround", "java-single-cpu", "--no-workaround", "java-single-cpu"], message: "java-single-cpu"),
+            .init(
+                arguments: run + ["--test", "true", "--workaround", "java-single-cpu", "--no-workaround", "java-single-cpu"],
+                message: "java-single-cpu"),
             .init(arguments: run + ["--tests-dir", "/nonexistent"], message: "is not a directory"),
             .init(arguments: run + ["--tests-dir", fixture("not-executable")], message: "has no executable files"),
             .init(arguments: run + ["--test", "true", "--results", "/proc/vmtest-results"], message: "cannot be created"),

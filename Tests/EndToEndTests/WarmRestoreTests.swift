@@ -28,17 +28,21 @@ import Testing
 
     /// One guest's life: leaves a file of its own, looks for `other`'s, reads the clock
     /// and a random number. `meanwhile` runs while the guest is up.
-    static func visit(_ profile: Profile, writes own: String, looksFor other: String, meanwhile: @Sendable () async -> Void = {}) async throws -> Seen {
+    static func visit(_ profile: Profile, writes own: String, looksFor other: String, meanwhile: @Sendable () async -> Void = {})
+        async throws -> Seen
+    {
         try await launcher().withGuest(profile) { guest in
             let wrote = try await guest.shell.run("echo \(own) > /root/\(own) && sync", timeout: .seconds(120))
             #expect(wrote.exitStatus == 0)
             await meanwhile()
             let found = try await guest.shell.run("test -e /root/\(other)", timeout: .seconds(120))
             let clock = try await guest.shell.run("date +%s.%N", timeout: .seconds(60))
-            let skew = abs((Double(clock.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) - Date().timeIntervalSince1970)
+            let skew = abs(
+                (Double(clock.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) - Date().timeIntervalSince1970)
             let random = try await guest.shell.run("cat /proc/sys/kernel/random/uuid", timeout: .seconds(60))
-            return Seen(start: guest.start, phases: guest.phases.map(\.name), otherRunsFile: found.exitStatus, clockSkew: skew,
-                        randomUUID: random.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+            return Seen(
+                start: guest.start, phases: guest.phases.map(\.name), otherRunsFile: found.exitStatus, clockSkew: skew,
+                randomUUID: random.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 
@@ -122,7 +126,9 @@ import Testing
 
         // A run over the profile's channel (serial) restores what `image warm` saved.
         let serialResults = RunTests.results("warm-serial")
-        let serial = try await EndToEnd.vmtest(["run", "debian12-armhf", "--test", "test \"$(date +%Y)\" -ge 2026", "--results", serialResults.path])
+        let serial = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--test", "test \"$(date +%Y)\" -ge 2026", "--results", serialResults.path,
+        ])
         #expect(serial.status == 0, "stderr: \(serial.error)")
         #expect(try RunTests.summary(in: serialResults).warmState == String(key))
         #expect(serial.error.contains("restored from saved state \(key)"))
@@ -130,7 +136,9 @@ import Testing
         // An SSH run needs cloud-init's seed: it restores a seeded state of its own (saved
         // by the first such run) and installs the run's key after the restore.
         let results = RunTests.results("warm-ssh")
-        let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--channel", "ssh", "--test", "test \"$(date +%Y)\" -ge 2026", "--results", results.path])
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--channel", "ssh", "--test", "test \"$(date +%Y)\" -ge 2026", "--results", results.path,
+        ])
         #expect(run.status == 0, "stderr: \(run.error)")
         let summary = try RunTests.summary(in: results)
         let sshKey = try #require(summary.warmState)

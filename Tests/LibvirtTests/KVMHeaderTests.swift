@@ -12,16 +12,16 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let source = directory.appendingPathComponent("kvm.c")
         try """
-            #include <stdio.h>
-            #include <linux/kvm.h>
-            int main(void) {
-                printf("KVM_CAP_ARM_EL1_32BIT %d\\n", KVM_CAP_ARM_EL1_32BIT);
-                printf("KVM_CHECK_EXTENSION %lu\\n", (unsigned long)KVM_CHECK_EXTENSION);
-                printf("KVM_CREATE_VM %lu\\n", (unsigned long)KVM_CREATE_VM);
-                printf("KVM_CREATE_VCPU %lu\\n", (unsigned long)KVM_CREATE_VCPU);
-                return 0;
-            }
-            """.write(to: source, atomically: true, encoding: .utf8)
+        #include <stdio.h>
+        #include <linux/kvm.h>
+        int main(void) {
+            printf("KVM_CAP_ARM_EL1_32BIT %d\\n", KVM_CAP_ARM_EL1_32BIT);
+            printf("KVM_CHECK_EXTENSION %lu\\n", (unsigned long)KVM_CHECK_EXTENSION);
+            printf("KVM_CREATE_VM %lu\\n", (unsigned long)KVM_CREATE_VM);
+            printf("KVM_CREATE_VCPU %lu\\n", (unsigned long)KVM_CREATE_VCPU);
+            return 0;
+        }
+        """.write(to: source, atomically: true, encoding: .utf8)
         let binary = directory.appendingPathComponent("kvm")
         let compile = Process()
         compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -50,7 +50,8 @@ import Testing
         let original = Self.qemuStateFile(
             xml: "<domain type='qemu'>\n  <name>vmtest-a</name>\n  <uuid>1a827782-c7b2-4617-8953-35cbeeb9b4b0</uuid>\n</domain>\n",
             cookie: "<cookie>\n  <slirpHelper/>\n</cookie>\n", stream: stream)
-        let source = directory.appendingPathComponent("state.save"), copy = directory.appendingPathComponent("copy.save")
+        let source = directory.appendingPathComponent("state.save")
+        let copy = directory.appendingPathComponent("copy.save")
         try Data(original).write(to: source)
 
         let uuid = UUID()
@@ -75,7 +76,8 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("state.save"), copy = directory.appendingPathComponent("copy.save")
+        let source = directory.appendingPathComponent("state.save")
+        let copy = directory.appendingPathComponent("copy.save")
         try Data("LibvirtQemudPart, an interrupted save".utf8).write(to: source)
         let error = try await #require(throws: SavedStateFileError.self) {
             try await SavedStateFile.copy(source, to: copy, name: "x", uuid: UUID())

@@ -6,7 +6,8 @@ import Testing
 /// cloud-init seed files against golden files (`VMTEST_UPDATE_GOLDEN=1 swift test`
 /// rewrites them; review the diff), the ISO they become, keys, ports and status parsing.
 @Suite struct CloudInitSeedTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/cloud-init")
     static let templates = repository.appendingPathComponent("cloud-init")
 
@@ -153,7 +154,8 @@ import Testing
     @Test func parsesStatusOfCloudInit22() throws {
         let done = try #require(
             CloudInitStatus.parse(
-                "........\nstatus: done\nboot_status_code: enabled-by-generator\nlast_update: Sat, 21 Nov 2026 20:50:14 +0000\ndetail:\nDataSourceNoCloud [seed=/dev/vdb][dsmode=net]\n"))
+                "........\nstatus: done\nboot_status_code: enabled-by-generator\nlast_update: Sat, 21 Nov 2026 20:50:14 +0000\ndetail:\nDataSourceNoCloud [seed=/dev/vdb][dsmode=net]\n"
+            ))
         #expect(done.isDone && !done.usedNoDatasource)
         #expect(done.detail == "DataSourceNoCloud [seed=/dev/vdb][dsmode=net]")
 
@@ -162,7 +164,8 @@ import Testing
 
         let error = try #require(
             CloudInitStatus.parse(
-                "...status: error\nboot_status_code: enabled-by-generator\ndetail:\n('locale', ProcessExecutionError('Unexpected error while running command.'))\n"))
+                "...status: error\nboot_status_code: enabled-by-generator\ndetail:\n('locale', ProcessExecutionError('Unexpected error while running command.'))\n"
+            ))
         #expect(error.status == "error")
         #expect(error.detail.contains("locale"))
     }
@@ -202,7 +205,8 @@ import Testing
         try "#!/bin/sh\nprintf '%s' '\(statusOutput)'\nexit \(status)\n".write(to: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         try log.write(to: directory.appendingPathComponent("cloud-init.log"), atomically: true, encoding: .utf8)
-        let terminal = try PseudoTerminalShell(script: "export PATH=\(directory.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
+        let terminal = try PseudoTerminalShell(
+            script: "export PATH=\(directory.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
         let shell = GuestShell(transport: terminal, scratchDirectory: directory.appendingPathComponent("scratch").path)
         try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
         return (shell, terminal, directory)
@@ -211,8 +215,12 @@ import Testing
     @Test func doneWithTheSeedIsReady() async throws {
         let (shell, terminal, directory) = try await Self.shell(
             statusOutput: "....\nstatus: done\ndetail:\nDataSourceNoCloud [seed=/dev/vdb][dsmode=net]\n", status: 0, log: "")
-        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
-        let status = try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
+        defer {
+            terminal.terminate()
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let status = try await CloudInitReadiness.wait(
+            on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         #expect(status.isDone)
     }
 
@@ -224,9 +232,13 @@ import Testing
             """
         let (shell, terminal, directory) = try await Self.shell(
             statusOutput: "status: error\ndetail:\n(locale, ProcessExecutionError)\n", status: 1, log: log)
-        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            terminal.terminate()
+            try? FileManager.default.removeItem(at: directory)
+        }
         await #expect {
-            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
+            try await CloudInitReadiness.wait(
+                on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         } throws: { error in
             let text = "\(error)"
             return error is ProvisioningError && text.contains("status 'error'") && text.contains("Running module locale failed")
@@ -235,9 +247,13 @@ import Testing
 
     @Test func noSeedFoundIsAnErrorNamingTheLabel() async throws {
         let (shell, terminal, directory) = try await Self.shell(statusOutput: "status: done\ndetail:\nDataSourceNone\n", status: 0, log: "")
-        defer { terminal.terminate(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            terminal.terminate()
+            try? FileManager.default.removeItem(at: directory)
+        }
         await #expect {
-            try await CloudInitReadiness.wait(on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
+            try await CloudInitReadiness.wait(
+                on: shell, timeout: .seconds(60), logFile: directory.appendingPathComponent("cloud-init.log").path)
         } throws: { error in
             "\(error)".contains("did not find the run's NoCloud seed") && "\(error)".contains("cidata")
         }
@@ -246,7 +262,8 @@ import Testing
 
 @Suite struct CloudInitAdditionsTests {
     static let templates = CloudInitTemplates(
-        metaData: "instance-id: {{instance_id}}\n", userData: "#cloud-config\nlocale: C.UTF-8\nssh_authorized_keys:\n  - {{ssh_authorized_key}}\n",
+        metaData: "instance-id: {{instance_id}}\n",
+        userData: "#cloud-config\nlocale: C.UTF-8\nssh_authorized_keys:\n  - {{ssh_authorized_key}}\n",
         networkConfig: "version: 2\n")
 
     @Test func theProfilesKeysFollowTheTemplates() throws {

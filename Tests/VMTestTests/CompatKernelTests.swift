@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import VMTest
 
 @Suite("compat kernel kit: module selection, key, apt answers, /init")
@@ -16,16 +17,20 @@ struct CompatKernelTests {
         builtin: KernelModuleIndexTests.builtin + "kernel/drivers/rtc/rtc-pl031.ko\n")
 
     @Test func rootModulesComeFirstAndTheRuntimeSetHasOnlyTheRest() throws {
-        let set = CompatModuleSet(rootModules: ["virtio_mmio", "virtio_blk", "ext4"],
-                                  runtimeModules: ["virtio_net", "isofs", "virtio-rng", "rtc_pl031", "ext4"])
+        let set = CompatModuleSet(
+            rootModules: ["virtio_mmio", "virtio_blk", "ext4"],
+            runtimeModules: ["virtio_net", "isofs", "virtio-rng", "rtc_pl031", "ext4"])
         let (root, runtime) = try set.select(from: index)
         #expect(root == (try index.loadOrder(for: ["virtio_mmio", "virtio_blk", "ext4"])))
         #expect(Set(root).isDisjoint(with: runtime), "each module is carried once")
         #expect(runtime.count == Set(runtime).count)
-        #expect(Set(runtime) == ["kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko",
-                                 "kernel/fs/isofs/isofs.ko", "kernel/drivers/char/hw_random/rng-core.ko",
-                                 "kernel/drivers/char/hw_random/virtio-rng.ko"],
-                "dependencies come along; built-in rtc_pl031 and ext4 (already root's) add nothing")
+        #expect(
+            Set(runtime) == [
+                "kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko",
+                "kernel/fs/isofs/isofs.ko", "kernel/drivers/char/hw_random/rng-core.ko",
+                "kernel/drivers/char/hw_random/virtio-rng.ko",
+            ],
+            "dependencies come along; built-in rtc_pl031 and ext4 (already root's) add nothing")
         #expect(runtime.firstIndex(of: "kernel/net/core/failover.ko")! < runtime.firstIndex(of: "kernel/drivers/net/virtio_net.ko")!)
     }
 
@@ -59,9 +64,10 @@ struct CompatKernelTests {
         ]
         #expect(Set(variants + [key]).count == 5)
         #expect(key.allSatisfy { $0.isHexDigit })
-        #expect(CompatKernelStore.layoutKey(initScript: script, moduleSet: CompatModuleSet())
+        #expect(
+            CompatKernelStore.layoutKey(initScript: script, moduleSet: CompatModuleSet())
                 == CompatKernelStore.layoutKey(initScript: script, moduleSet: CompatModuleSet()),
-                "the offline fallback matches kits by init and modules alone")
+            "the offline fallback matches kits by init and modules alone")
     }
 
     @Test func aptCacheShowIsReadForVersionAndPinnedDependency() throws {
@@ -88,7 +94,8 @@ struct CompatKernelTests {
         let dependency = try #require(HostApt.dependency(in: stanza["Depends"] ?? "", prefix: "linux-image-"))
         #expect(dependency.name == "linux-image-6.1.0-50-arm64")
         #expect(dependency.version == "6.1.176-1")
-        #expect(HostApt.dependency(in: "busybox, linux-image-6.1.0-9-arm64:arm64 | linux-image-x", prefix: "linux-image-")?.name
+        #expect(
+            HostApt.dependency(in: "busybox, linux-image-6.1.0-9-arm64:arm64 | linux-image-x", prefix: "linux-image-")?.name
                 == "linux-image-6.1.0-9-arm64")
         #expect(HostApt.dependency(in: "kmod, initramfs-tools", prefix: "linux-image-") == nil)
         #expect(DebianPackageVersion(package: "busybox-static:arm64", version: "1:1.35.0-4").pinned == "busybox-static:arm64=1:1.35.0-4")
@@ -97,7 +104,8 @@ struct CompatKernelTests {
     @Test func theCommandLineGetsTheAdditionsOnce() {
         var kit = CompatKernel(
             directory: "/k", kernel: "/k/vmlinuz", initrd: "/k/initrd.img", kernelRelease: "6.1.0-50-arm64",
-            kernelPackage: DebianPackageVersion(package: "k", version: "1"), busyboxPackage: DebianPackageVersion(package: "b", version: "1"),
+            kernelPackage: DebianPackageVersion(package: "k", version: "1"),
+            busyboxPackage: DebianPackageVersion(package: "b", version: "1"),
             kernelCommandLineAdditions: [], rootModules: [], runtimeModules: [], buildSeconds: 1, builtAt: Date())
         #expect(kit.kernelCommandLine(forImage: "console=ttyAMA0 root=LABEL=vmtest-root rw") == "console=ttyAMA0 root=LABEL=vmtest-root rw")
         kit.kernelCommandLineAdditions = ["quiet"]
@@ -108,7 +116,8 @@ struct CompatKernelTests {
     /// The repository's compat /init: what the kit's behaviour rests on, checked as text
     /// (booting it is the end-to-end test's job).
     @Test func theCompatInitMountsModulesAndStartsInitAsLinux32() throws {
-        let script = try String(contentsOf: try DebianImageBuilder.locateDataDirectory().appendingPathComponent("compat-init"), encoding: .utf8)
+        let script = try String(
+            contentsOf: try DebianImageBuilder.locateDataDirectory().appendingPathComponent("compat-init"), encoding: .utf8)
         #expect(script.hasPrefix("#!/bin/busybox sh\n"))
         let lines = script.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("#") }
         #expect(lines.last == #"exec /bin/busybox linux32 /bin/busybox switch_root /newroot "$init""#)

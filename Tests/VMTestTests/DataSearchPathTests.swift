@@ -46,10 +46,11 @@ import Testing
         let option = machine.root.appendingPathComponent("given")
         let locations = machine.search(environment: ["VMTEST_PROFILES": "/env/profiles"])
             .locations(of: .profiles, option: ("--profiles", option))
-        #expect(locations.map(\.directory.path) == [
-            option.path, "/env/profiles", machine.work.path + "/profiles", machine.home.path + "/.config/vmtest/profiles",
-            machine.etc.path + "/profiles", machine.prefix.path + "/share/vmtest/profiles", machine.source.path + "/profiles",
-        ])
+        #expect(
+            locations.map(\.directory.path) == [
+                option.path, "/env/profiles", machine.work.path + "/profiles", machine.home.path + "/.config/vmtest/profiles",
+                machine.etc.path + "/profiles", machine.prefix.path + "/share/vmtest/profiles", machine.source.path + "/profiles",
+            ])
         #expect(locations.map(\.origin.isShipped) == [false, false, false, false, false, true, true])
     }
 
@@ -102,7 +103,8 @@ import Testing
         try machine.put("cloud-init/user-data", in: machine.source)
         let installedRecipe = try machine.put("share/vmtest/images/debian12-armhf/init", in: machine.prefix).deletingLastPathComponent()
         // An image folder without `init` is not a recipe and is passed over.
-        try FileManager.default.createDirectory(at: machine.work.appendingPathComponent("images/debian12-armhf"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: machine.work.appendingPathComponent("images/debian12-armhf"), withIntermediateDirectories: true)
         let search = machine.search()
         #expect(search.imageRecipe(named: "debian12-armhf") == installedRecipe)
         #expect(search.imageRecipe(named: "debian13-arm64") == nil)

@@ -40,15 +40,22 @@ import Testing
         let resolver = DebianDependencyResolver(architecture: "armhf", guestStatus: statusFile)
 
         let resolution = try await resolver.resolve(["vmtest-app"], localPackages: [app], into: folder.appendingPathComponent("a"))
-        guard case .downloaded(let files) = resolution else { Issue.record("\(resolution)"); return }
+        guard case .downloaded(let files) = resolution else {
+            Issue.record("\(resolution)")
+            return
+        }
         #expect(files.map(\.lastPathComponent).contains { $0.hasPrefix("antiword_") && $0.hasSuffix("_armhf.deb") }, "\(files)")
         #expect(!files.contains { $0.lastPathComponent.hasPrefix("libc6_") }, "the guest has libc6")
         #expect(!files.contains { $0.lastPathComponent.hasPrefix("vmtest-app") }, "the run's own package is not downloaded")
         for file in files { #expect(try await DebianPackageFile.read(file).installs(on: "armhf")) }
 
-        let missing = try await resolver.resolve(["vmtest-app", "vmtest-no-such-package (>= 2)"], localPackages: [app],
-                                                 into: folder.appendingPathComponent("b"))
-        guard case .unsatisfiable(let explanation) = missing else { Issue.record("\(missing)"); return }
+        let missing = try await resolver.resolve(
+            ["vmtest-app", "vmtest-no-such-package (>= 2)"], localPackages: [app],
+            into: folder.appendingPathComponent("b"))
+        guard case .unsatisfiable(let explanation) = missing else {
+            Issue.record("\(missing)")
+            return
+        }
         #expect(explanation.contains("vmtest-no-such-package"), "\(explanation)")
     }
 }

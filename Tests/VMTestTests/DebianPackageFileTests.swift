@@ -9,19 +9,20 @@ import Testing
     static func build(architecture: String, compressor: String, in folder: URL) throws -> URL {
         let tree = folder.appendingPathComponent("tree-\(architecture)-\(compressor)")
         try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: tree.appendingPathComponent("usr/share/doc/vmtest-sample"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: tree.appendingPathComponent("usr/share/doc/vmtest-sample"), withIntermediateDirectories: true)
         try "hello\n".write(to: tree.appendingPathComponent("usr/share/doc/vmtest-sample/README"), atomically: true, encoding: .utf8)
         try """
-            Package: vmtest-sample
-            Version: 1:2.0-3
-            Architecture: \(architecture)
-            Maintainer: vmtest <vmtest@example.org>
-            Depends: libc6 (>= 2.36), hello | cowsay
-            Description: a package for vmtest's tests
-             Its long description
-             has two lines.
+        Package: vmtest-sample
+        Version: 1:2.0-3
+        Architecture: \(architecture)
+        Maintainer: vmtest <vmtest@example.org>
+        Depends: libc6 (>= 2.36), hello | cowsay
+        Description: a package for vmtest's tests
+         Its long description
+         has two lines.
 
-            """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
+        """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
         let deb = folder.appendingPathComponent("vmtest-sample_\(architecture)_\(compressor).deb")
         try run("/usr/bin/dpkg-deb", ["--root-owner-group", "-Z\(compressor)", "--build", tree.path, deb.path])
         return deb

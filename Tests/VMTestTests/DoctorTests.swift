@@ -7,7 +7,11 @@ import Testing
 @Suite struct DoctorTests {
     static let everyTool: [String: HostFacts.InstalledTool] = Dictionary(
         uniqueKeysWithValues: Doctor.tools.map {
-            ($0.name, HostFacts.InstalledTool(path: "/usr/bin/\($0.name)", version: Doctor.versionedTools.contains($0.name) ? "QEMU emulator version 7.2.22" : nil))
+            (
+                $0.name,
+                HostFacts.InstalledTool(
+                    path: "/usr/bin/\($0.name)", version: Doctor.versionedTools.contains($0.name) ? "QEMU emulator version 7.2.22" : nil)
+            )
         })
 
     static func facts(
@@ -152,7 +156,8 @@ import Testing
         .init(machine: cortexA72, present: true, status: .ok, hasFix: false),
         .init(machine: armWithoutKVM, present: true, status: .warn, hasFix: true),
         .init(machine: armWithoutKVM, present: false, status: .warn, hasFix: true),
-        .init(machine: HostMachine(architecture: "x86_64", kvmUsable: false, kvmRunsAArch32: nil), present: false, status: .ok, hasFix: false),
+        .init(
+            machine: HostMachine(architecture: "x86_64", kvmUsable: false, kvmRunsAArch32: nil), present: false, status: .ok, hasFix: false),
     ]
 
     @Test(arguments: kvmDevices)

@@ -94,7 +94,11 @@ import Testing
             let definition = try Self.definition(profile, on: Self.neoverseN1)
             #expect(definition.arch == .aarch64)
             #expect(definition.accelerator.accelerator == .kvm)
-            #expect(definition.boot == .directKernel(kernel: Self.compatKernel.kernel, initrd: Self.compatKernel.initrd, commandLine: Self.image.kernelCommandLine! + " panic=-1"))
+            #expect(
+                definition.boot
+                    == .directKernel(
+                        kernel: Self.compatKernel.kernel, initrd: Self.compatKernel.initrd,
+                        commandLine: Self.image.kernelCommandLine! + " panic=-1"))
         }
     }
 }

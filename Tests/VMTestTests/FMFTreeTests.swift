@@ -22,16 +22,16 @@ import Testing
             "tests/main.fmf": "tag+: [fast]\nrequire+: [hello]\nenvironment+: {MODE: quick}\n",
             "tests/smoke.fmf": "summary: smoke\ntest: ./smoke.sh\ntag-: [all]\n",
             "tests/more.fmf": """
-                test: ./more.sh
-                /one:
-                    result: xfail
-                /two:
-                    test: ./two.sh
-                    duration: 1h 30m
-                    tag+<: [first]
-                    /deep:
-                        order: 10
-                """,
+            test: ./more.sh
+            /one:
+                result: xfail
+            /two:
+                test: ./two.sh
+                duration: 1h 30m
+                tag+<: [first]
+                /deep:
+                    order: 10
+            """,
             "tests/sub/main.fmf": "test: ./sub.sh\npath: /scripts\nenabled: false\nframework: beakerlib\n",
             "tests/alone/main.fmf": "/:\n  inherit: false\ntest: ./alone.sh\n",
             "not-metadata/readme.txt": "a directory without .fmf files is no node",
@@ -41,9 +41,10 @@ import Testing
         let tree = try FMFTree.read(root: root)
         let tests = try tree.nodes.compactMap(TMTTest.from)
         // fmf's order: children sorted by name at each level.
-        #expect(tests.map(\.name) == [
-            "/tests/alone", "/tests/more/one", "/tests/more/two/deep", "/tests/smoke", "/tests/sub",
-        ])
+        #expect(
+            tests.map(\.name) == [
+                "/tests/alone", "/tests/more/one", "/tests/more/two/deep", "/tests/smoke", "/tests/sub",
+            ])
         let byName = Dictionary(uniqueKeysWithValues: tests.map { ($0.name, $0) })
 
         let smoke = try #require(byName["/tests/smoke"])
@@ -117,8 +118,10 @@ import Testing
 @Suite struct TMTFilterTests {
     let data: FMFMap = {
         var map = FMFMap()
-        for (key, value) in [("tag", FMFValue.list([.string("slow"), .string("network")])), ("tier", .int(1)),
-                             ("component", .string("hello"))] {
+        for (key, value) in [
+            ("tag", FMFValue.list([.string("slow"), .string("network")])), ("tier", .int(1)),
+            ("component", .string("hello")),
+        ] {
             map.entries.append(.init(key: key, value: value, file: "t.fmf", line: 1))
         }
         return map
@@ -157,7 +160,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root) }
         let source = try await TestSource.discover(
             root, scratch: root, prefer: .tmt, architecture: "armhf", packagesUnderTest: [])
-        guard case .tmt(let tests) = source.tests else { Issue.record("not tmt"); return }
+        guard case .tmt(let tests) = source.tests else {
+            Issue.record("not tmt")
+            return
+        }
         #expect(tests.map(\.name) == ["/tests/b", "/tests/a"], "order 50 before 60; slow filtered by the plan; off disabled")
         #expect(source.leftOut == 2)
         #expect(source.summary.contains("2 selected, 2 left out"))

@@ -47,12 +47,15 @@ import Testing
             profile, on: try await Self.placement(), image: DomainXMLTests.image, runID: "R", workarounds: .none, packages: [])
         let results = URL(fileURLWithPath: "/results")
         var request = RunRequest(profile: profile, commands: ["true"])
-        let inputs = RunInputs(request: request, runID: "R", packages: [], testScripts: [], channel: .serial, results: results, workarounds: .none)
+        let inputs = RunInputs(
+            request: request, runID: "R", packages: [], testScripts: [], channel: .serial, results: results, workarounds: .none)
         let prepared = PreparedRun(inputs: inputs, guest: plan)
         #expect(prepared.timeout == .seconds(1800) && prepared.testTimeout == .seconds(600), "TCG: the slow defaults")
         request.timeout = .seconds(60)
-        let limited = PreparedRun(inputs: RunInputs(request: request, runID: "R", packages: [], testScripts: [], channel: .serial,
-                                                    results: results, workarounds: .none), guest: plan)
+        let limited = PreparedRun(
+            inputs: RunInputs(
+                request: request, runID: "R", packages: [], testScripts: [], channel: .serial,
+                results: results, workarounds: .none), guest: plan)
         #expect(limited.timeout == .seconds(60))
         #expect(limited.connection == "test:///default", "reports name the hypervisor the run was decided for")
     }

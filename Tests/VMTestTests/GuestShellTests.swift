@@ -73,14 +73,15 @@ import Testing
     }
 
     @Test func logsInAtAPasswordPrompt() async throws {
-        let terminal = try PseudoTerminalShell(script: """
-            sleep 0.5
-            printf 'CentOS Linux 7 (AltArch)\\r\\n\\r\\nlocalhost login: '
-            read user
-            stty -echo; printf 'Password: '; read password; stty echo; printf '\\r\\n'
-            [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
-            echo 'Login incorrect'
-            """)
+        let terminal = try PseudoTerminalShell(
+            script: """
+                sleep 0.5
+                printf 'CentOS Linux 7 (AltArch)\\r\\n\\r\\nlocalhost login: '
+                read user
+                stty -echo; printf 'Password: '; read password; stty echo; printf '\\r\\n'
+                [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
+                echo 'Login incorrect'
+                """)
         defer { terminal.terminate() }
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
         try await shell.waitUntilReady(login: .password(user: "root", password: "centos"), timeout: .seconds(60))

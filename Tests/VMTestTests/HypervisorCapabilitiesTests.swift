@@ -82,6 +82,9 @@ import Testing
     ])
     func quotesQEMUsOwnWords(message: String) {
         #expect(message.contains(HypervisorJudge.noAArch32EL1Message))
-        #expect(HypervisorJudge.quoted(message) == "qemu-system-aarch64: can't apply global host-arm-cpu.aarch64=off: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported")
+        #expect(
+            HypervisorJudge.quoted(message)
+                == "qemu-system-aarch64: can't apply global host-arm-cpu.aarch64=off: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported"
+        )
     }
 }

@@ -11,7 +11,8 @@ import Testing
         struct Counts { var started = 0, running = 0, peak = 0 }
         let counts = Mutex(Counts())
 
-        func build(_ recipe: DebianImageRecipe, into folder: URL, progress: @escaping @Sendable (String) -> Void) async throws -> BuiltImage {
+        func build(_ recipe: DebianImageRecipe, into folder: URL, progress: @escaping @Sendable (String) -> Void) async throws -> BuiltImage
+        {
             counts.withLock {
                 $0.started += 1
                 $0.running += 1

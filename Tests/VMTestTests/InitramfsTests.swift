@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import VMTest
 
 /// A minimal newc reader, independent of the writer, to check what the writer produced.
@@ -60,8 +61,9 @@ struct CPIOArchiveTests {
         let header = String(decoding: bytes.prefix(110), as: UTF8.self)
         // magic, ino 1, mode 0100755, uid 0, gid 0, nlink 1, mtime 0, size 10, dev 0/0,
         // rdev 0/0, namesize 5 ("init\0"), check 0
-        #expect(header == "070701" + "00000001" + "000081ED" + "00000000" + "00000000" + "00000001"
-            + "00000000" + "0000000A" + "00000000" + "00000000" + "00000000" + "00000000" + "00000005" + "00000000")
+        #expect(
+            header == "070701" + "00000001" + "000081ED" + "00000000" + "00000000" + "00000001"
+                + "00000000" + "0000000A" + "00000000" + "00000000" + "00000000" + "00000000" + "00000005" + "00000000")
         // 110 + 5 = 115 -> padded to 116, then the body
         #expect(bytes[110..<115] == Data("init\0".utf8))
         #expect(bytes[115] == 0)
@@ -102,7 +104,8 @@ struct CPIOArchiveTests {
         try archive.addDirectory("lib")
         try archive.addParentDirectories(of: "lib/modules/kernel/fs/ext4.ko")
         try archive.addParentDirectories(of: "lib/modules/kernel/lib/crc16.ko")
-        #expect(archive.entries.map(\.path) == ["lib", "lib/modules", "lib/modules/kernel", "lib/modules/kernel/fs", "lib/modules/kernel/lib"])
+        #expect(
+            archive.entries.map(\.path) == ["lib", "lib/modules", "lib/modules/kernel", "lib/modules/kernel/fs", "lib/modules/kernel/lib"])
     }
 
     @Test func rejectsDuplicatesAndEscapingPaths() {
@@ -182,11 +185,15 @@ struct KernelModuleIndexTests {
 
     @Test func ext4PullsItsDependenciesAndSoftdepFirst() throws {
         let order = try index.loadOrder(for: ["ext4"])
-        #expect(Set(order) == ["kernel/crypto/crc32c_generic.ko", "kernel/lib/crc16.ko", "kernel/fs/mbcache.ko",
-                               "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko"])
+        #expect(
+            Set(order) == [
+                "kernel/crypto/crc32c_generic.ko", "kernel/lib/crc16.ko", "kernel/fs/mbcache.ko",
+                "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
+            ])
         #expect(order.last == "kernel/fs/ext4/ext4.ko")
-        #expect(order.firstIndex(of: "kernel/crypto/crc32c_generic.ko")! < order.firstIndex(of: "kernel/fs/jbd2/jbd2.ko")!,
-                "jbd2's own softdep on crc32c is honoured")
+        #expect(
+            order.firstIndex(of: "kernel/crypto/crc32c_generic.ko")! < order.firstIndex(of: "kernel/fs/jbd2/jbd2.ko")!,
+            "jbd2's own softdep on crc32c is honoured")
     }
 
     @Test func everyModuleComesAfterItsDependenciesAndOnlyOnce() throws {
@@ -204,8 +211,9 @@ struct KernelModuleIndexTests {
 
     @Test func anAliasOfSeveralImplementationsTakesTheGenericOne() throws {
         #expect(index.resolve("crypto-crc32c") == ["crc32c_generic"])
-        #expect(!(try index.loadOrder(for: ["ext4"])).contains("kernel/arch/arm/crypto/crc32-arm-ce.ko"),
-                "crc32-arm-ce needs ARMv8 crypto extensions a Cortex-A15 lacks")
+        #expect(
+            !(try index.loadOrder(for: ["ext4"])).contains("kernel/arch/arm/crypto/crc32-arm-ce.ko"),
+            "crc32-arm-ce needs ARMv8 crypto extensions a Cortex-A15 lacks")
         let other = KernelModuleIndex(dep: "kernel/a.ko:\nkernel/b.ko:\n", alias: "alias thing a\nalias thing b\n")
         #expect(other.resolve("thing") == ["a", "b"])
     }
@@ -285,8 +293,10 @@ struct MinimalInitramfsTests {
         let fm = FileManager.default
         let directory = fm.temporaryDirectory.appendingPathComponent("initramfs-test-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: directory) }
-        let modules = ["kernel/lib/crc16.ko", "kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
-                       "kernel/crypto/crc32c_generic.ko", "kernel/drivers/block/virtio_blk.ko", "kernel/drivers/virtio/virtio_mmio.ko"]
+        let modules = [
+            "kernel/lib/crc16.ko", "kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
+            "kernel/crypto/crc32c_generic.ko", "kernel/drivers/block/virtio_blk.ko", "kernel/drivers/virtio/virtio_mmio.ko",
+        ]
         for path in modules {
             let url = directory.appendingPathComponent(path)
             try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -336,8 +346,10 @@ struct MinimalInitramfsTests {
 @Suite("Debian image builder pieces")
 struct DebianImageBuilderTests {
     @Test func recognisesMirrorSyncFailures() {
-        #expect(DebianImageBuilder.isMirrorSyncFailure(
-            "E: Failed to fetch http://deb.debian.org/debian-security/dists/bookworm-security/main/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress? [IP: 1.2.3.4 80]"))
+        #expect(
+            DebianImageBuilder.isMirrorSyncFailure(
+                "E: Failed to fetch http://deb.debian.org/debian-security/dists/bookworm-security/main/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress? [IP: 1.2.3.4 80]"
+            ))
         #expect(DebianImageBuilder.isMirrorSyncFailure("E: Failed to fetch ... Hash Sum mismatch"))
         #expect(!DebianImageBuilder.isMirrorSyncFailure("E: Unable to locate package no-such-package"))
     }
@@ -376,8 +388,9 @@ struct DebianImageBuilderTests {
         try Data("no-op".utf8).write(to: root.appendingPathComponent("usr/bin/py3compile"))
         try Data("real".utf8).write(to: root.appendingPathComponent("usr/bin/py3compile.distrib"))
         try DebianImageBuilder(recipe: DebianImageRecipe()).undoDiversions(root: root)
-        #expect(try String(contentsOf: root.appendingPathComponent("var/lib/dpkg/diversions"), encoding: .utf8)
-            == "/bin/sh\n/bin/sh.distrib\ndash\n")
+        #expect(
+            try String(contentsOf: root.appendingPathComponent("var/lib/dpkg/diversions"), encoding: .utf8)
+                == "/bin/sh\n/bin/sh.distrib\ndash\n")
         #expect(try String(contentsOf: root.appendingPathComponent("usr/bin/py3compile"), encoding: .utf8) == "real")
         #expect(!fm.fileExists(atPath: root.appendingPathComponent("usr/bin/py3compile.distrib").path))
     }
@@ -401,7 +414,8 @@ struct DebianImageBuilderTests {
         try Data("zu_ZA.UTF-8 UTF-8\nC.UTF-8 UTF-8\naa_DJ ISO-8859-1  \n# comment\nen_US.UTF-8 UTF-8\nzu_ZA.UTF-8 UTF-8\n".utf8)
             .write(to: root.appendingPathComponent("usr/share/i18n/SUPPORTED"))
         try DebianImageBuilder.completeLocaleGen(root: root)
-        #expect(try String(contentsOf: root.appendingPathComponent("etc/locale.gen"), encoding: .utf8)
-            == "# header\n\n# C.UTF-8 UTF-8\n# aa_DJ ISO-8859-1\n# en_US.UTF-8 UTF-8\n# zu_ZA.UTF-8 UTF-8\n")
+        #expect(
+            try String(contentsOf: root.appendingPathComponent("etc/locale.gen"), encoding: .utf8)
+                == "# header\n\n# C.UTF-8 UTF-8\n# aa_DJ ISO-8859-1\n# en_US.UTF-8 UTF-8\n# zu_ZA.UTF-8 UTF-8\n")
     }
 }

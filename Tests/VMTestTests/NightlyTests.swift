@@ -23,7 +23,8 @@ import Testing
     @Test func packagesExpandFromFilesGlobsDirectoriesAndNamedSets() throws {
         let folder = try Self.planFolder(rpms: ["a-1.0", "b-1.0", "c-2.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (plan, sets) = try Self.load("""
+        let (plan, sets) = try Self.load(
+            """
             profiles: [debian12-armhf]
             packages:
               - rpms/a-1.0.rpm
@@ -41,7 +42,10 @@ import Testing
 
         let (_, fromDirectory) = try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\n", in: folder)
         #expect(fromDirectory.map(\.name) == ["a-1.0", "b-1.0", "c-2.0"])
-        #expect(try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\n", in: folder).0.hypervisors == [.init(uri: "embedded", capacity: 1)])
+        #expect(
+            try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\n", in: folder).0.hypervisors == [
+                .init(uri: "embedded", capacity: 1)
+            ])
     }
 
     static let badPlans: [(String, Int, String)] = [
@@ -82,7 +86,9 @@ import Testing
         let state = Mutex(State())
     }
 
-    static func runner(_ yaml: String, rpms: [String], parallel: Int, refusing: Set<String> = [], ledger: Ledger) throws -> (NightlyRunner, URL) {
+    static func runner(_ yaml: String, rpms: [String], parallel: Int, refusing: Set<String> = [], ledger: Ledger) throws -> (
+        NightlyRunner, URL
+    ) {
         let folder = try planFolder(rpms: rpms)
         let (plan, sets) = try load(yaml, in: folder)
         var runner = NightlyRunner(
@@ -111,8 +117,11 @@ import Testing
             if set.hasPrefix("flaky"), attempt == 1 {
                 report.infrastructureError = "the guest's console shell did not answer within 300 s"
             } else {
-                report.tests = [TestCaseResult(kind: .install, name: "install", command: "rpm -U", verdict: failing ? .failed : .passed,
-                                               exitStatus: failing ? 1 : 0, seconds: 0.03, standardOutput: "", standardError: "", message: nil)]
+                report.tests = [
+                    TestCaseResult(
+                        kind: .install, name: "install", command: "rpm -U", verdict: failing ? .failed : .passed,
+                        exitStatus: failing ? 1 : 0, seconds: 0.03, standardOutput: "", standardError: "", message: nil)
+                ]
             }
             RunResultsWriter.write(report, to: run.results)
             return report
@@ -122,7 +131,8 @@ import Testing
 
     @Test func failuresAreResultsInfrastructureIsRetriedElsewhereAndCapacityHolds() async throws {
         let ledger = Ledger()
-        let (runner, folder) = try Self.runner("""
+        let (runner, folder) = try Self.runner(
+            """
             profiles: [debian12-armhf]
             packages: [rpms]
             retries: 2
@@ -144,7 +154,9 @@ import Testing
         #expect(Set(flaky.map(\.hypervisor)).count == flaky.count, "each retry goes to another hypervisor")
         // The refusing hypervisor shows up as infrastructure failures, retried on the others.
         let refused = report.runs.flatMap(\.attempts).filter { $0.hypervisor == "qemu+tcp://127.0.0.1:1/system" }
-        #expect(!refused.isEmpty && refused.allSatisfy { $0.verdict == .infrastructure && $0.infrastructureError?.contains("Connection refused") == true })
+        #expect(
+            !refused.isEmpty
+                && refused.allSatisfy { $0.verdict == .infrastructure && $0.infrastructureError?.contains("Connection refused") == true })
         #expect(report.hypervisors.first { $0.uri.hasSuffix(":1/system") }?.unavailable?.contains("Connection refused") == true)
         #expect(report.runs.filter { $0.verdict == .passed }.count == 5)
         #expect(report.exitStatus == ExitStatus.testFailed)
@@ -169,13 +181,15 @@ import Testing
         #expect(html.contains("data-package-set=\"flaky-1.0\" data-verdict=\"passed\""))
         let markdown = try String(contentsOf: results.appendingPathComponent("report.md"), encoding: .utf8)
         #expect(markdown.contains("| failing-1.0 | **FAIL**"))
-        let summary = try JSONDecoder.iso8601.decode(NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
+        let summary = try JSONDecoder.iso8601.decode(
+            NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
         #expect(summary.runs == report.runs && summary.hypervisors == report.hypervisors && summary.exitStatus == report.exitStatus)
     }
 
     @Test func onlyInfrastructureFailuresExitThreeAndTheNightGoesOn() async throws {
         let ledger = Ledger()
-        let (runner, folder) = try Self.runner("""
+        let (runner, folder) = try Self.runner(
+            """
             profiles: [debian12-armhf]
             packages: [rpms]
             retries: 1
@@ -196,9 +210,11 @@ import Testing
     @Test func progressIsATableRedrawnInPlaceOnATerminalAndLinesInCI() {
         let screen = Mutex("")
         let live = NightlyProgress(isTerminal: true, write: { text in screen.withLock { $0 += text } })
-        live.start(plan: "night", runs: 3, hypervisors: ["embedded", "qemu+tcp://127.0.0.1/system"], concurrency: 2, reason: "--parallel 2")
+        live.start(
+            plan: "night", runs: 3, hypervisors: ["embedded", "qemu+tcp://127.0.0.1/system"], concurrency: 2, reason: "--parallel 2")
         live.started(profile: "debian12-armhf", packageSet: "a", hypervisor: "embedded", attempt: 1)
-        live.finished(profile: "debian12-armhf", packageSet: "a", hypervisor: "embedded", verdict: .failed, seconds: 3, retrying: false, detail: nil)
+        live.finished(
+            profile: "debian12-armhf", packageSet: "a", hypervisor: "embedded", verdict: .failed, seconds: 3, retrying: false, detail: nil)
         let drawn = screen.withLock { $0 }
         #expect(drawn.contains("\u{1B}[6A") && drawn.contains("\u{1B}[7A"), "each table is drawn over the one before")
         let columns = ["0", "0", "1", "0"].map { String(repeating: " ", count: 8) + $0 }.joined()
@@ -208,7 +224,9 @@ import Testing
         let lines = Mutex("")
         let plain = NightlyProgress(isTerminal: false, write: { text in lines.withLock { $0 += text } })
         plain.start(plan: "night", runs: 1, hypervisors: ["embedded"], concurrency: 1, reason: "--parallel 1")
-        plain.finished(profile: "p", packageSet: "a", hypervisor: "embedded", verdict: .infrastructure, seconds: 1, retrying: true, detail: "boot timed out\nmore")
+        plain.finished(
+            profile: "p", packageSet: "a", hypervisor: "embedded", verdict: .infrastructure, seconds: 1, retrying: true,
+            detail: "boot timed out\nmore")
         let text = lines.withLock { $0 }
         #expect(!text.contains("\u{1B}"), "no terminal codes in CI logs")
         #expect(text.contains("INFRA p × a on embedded (1.00 s): boot timed out; trying again\n"))
@@ -217,8 +235,11 @@ import Testing
     @Test func concurrencyIsTheSmallestOfParallelCapacityAndMemory() throws {
         let folder = try Self.planFolder(rpms: ["a-1.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
-        let (plan, sets) = try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\nhypervisors:\n  - {uri: embedded, capacity: 3}\n", in: folder)
-        var runner = NightlyRunner(plan: plan, packageSets: sets, catalog: ProfileLoaderTests.catalog, parallel: 8, results: folder, progress: NightlyProgress(isTerminal: false, write: { _ in }))
+        let (plan, sets) = try Self.load(
+            "profiles: [debian12-armhf]\npackages: [rpms]\nhypervisors:\n  - {uri: embedded, capacity: 3}\n", in: folder)
+        var runner = NightlyRunner(
+            plan: plan, packageSets: sets, catalog: ProfileLoaderTests.catalog, parallel: 8, results: folder,
+            progress: NightlyProgress(isTerminal: false, write: { _ in }))
         let profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
         runner.memoryLimit = 64
         #expect(runner.concurrency(profiles: [profile]).0 == 3)

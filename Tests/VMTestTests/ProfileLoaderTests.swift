@@ -4,7 +4,8 @@ import Testing
 @testable import VMTest
 
 @Suite struct ProfileLoaderTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let catalog = ProfileCatalog(directory: repository.appendingPathComponent("profiles"))
 
     @Test(arguments: ["debian12-armhf", "centos7-armhfp"])
@@ -101,27 +102,61 @@ import Testing
 
     static let badProfiles: [BadProfile] = [
         .init(label: "syntax error", replace: "cpus: 2", with: "cpus: [2", line: 4, message: "YAML syntax error"),
-        .init(label: "bad indentation", replace: "  method: direct-kernel", with: "    method: direct-kernel\n  x", line: 16, message: "YAML syntax error"),
-        .init(label: "unknown key with suggestion", replace: "memory: 1024", with: "memroy: 1024", line: 4, message: "unknown key 'memroy'; did you mean 'memory'?"),
-        .init(label: "unknown nested key", replace: "  login: autologin", with: "  login: autologin\n  colour: blue", line: 19, message: "unknown key 'colour' in 'console'"),
+        .init(
+            label: "bad indentation", replace: "  method: direct-kernel", with: "    method: direct-kernel\n  x", line: 16,
+            message: "YAML syntax error"),
+        .init(
+            label: "unknown key with suggestion", replace: "memory: 1024", with: "memroy: 1024", line: 4,
+            message: "unknown key 'memroy'; did you mean 'memory'?"),
+        .init(
+            label: "unknown nested key", replace: "  login: autologin", with: "  login: autologin\n  colour: blue", line: 19,
+            message: "unknown key 'colour' in 'console'"),
         .init(label: "wrong type", replace: "cpus: 2", with: "cpus: two", line: 3, message: "expected a whole number, found 'two'"),
-        .init(label: "list where a number goes", replace: "memory: 1024", with: "memory: [1024]", line: 4, message: "expected a whole number"),
+        .init(
+            label: "list where a number goes", replace: "memory: 1024", with: "memory: [1024]", line: 4, message: "expected a whole number"),
         .init(label: "missing field", replace: "install: rpm -Uvh {packages}\n", with: "", line: nil, message: "missing key 'install'"),
-        .init(label: "missing nested field", replace: "  method: direct-kernel\n", with: "  kernelCommandLine: quiet\n", line: 15, message: "missing key 'method' in 'boot'"),
+        .init(
+            label: "missing nested field", replace: "  method: direct-kernel\n", with: "  kernelCommandLine: quiet\n", line: 15,
+            message: "missing key 'method' in 'boot'"),
         .init(label: "zero CPUs", replace: "cpus: 2", with: "cpus: 0", line: 3, message: "cpus must be between 1 and 8"),
         .init(label: "too many CPUs", replace: "cpus: 2", with: "cpus: 64", line: 3, message: "cpus must be between 1 and 8"),
         .init(label: "too little memory", replace: "memory: 1024", with: "memory: 16", line: 4, message: "memory is in MiB"),
-        .init(label: "arch QEMU lacks", replace: "arch: armv7l", with: "arch: mips64", line: 1, message: "'mips64' is not one of armv7l, aarch64"),
+        .init(
+            label: "arch QEMU lacks", replace: "arch: armv7l", with: "arch: mips64", line: 1,
+            message: "'mips64' is not one of armv7l, aarch64"),
         .init(label: "arch typo", replace: "arch: armv7l", with: "arch: armv7", line: 1, message: "did you mean 'armv7l'?"),
-        .init(label: "unknown machine", replace: "machine: virt", with: "machine: raspi2b", line: 2, message: "machine 'raspi2b' is not supported"),
-        .init(label: "unknown boot method", replace: "method: direct-kernel", with: "method: grub", line: 15, message: "'grub' is not one of direct-kernel, u-boot"),
-        .init(label: "unknown console device", replace: "device: hvc0", with: "device: ttyS0", line: 17, message: "'ttyS0' is not one of hvc0, ttyAMA0"),
-        .init(label: "password login without password", replace: "login: autologin", with: "login: password", line: 17, message: "password login needs"),
-        .init(label: "install without {packages}", replace: "install: rpm -Uvh {packages}", with: "install: rpm -Uvh", line: 20, message: "does not mention {packages}"),
-        .init(label: "image with both build and url", replace: "image:\n", with: "image:\n  url: https://example.org/x.raw.xz\n  sha256: \(String(repeating: "a", count: 64))\n", line: 6, message: "both `build` and `url`"),
-        .init(label: "download without checksum", replace: "  build:\n    debian:\n      suite: bookworm\n      mirror: http://deb.debian.org/debian\n      architecture: armhf\n      kernelPackage: linux-image-armmp-lpae\n      diskSize: 4G\n      packages: [rpm]\n", with: "  url: https://example.org/x.raw.xz\n", line: 6, message: "needs a checksum"),
-        .init(label: "short sha256", replace: "  build:\n    debian:\n      suite: bookworm\n      mirror: http://deb.debian.org/debian\n      architecture: armhf\n      kernelPackage: linux-image-armmp-lpae\n      diskSize: 4G\n      packages: [rpm]\n", with: "  url: https://example.org/x.raw.xz\n  sha256: abc\n", line: 7, message: "64 hexadecimal digits"),
-        .init(label: "duplicate smoke test", replace: "    run: rpm -V {package}", with: "    run: rpm -V {package}\n  - name: verify\n    run: true", line: 24, message: "listed twice"),
+        .init(
+            label: "unknown machine", replace: "machine: virt", with: "machine: raspi2b", line: 2,
+            message: "machine 'raspi2b' is not supported"),
+        .init(
+            label: "unknown boot method", replace: "method: direct-kernel", with: "method: grub", line: 15,
+            message: "'grub' is not one of direct-kernel, u-boot"),
+        .init(
+            label: "unknown console device", replace: "device: hvc0", with: "device: ttyS0", line: 17,
+            message: "'ttyS0' is not one of hvc0, ttyAMA0"),
+        .init(
+            label: "password login without password", replace: "login: autologin", with: "login: password", line: 17,
+            message: "password login needs"),
+        .init(
+            label: "install without {packages}", replace: "install: rpm -Uvh {packages}", with: "install: rpm -Uvh", line: 20,
+            message: "does not mention {packages}"),
+        .init(
+            label: "image with both build and url", replace: "image:\n",
+            with: "image:\n  url: https://example.org/x.raw.xz\n  sha256: \(String(repeating: "a", count: 64))\n", line: 6,
+            message: "both `build` and `url`"),
+        .init(
+            label: "download without checksum",
+            replace:
+                "  build:\n    debian:\n      suite: bookworm\n      mirror: http://deb.debian.org/debian\n      architecture: armhf\n      kernelPackage: linux-image-armmp-lpae\n      diskSize: 4G\n      packages: [rpm]\n",
+            with: "  url: https://example.org/x.raw.xz\n", line: 6, message: "needs a checksum"),
+        .init(
+            label: "short sha256",
+            replace:
+                "  build:\n    debian:\n      suite: bookworm\n      mirror: http://deb.debian.org/debian\n      architecture: armhf\n      kernelPackage: linux-image-armmp-lpae\n      diskSize: 4G\n      packages: [rpm]\n",
+            with: "  url: https://example.org/x.raw.xz\n  sha256: abc\n", line: 7, message: "64 hexadecimal digits"),
+        .init(
+            label: "duplicate smoke test", replace: "    run: rpm -V {package}",
+            with: "    run: rpm -V {package}\n  - name: verify\n    run: true", line: 24, message: "listed twice"),
         .init(label: "duplicate key", replace: "cpus: 2", with: "cpus: 2\ncpus: 3", line: nil, message: "more than once"),
         .init(label: "empty file", replace: Self.valid, with: "", line: nil, message: "the file is empty"),
     ]

@@ -1,3 +1,4 @@
+import CLibvirt
 import Foundation
 
 @testable import VMTest
@@ -16,12 +17,14 @@ final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
     private let pidFile = NSTemporaryDirectory() + "vmtest-pty-\(UUID().uuidString).pid"
 
     init(script: String) throws {
-        // posix_openpt and friends are not visible to Swift; these are what they do.
+        // posix_openpt and friends are not visible to Swift; these are what they do, with
+        // the request numbers from <sys/ioctl.h> through CLibvirt.
         master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
-        var unlock: Int32 = 0, number: UInt32 = 0
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
         guard master >= 0,
-            IOControl.call(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0,
-            IOControl.call(master, 0x8004_5430 /* TIOCGPTN */, &number) == 0,
+            IOControl.call(master, vmtest_tiocsptlck_request, &unlock) == 0,
+            IOControl.call(master, vmtest_tiocgptn_request, &number) == 0,
             let slave = FileHandle(forUpdatingAtPath: "/dev/pts/\(number)")
         else {
             throw POSIXError(.ENOTTY)
@@ -43,7 +46,8 @@ final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
         try process.run()
         try slave.close()
 
-        let fd = master, continuation = continuation
+        let fd = master
+        let continuation = continuation
         Thread {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -58,12 +62,13 @@ final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
     /// A shell that starts after `delay` seconds and drops input typed before then, like
     /// an autologin getty on a booting guest.
     static func autologin(delay: Double = 1) throws -> PseudoTerminalShell {
-        try PseudoTerminalShell(script: """
-            sleep \(delay)
-            python3 -c 'import termios; termios.tcflush(0, termios.TCIFLUSH)'
-            printf '\\r\\n[    4.210] random: crng init done\\r\\n'
-            exec bash --rcfile \(Self.rcFile) -i
-            """)
+        try PseudoTerminalShell(
+            script: """
+                sleep \(delay)
+                python3 -c 'import termios; termios.tcflush(0, termios.TCIFLUSH)'
+                printf '\\r\\n[    4.210] random: crng init done\\r\\n'
+                exec bash --rcfile \(Self.rcFile) -i
+                """)
     }
 
     /// bash start-up for the fixture: the channel quiets a guest's kernel with
@@ -87,7 +92,9 @@ final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
 
     /// Kills the terminal's whole session (the shell and what it started).
     func terminate() {
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let session = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let session = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             kill(-session, SIGKILL)
         }
         try? FileManager.default.removeItem(atPath: pidFile)

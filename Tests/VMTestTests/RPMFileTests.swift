@@ -47,21 +47,25 @@ struct RPMFixtures: Sendable {
         try random.read(upToCount: 1 << 20)!.write(to: sources.appendingPathComponent("random.bin"))
         try random.close()
 
-        func build(_ name: String, source: String?, noarch: Bool = false, payload: String = "w6.gzdio", mode: String = "-bb") throws -> URL {
+        func build(_ name: String, source: String?, noarch: Bool = false, payload: String = "w6.gzdio", mode: String = "-bb") throws -> URL
+        {
             let spec = root.appendingPathComponent("\(name).spec")
             try specText(name: name, source: source, noarch: noarch).write(to: spec, atomically: true, encoding: .utf8)
             let topdir = root.appendingPathComponent("top-\(name)-\(payload)")
-            try run("rpmbuild", [
-                mode, "--quiet", "--target", "armv7hl",
-                "--define", "_topdir \(topdir.path)",
-                "--define", "_sourcedir \(sources.path)",
-                "--define", "_binary_payload \(payload)",
-                "--define", "_build_id_links none",
-                "--define", "__os_install_post %{nil}",
-                spec.path,
-            ])
+            try run(
+                "rpmbuild",
+                [
+                    mode, "--quiet", "--target", "armv7hl",
+                    "--define", "_topdir \(topdir.path)",
+                    "--define", "_sourcedir \(sources.path)",
+                    "--define", "_binary_payload \(payload)",
+                    "--define", "_build_id_links none",
+                    "--define", "__os_install_post %{nil}",
+                    spec.path,
+                ])
             let output = topdir.appendingPathComponent(mode == "-bs" ? "SRPMS" : "RPMS")
-            let found = FileManager.default.enumerator(at: output, includingPropertiesForKeys: nil)?
+            let found =
+                FileManager.default.enumerator(at: output, includingPropertiesForKeys: nil)?
                 .compactMap { $0 as? URL }.filter { $0.pathExtension == "rpm" } ?? []
             guard let rpm = found.first else { throw FixtureError("rpmbuild made no RPM for \(name) in \(output.path)") }
             return rpm
@@ -312,11 +316,15 @@ struct RPMFileTests {
         Damage(description: description, apply: { bytes, layout in bytes = Array(bytes.prefix(end(layout))) }, expected: expected)
     }
 
-    static func set(_ description: String, _ expected: RPMError.Kind, _ value: UInt32, at position: @escaping @Sendable (Layout) -> Int) -> Damage {
-        Damage(description: description, apply: { bytes, layout in
-            let at = position(layout)
-            for index in 0..<4 { bytes[at + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index)) }
-        }, expected: expected)
+    static func set(_ description: String, _ expected: RPMError.Kind, _ value: UInt32, at position: @escaping @Sendable (Layout) -> Int)
+        -> Damage
+    {
+        Damage(
+            description: description,
+            apply: { bytes, layout in
+                let at = position(layout)
+                for index in 0..<4 { bytes[at + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index)) }
+            }, expected: expected)
     }
 
     static let damages: [Damage] = [

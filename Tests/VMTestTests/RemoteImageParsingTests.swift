@@ -81,14 +81,17 @@ import Testing
     @Test func defaultNamesALabelOtherwiseMenuDefaultOtherwiseTheFirst() {
         let labels = "LABEL one\n  KERNEL /one\nLABEL two\n  LINUX /two\n  MENU DEFAULT\nLABEL three\n  kernel three\n"
         #expect(ExtlinuxConfig(parsing: "DEFAULT three\n" + labels).defaultEntry?.kernel == "three")
-        #expect(ExtlinuxConfig(parsing: "default THREE\n" + labels).defaultEntry?.label == "three", "labels match without case as a fallback")
+        #expect(
+            ExtlinuxConfig(parsing: "default THREE\n" + labels).defaultEntry?.label == "three", "labels match without case as a fallback")
         #expect(ExtlinuxConfig(parsing: labels).defaultEntry?.kernel == "/two")
         #expect(ExtlinuxConfig(parsing: "default menu.c32\nLABEL a\n kernel /a\nLABEL b\n kernel /b\n").defaultEntry?.kernel == "/a")
         #expect(ExtlinuxConfig(parsing: "# nothing\ntimeout 10\n").defaultEntry == nil)
     }
 
     @Test func severalInitrdsTakeTheFirstAndFDTIsKept() {
-        let entry = ExtlinuxConfig(parsing: "label x\n kernel /zImage\n initrd /a.img,/b.img\n fdt /dtbs/virt.dtb\n append root=/dev/vda2\n").defaultEntry
+        let entry = ExtlinuxConfig(
+            parsing: "label x\n kernel /zImage\n initrd /a.img,/b.img\n fdt /dtbs/virt.dtb\n append root=/dev/vda2\n"
+        ).defaultEntry
         #expect(entry?.initrd == "/a.img")
         #expect(entry?.fdt == "/dtbs/virt.dtb")
         #expect(entry?.append == "root=/dev/vda2")
@@ -110,14 +113,25 @@ import Testing
 
     /// Layouts written by sfdisk, read back by sfdisk --json as the oracle.
     static let layouts: [Layout] = [
-        .init(name: "MBR, second partition active", script: "label: dos\nstart=2048, size=8192, type=c\nstart=10240, size=20480, type=83, bootable\n"),
-        .init(name: "MBR with logical partitions", script: "label: dos\nstart=2048, size=4096, type=83, bootable\nstart=8192, size=100000, type=5\nstart=10240, size=8192, type=83\nstart=20480, size=16384, type=82\n"),
-        .init(name: "GPT, legacy-bootable second", script: "label: gpt\nstart=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=10240, size=20480, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, attrs=LegacyBIOSBootable\nstart=30720, size=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"),
+        .init(
+            name: "MBR, second partition active",
+            script: "label: dos\nstart=2048, size=8192, type=c\nstart=10240, size=20480, type=83, bootable\n"),
+        .init(
+            name: "MBR with logical partitions",
+            script:
+                "label: dos\nstart=2048, size=4096, type=83, bootable\nstart=8192, size=100000, type=5\nstart=10240, size=8192, type=83\nstart=20480, size=16384, type=82\n"
+        ),
+        .init(
+            name: "GPT, legacy-bootable second",
+            script:
+                "label: gpt\nstart=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=10240, size=20480, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, attrs=LegacyBIOSBootable\nstart=30720, size=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"
+        ),
     ]
 
     @Test(arguments: layouts)
     func readsWhatSfdiskWrote(_ layout: Layout) async throws {
-        let disk = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-ptable-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).img")
+        let disk = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmtest-ptable-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).img")
         defer { try? FileManager.default.removeItem(at: disk) }
         _ = FileManager.default.createFile(atPath: disk.path, contents: nil)
         try FileHandle(forWritingTo: disk).truncate(atOffset: 64 << 20)
@@ -143,7 +157,8 @@ import Testing
         #expect(table.partitions.map(\.number) == expected.map { Int(String($0.node.reversed().prefix(while: \.isNumber).reversed()))! })
         #expect(table.partitions.map(\.offset) == expected.map { $0.start * 512 })
         #expect(table.partitions.map(\.size) == expected.map { $0.size * 512 })
-        #expect(table.partitions.map(\.bootable) == expected.map { $0.bootable == true || $0.attrs?.contains("LegacyBIOSBootable") == true })
+        #expect(
+            table.partitions.map(\.bootable) == expected.map { $0.bootable == true || $0.attrs?.contains("LegacyBIOSBootable") == true })
         #expect(table.partitions.contains { $0.bootable })
     }
 
@@ -171,14 +186,18 @@ import Testing
 }
 
 @Suite struct RemoteImageStoreTests {
-    static func source(url: String = "https://vault.centos.org/x.raw.xz", sha256: String? = nil, checksumURL: String? = nil) -> ImageSource {
+    static func source(url: String = "https://vault.centos.org/x.raw.xz", sha256: String? = nil, checksumURL: String? = nil) -> ImageSource
+    {
         ImageSource(build: nil, url: url, sha256: sha256, checksumURL: checksumURL)
     }
 
     @Test func theCacheKeyFollowsURLAndChecksum() {
         let base = ImageStore.recipeKey(Self.source(checksumURL: "https://vault.centos.org/sha256sum.txt"))
         #expect(base == ImageStore.recipeKey(Self.source(checksumURL: "https://vault.centos.org/sha256sum.txt")))
-        #expect(base != ImageStore.recipeKey(Self.source(url: "https://vault.centos.org/y.raw.xz", checksumURL: "https://vault.centos.org/sha256sum.txt")))
+        #expect(
+            base
+                != ImageStore.recipeKey(
+                    Self.source(url: "https://vault.centos.org/y.raw.xz", checksumURL: "https://vault.centos.org/sha256sum.txt")))
         #expect(base != ImageStore.recipeKey(Self.source(checksumURL: "https://mirror.example/sha256sum.txt")))
         let pinned = ImageStore.recipeKey(Self.source(sha256: String(repeating: "a", count: 64)))
         #expect(pinned != ImageStore.recipeKey(Self.source(sha256: String(repeating: "b", count: 64))))
@@ -187,7 +206,9 @@ import Testing
 
     @Test func theCentOSProfileKeepsTheVaultURLAndItsChecksumFile() throws {
         let profile = try ProfileLoaderTests.catalog.load("centos7-armhfp")
-        #expect(profile.image.url == "https://vault.centos.org/altarch/7.9.2009/isos/armhfp/CentOS-Userland-7-armv7hl-generic-Minimal-2009-sda.raw.xz")
+        #expect(
+            profile.image.url
+                == "https://vault.centos.org/altarch/7.9.2009/isos/armhfp/CentOS-Userland-7-armv7hl-generic-Minimal-2009-sda.raw.xz")
         #expect(profile.image.checksumURL == "https://vault.centos.org/altarch/7.9.2009/isos/armhfp/sha256sum.txt")
         #expect(profile.boot.method == .uBoot)
         #expect(ProfileValidator.issues(in: profile).isEmpty)
@@ -212,7 +233,8 @@ import Testing
         #expect(pinned.description.contains("the profile's sha256 says e"))
         let unlisted = ImageError.checksumNotListed(checksumURL: "https://m/sha256sum.txt", file: "x.raw.xz", listed: ["y.raw.xz"])
         #expect(unlisted.description.contains("lists no SHA-256 for x.raw.xz (it lists y.raw.xz)"))
-        #expect(ImageError.noBootConfiguration(image: "x.raw.xz", searched: ExtlinuxConfig.searchPaths).description.contains("method: u-boot"))
+        #expect(
+            ImageError.noBootConfiguration(image: "x.raw.xz", searched: ExtlinuxConfig.searchPaths).description.contains("method: u-boot"))
         #expect(ExitStatus.for(mismatch) == ExitStatus.infrastructure)
         #expect(ExitStatus.for(ImageError.notBuildable(profile: "p")) == ExitStatus.badInput)
         #expect(ToolError.missing(ExternalTool.debugfs).description.contains("apt-get install e2fsprogs"))
@@ -228,7 +250,8 @@ import Testing
     }
 
     @Test func aFileURLIsCopiedAndItsFormatKnownByItsMagic() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-fetch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmtest-fetch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let source = folder.appendingPathComponent("image.raw")
@@ -249,7 +272,8 @@ import Testing
 extension ExternalTool {
     /// Runs the tool with `input` on its standard input (sfdisk reads its script there).
     func runFeeding(_ input: String, arguments: [String]) async throws {
-        let script = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmtest-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try input.write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }
         try await ExternalTool("sh", debianPackage: "dash").run(["-c", "\"$0\" \"$@\" < \"\(script.path)\"", try resolved()] + arguments)

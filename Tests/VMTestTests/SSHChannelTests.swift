@@ -21,7 +21,8 @@ import Testing
     }
 
     @Test func knownHostsLineNamesTheForwardedPort() throws {
-        let key = try #require(HostKeyPin.parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr4cK8Vf2K7vXh0vV0N2w2y8bqfGZ2xF4PzJb3L3m5w root@debian12-armhf\n"))
+        let key = try #require(
+            HostKeyPin.parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr4cK8Vf2K7vXh0vV0N2w2y8bqfGZ2xF4PzJb3L3m5w root@debian12-armhf\n"))
         #expect(
             HostKeyPin.knownHostsLine(key, for: Self.endpoint)
                 == "[127.0.0.1]:40222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr4cK8Vf2K7vXh0vV0N2w2y8bqfGZ2xF4PzJb3L3m5w\n")
@@ -47,7 +48,8 @@ import Testing
     }
 
     @Test func connectingToNothingFailsWithinItsDeadlineAndLeavesNoMaster() async throws {
-        let port = try PortAllocator(lockDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-ports-test")).reserve()
+        let port = try PortAllocator(lockDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-ports-test"))
+            .reserve()
         defer { port.release() }
         var endpoint = Self.endpoint
         endpoint.port = port.port

@@ -11,13 +11,13 @@ import Testing
         let tree = folder.appendingPathComponent("tree-\(name)")
         try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
         try """
-            Package: \(name)
-            Version: 1.0-1
-            Architecture: armhf
-            Maintainer: vmtest <vmtest@example.org>
-            \(depends.map { "Depends: \($0)\n" } ?? "")Description: \(name) for vmtest's tests
+        Package: \(name)
+        Version: 1.0-1
+        Architecture: armhf
+        Maintainer: vmtest <vmtest@example.org>
+        \(depends.map { "Depends: \($0)\n" } ?? "")Description: \(name) for vmtest's tests
 
-            """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
+        """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
         let deb = folder.appendingPathComponent("\(name).deb")
         try DebianPackageFileTests.run("/usr/bin/dpkg-deb", ["--root-owner-group", "--build", tree.path, deb.path])
         return deb

@@ -24,8 +24,9 @@ import Testing
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Finished(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-                        error: String(decoding: err, as: UTF8.self))
+        return Finished(
+            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
+            error: String(decoding: err, as: UTF8.self))
     }
 
     static func folder() throws -> URL {
@@ -41,16 +42,17 @@ import Testing
         try FileManager.default.createDirectory(at: source.appendingPathComponent("debian/tests"), withIntermediateDirectories: true)
         // No execute bit: autopkgtest makes the script executable itself.
         try """
-            #!/bin/sh
-            set -e
-            echo "cwd=$(pwd)"
-            echo "tmp-empty=$(ls -A "$AUTOPKGTEST_TMP" | wc -l)"
-            echo "$AUTOPKGTEST_TMP" > "$AUTOPKGTEST_ARTIFACTS/tmp-was"
-            echo "user=$AUTOPKGTEST_NORMAL_USER name=$AUTOPKGTEST_TEST_NAME"
-            exit 3
-            """.write(to: source.appendingPathComponent("debian/tests/smoke"), atomically: true, encoding: .utf8)
-        let test = DEP8Test(name: "smoke", program: .script(path: "debian/tests/smoke"), restrictions: [.needsRoot],
-                            depends: DebianDependency(clauses: []), line: 1)
+        #!/bin/sh
+        set -e
+        echo "cwd=$(pwd)"
+        echo "tmp-empty=$(ls -A "$AUTOPKGTEST_TMP" | wc -l)"
+        echo "$AUTOPKGTEST_TMP" > "$AUTOPKGTEST_ARTIFACTS/tmp-was"
+        echo "user=$AUTOPKGTEST_NORMAL_USER name=$AUTOPKGTEST_TEST_NAME"
+        exit 3
+        """.write(to: source.appendingPathComponent("debian/tests/smoke"), atomically: true, encoding: .utf8)
+        let test = DEP8Test(
+            name: "smoke", program: .script(path: "debian/tests/smoke"), restrictions: [.needsRoot],
+            depends: DebianDependency(clauses: []), line: 1)
         let execution = DEP8Execution(sourceDirectory: source.path, artifactsDirectory: root.appendingPathComponent("artifacts").path)
         let finished = try Self.bash(execution.command(for: test))
         #expect(finished.status == 3)
@@ -66,8 +68,9 @@ import Testing
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let execution = DEP8Execution(sourceDirectory: root.path, artifactsDirectory: root.appendingPathComponent("a").path)
-        let test = DEP8Test(name: "command1", program: .command("echo one; false; echo never"), restrictions: [.needsRoot],
-                            depends: DebianDependency(clauses: []), line: 1)
+        let test = DEP8Test(
+            name: "command1", program: .command("echo one; false; echo never"), restrictions: [.needsRoot],
+            depends: DebianDependency(clauses: []), line: 1)
         let finished = try Self.bash(execution.command(for: test))
         #expect(finished.status == 1)
         #expect(finished.output == "one\n")
@@ -86,8 +89,9 @@ import Testing
         ([.superficial], 0, "", .passed(note: "superficial: a weak sign the package works")),
     ])
     func dep8Verdicts(restrictions: [DEP8Restriction], status: Int32, error: String, expected: SuiteOutcome) {
-        let test = DEP8Test(name: "t", program: .command("true"), restrictions: Set(restrictions),
-                            depends: DebianDependency(clauses: []), line: 1)
+        let test = DEP8Test(
+            name: "t", program: .command("true"), restrictions: Set(restrictions),
+            depends: DebianDependency(clauses: []), line: 1)
         #expect(DEP8Execution.judge(test, exitStatus: status, standardError: error) == expected)
     }
 
@@ -101,9 +105,11 @@ import Testing
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tree/tests"), withIntermediateDirectories: true)
-        let test = try Self.tmtTest("test: 'echo \"$(pwd) $GREETING $TMT_REBOOT_COUNT\"; touch \"$TMT_TEST_DATA/made\"'\nenvironment: {GREETING: hello world}\n")
-        let execution = TMTExecution(treeDirectory: root.appendingPathComponent("tree").path,
-                                     dataDirectory: root.appendingPathComponent("data").path)
+        let test = try Self.tmtTest(
+            "test: 'echo \"$(pwd) $GREETING $TMT_REBOOT_COUNT\"; touch \"$TMT_TEST_DATA/made\"'\nenvironment: {GREETING: hello world}\n")
+        let execution = TMTExecution(
+            treeDirectory: root.appendingPathComponent("tree").path,
+            dataDirectory: root.appendingPathComponent("data").path)
         let finished = try Self.bash(execution.command(for: test, rebootCount: 1))
         #expect(finished.status == 0)
         #expect(finished.output == "\(root.path)/tree/tests hello world 1\n")
@@ -135,8 +141,11 @@ import Testing
 
     @Test func beakerlibJournalDecides() throws {
         let test = try Self.tmtTest("test: ./runtest.sh\nframework: beakerlib\n")
-        #expect(TMTExecution.judge(test, exitStatus: 0, beakerlibResult: "TESTRESULT_RESULT_STRING=FAIL") == .failed("beakerlib reported FAIL"))
+        #expect(
+            TMTExecution.judge(test, exitStatus: 0, beakerlibResult: "TESTRESULT_RESULT_STRING=FAIL") == .failed("beakerlib reported FAIL"))
         #expect(TMTExecution.judge(test, exitStatus: 1, beakerlibResult: "TESTRESULT_RESULT_STRING=PASS") == .passed())
-        #expect(TMTExecution.judge(test, exitStatus: 0, beakerlibResult: "") == .error("beakerlib left no result (is beakerlib installed in the guest?)"))
+        #expect(
+            TMTExecution.judge(test, exitStatus: 0, beakerlibResult: "")
+                == .error("beakerlib left no result (is beakerlib installed in the guest?)"))
     }
 }

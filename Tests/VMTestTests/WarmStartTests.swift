@@ -5,12 +5,15 @@ import Testing
 
 /// What decides whether a saved state fits a run, and what a restored guest is told.
 @Suite struct WarmStartTests {
-    static func definition(runID: String, port: Int? = 40000, memory: Int? = nil, host: HostMachine = DomainXMLTests.x86) throws -> DomainDefinition {
+    static func definition(runID: String, port: Int? = 40000, memory: Int? = nil, host: HostMachine = DomainXMLTests.x86) throws
+        -> DomainDefinition
+    {
         var profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
         if let memory { profile.memory = memory }
         let launcher = GuestLauncher(directories: Directories(cache: URL(fileURLWithPath: "/cache"), state: URL(fileURLWithPath: "/state")))
         var definition = launcher.definition(
-            for: profile, mode: try AcceleratorChoice.choose(for: profile.arch, on: host), image: DomainXMLTests.image, runID: runID, runDirectory: URL(fileURLWithPath: "/state/runs/\(runID)"),
+            for: profile, mode: try AcceleratorChoice.choose(for: profile.arch, on: host), image: DomainXMLTests.image, runID: runID,
+            runDirectory: URL(fileURLWithPath: "/state/runs/\(runID)"),
             seed: URL(fileURLWithPath: "/state/runs/\(runID)/seed.iso"))
         definition.sshForwardPort = port
         return definition
@@ -22,14 +25,18 @@ import Testing
         second.disks.append(.init(kind: .readOnlyImage, path: "/tmp/payload.iso"))
         second.consoleLog = "/results/console.log"
         second.uuid = UUID()
-        #expect(DomainXML.render(WarmStarter.shape(of: first, seeded: true)) == DomainXML.render(WarmStarter.shape(of: second, seeded: true)))
+        #expect(
+            DomainXML.render(WarmStarter.shape(of: first, seeded: true)) == DomainXML.render(WarmStarter.shape(of: second, seeded: true)))
     }
 
     @Test func memoryCPUAcceleratorNetworkAndSeedChangeTheShape() throws {
-        func shape(_ definition: DomainDefinition, seeded: Bool = true) -> String { DomainXML.render(WarmStarter.shape(of: definition, seeded: seeded)) }
+        func shape(_ definition: DomainDefinition, seeded: Bool = true) -> String {
+            DomainXML.render(WarmStarter.shape(of: definition, seeded: seeded))
+        }
         let base = shape(try Self.definition(runID: "A"))
         #expect(shape(try Self.definition(runID: "A", memory: 768)) != base)
-        #expect(shape(try Self.definition(runID: "A", host: DomainXMLTests.cortexA72)) != base, "KVM with host-passthrough is another machine")
+        #expect(
+            shape(try Self.definition(runID: "A", host: DomainXMLTests.cortexA72)) != base, "KVM with host-passthrough is another machine")
         #expect(shape(try Self.definition(runID: "A", port: nil)) != base, "no network device")
         #expect(shape(try Self.definition(runID: "A"), seeded: false) != base)
         var pinned = try Self.definition(runID: "A")
@@ -39,9 +46,11 @@ import Testing
 
     @Test func theSavedLayoutIsDiskSeedAndPayloadSlot() throws {
         let definition = try Self.definition(runID: "A").withWarmDisks(disk: "/o.qcow2", seed: "/seed.iso", payload: "/slot.img")
-        #expect(definition.disks == [
-            .init(kind: .qcow2Overlay, path: "/o.qcow2"), .init(kind: .readOnlyImage, path: "/seed.iso"), .init(kind: .readOnlyImage, path: "/slot.img"),
-        ])
+        #expect(
+            definition.disks == [
+                .init(kind: .qcow2Overlay, path: "/o.qcow2"), .init(kind: .readOnlyImage, path: "/seed.iso"),
+                .init(kind: .readOnlyImage, path: "/slot.img"),
+            ])
         #expect(try Self.definition(runID: "A").withWarmDisks(disk: "/o", seed: nil, payload: "/s").disks.count == 2)
     }
 
@@ -51,10 +60,12 @@ import Testing
 
     @Test func everyInputIsPartOfTheKey() throws {
         let readBack = try ManifestJSON.decoder.decode(WarmStateInputs.self, from: ManifestJSON.encoder.encode(Self.inputs))
-        #expect(readBack.key == Self.inputs.key, "the key depends on the values only: the same inputs read back from a manifest find the state")
+        #expect(
+            readBack.key == Self.inputs.key, "the key depends on the values only: the same inputs read back from a manifest find the state")
         let changes: [(inout WarmStateInputs) -> Void] = [
             { $0.profile = "{\"cpus\":1}" }, { $0.baseImageSHA256 = "ffff" }, { $0.qemu = "QEMU emulator version 8.0.0" },
-            { $0.libvirt = "9.1.0" }, { $0.hypervisor = "qemu:///system" }, { $0.hostCPU = "CPU implementer=0x41,CPU part=0xd08" }, { $0.domain = "<domain type='kvm'/>" },
+            { $0.libvirt = "9.1.0" }, { $0.hypervisor = "qemu:///system" }, { $0.hostCPU = "CPU implementer=0x41,CPU part=0xd08" },
+            { $0.domain = "<domain type='kvm'/>" },
             { $0.seed = "user-data" }, { $0.revision += 1 },
         ]
         for change in changes {
@@ -82,7 +93,8 @@ import Testing
     }
 
     @Test func aKVMStateIsTiedToTheHostCoreType() {
-        let a72 = "processor\t: 0\nBogoMIPS\t: 250.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nCPU part\t: 0xd08\n"
+        let a72 =
+            "processor\t: 0\nBogoMIPS\t: 250.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nCPU part\t: 0xd08\n"
         #expect(WarmStarter.hostCPU(cpuinfo: a72) == "CPU implementer=0x41,CPU architecture=8,CPU variant=0x0,CPU part=0xd08")
         #expect(WarmStarter.hostCPU(cpuinfo: "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n") == "model name=AMD EPYC 7B13")
     }
@@ -97,12 +109,18 @@ import Testing
 
     @Test func theSeedsIdentityLeavesOutTheRunsKeyAndInstance() throws {
         let templates = try CloudInitTemplates.load(from: CloudInitSeedTests.templates)
-        let first = Provisioner.warmSeed(like: CloudInitSeed(instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 AAAA a", templates: templates))
-        let second = Provisioner.warmSeed(like: CloudInitSeed(instanceID: "vmtest-B", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 BBBB b", templates: templates))
+        let first = Provisioner.warmSeed(
+            like: CloudInitSeed(
+                instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 AAAA a", templates: templates))
+        let second = Provisioner.warmSeed(
+            like: CloudInitSeed(
+                instanceID: "vmtest-B", hostname: "debian12-armhf", authorizedKey: "ssh-ed25519 BBBB b", templates: templates))
         #expect(first.identity == second.identity)
         #expect(!first.identity.contains("AAAA"))
-        let other = Provisioner.warmSeed(like: CloudInitSeed(
-            instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "k", templates: templates, additionalUserData: "packages: [curl]"))
+        let other = Provisioner.warmSeed(
+            like: CloudInitSeed(
+                instanceID: "vmtest-A", hostname: "debian12-armhf", authorizedKey: "k", templates: templates,
+                additionalUserData: "packages: [curl]"))
         #expect(other.identity != first.identity)
     }
 
@@ -122,11 +140,14 @@ import Testing
         for name in ["frozen.qcow2", "payload-slot.img", "state.save"] {
             try Data("x".utf8).write(to: scratch.appendingPathComponent(name))
         }
-        let state = WarmState(key: Self.inputs.key, directory: scratch.path, inputs: Self.inputs, bakeSeconds: 30, saveSeconds: 2, bakedAt: Date())
+        let state = WarmState(
+            key: Self.inputs.key, directory: scratch.path, inputs: Self.inputs, bakeSeconds: 30, saveSeconds: 2, bakedAt: Date())
         let published = try store.publish(state, from: scratch)
         #expect(published.directory == store.root.appendingPathComponent(Self.inputs.key).path)
         #expect(!FileManager.default.fileExists(atPath: scratch.path))
-        let mode = { (name: String) in try FileManager.default.attributesOfItem(atPath: published.directory + "/" + name)[.posixPermissions] as? Int }
+        let mode = { (name: String) in
+            try FileManager.default.attributesOfItem(atPath: published.directory + "/" + name)[.posixPermissions] as? Int
+        }
         #expect(try mode("frozen.qcow2") == 0o444)
         #expect(try mode("state.save") == 0o400)
         #expect(store.state(for: Self.inputs.key)?.inputs == Self.inputs)

@@ -156,14 +156,16 @@ import Testing
         #expect(applied[0].reason.hasPrefix("2 vCPU(s) reduced to 1, vCPU 0 and the emulator thread pinned to host CPU 0: "))
 
         let xml = DomainXML.render(changed)
-        #expect(xml.contains("""
-              <vcpu>1</vcpu>
-              <cputune>
-                <vcpupin vcpu='0' cpuset='0'/>
-                <emulatorpin cpuset='0'/>
-              </cputune>
+        #expect(
+            xml.contains(
+                """
+                  <vcpu>1</vcpu>
+                  <cputune>
+                    <vcpupin vcpu='0' cpuset='0'/>
+                    <emulatorpin cpuset='0'/>
+                  </cputune>
 
-            """))
+                """))
         let file = DomainXMLTests.golden.appendingPathComponent("debian12-armhf-java-single-cpu.xml")
         if ProcessInfo.processInfo.environment["VMTEST_UPDATE_GOLDEN"] != nil {
             try xml.write(to: file, atomically: true, encoding: .utf8)
@@ -171,9 +173,11 @@ import Testing
         #expect(xml == (try String(contentsOf: file, encoding: .utf8)))
         // Nothing else changed: the same XML as without the workaround, less the vCPU lines.
         let plain = DomainXML.render(definition)
-        #expect(xml.replacingOccurrences(of: "<vcpu>1</vcpu>", with: "<vcpu>2</vcpu>")
-            .replacingOccurrences(of: "  <cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n    <emulatorpin cpuset='0'/>\n  </cputune>\n", with: "")
-            == plain)
+        #expect(
+            xml.replacingOccurrences(of: "<vcpu>1</vcpu>", with: "<vcpu>2</vcpu>")
+                .replacingOccurrences(
+                    of: "  <cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n    <emulatorpin cpuset='0'/>\n  </cputune>\n", with: "")
+                == plain)
     }
 
     @Test func thePinnedHostCPUIsConfigurable() throws {

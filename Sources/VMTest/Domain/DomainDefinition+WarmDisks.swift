@@ -5,7 +5,8 @@ extension DomainDefinition {
     /// and the payload slot.
     func withWarmDisks(disk: String, seed: String?, payload: String) -> DomainDefinition {
         var definition = self
-        definition.disks = [Disk(kind: .qcow2Overlay, path: disk)]
+        definition.disks =
+            [Disk(kind: .qcow2Overlay, path: disk)]
             + (seed.map { [Disk(kind: .readOnlyImage, path: $0)] } ?? [])
             + [Disk(kind: .readOnlyImage, path: payload)]
         return definition

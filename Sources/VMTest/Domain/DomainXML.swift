@@ -5,7 +5,8 @@ public enum DomainXML {
     public static func render(_ domain: DomainDefinition) -> String {
         var xml = XMLWriter()
         if domain.sshForwardPort != nil {
-            xml.open("domain", ["type": domain.accelerator.accelerator.domainType, "xmlns:qemu": "http://libvirt.org/schemas/domain/qemu/1.0"])
+            xml.open(
+                "domain", ["type": domain.accelerator.accelerator.domainType, "xmlns:qemu": "http://libvirt.org/schemas/domain/qemu/1.0"])
         } else {
             xml.open("domain", ["type": domain.accelerator.accelerator.domainType])
         }

@@ -213,7 +213,9 @@ public actor GuestShell {
         sequence += 1
         let id = sequence
         let script = "\(scratchDirectory)/\(nonce)-\(id)"
-        let begin = marker("\(id):begin"), errors = marker("\(id):stderr"), end = marker("\(id):end")
+        let begin = marker("\(id):begin")
+        let errors = marker("\(id):stderr")
+        let end = marker("\(id):end")
 
         // Lines stay far below the 4095-byte canonical-mode limit of Linux ttys, and
         // each waits for an acknowledgement so the guest's input buffer never overflows.
@@ -352,7 +354,10 @@ public actor GuestShell {
     }
 
     /// Waits until `literal` appears; consumes the text up to and including it.
-    private func waitFor(_ literal: String, until deadline: ContinuousClock.Instant, failure kind: GuestChannelError.Kind, since start: ContinuousClock.Instant) async throws -> String {
+    private func waitFor(
+        _ literal: String, until deadline: ContinuousClock.Instant, failure kind: GuestChannelError.Kind,
+        since start: ContinuousClock.Instant
+    ) async throws -> String {
         let bytes = Array(literal.utf8)
         guard try await wait(until: deadline, since: start, for: { $0.firstRange(of: bytes) != nil }),
             let range = matcher.firstRange(of: bytes)
@@ -361,7 +366,9 @@ public actor GuestShell {
     }
 
     /// Waits for an end marker followed by the exit status and the closing 0x1E.
-    private func waitFor(end literal: String, until deadline: ContinuousClock.Instant, command: String, since start: ContinuousClock.Instant) async throws -> (String, Int32) {
+    private func waitFor(
+        end literal: String, until deadline: ContinuousClock.Instant, command: String, since start: ContinuousClock.Instant
+    ) async throws -> (String, Int32) {
         let bytes = Array(literal.utf8)
         guard try await wait(until: deadline, since: start, for: { $0.endFrame(bytes) != nil }),
             let frame = matcher.endFrame(bytes)

@@ -95,7 +95,6 @@ public actor SSHChannel {
         let exit = Mutex<MasterExit?>(nil)
     }
 
-
     public init(endpoint: SSHEndpoint) {
         var endpoint = endpoint
         // ssh appends a 17-character suffix to the path while it binds the socket.
@@ -160,7 +159,8 @@ public actor SSHChannel {
             // Wait for the master to be up (socket answers) or to have given up.
             while masterState.exit.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
                 if FileManager.default.fileExists(atPath: endpoint.controlPath.path),
-                    let check = try? await Self.execute(ExternalTool.ssh, sshOptions + ["-O", "check", endpoint.host], timeout: .seconds(10)),
+                    let check = try? await Self.execute(
+                        ExternalTool.ssh, sshOptions + ["-O", "check", endpoint.host], timeout: .seconds(10)),
                     check.status == 0
                 {
                     let probe = try? await Self.execute(
@@ -239,19 +239,22 @@ public actor SSHChannel {
         let start = ContinuousClock.now
         let arguments = sshOptions + ["-o", "ControlMaster=no", "-T", "-n", endpoint.host, "sh -c \(ShellWords.quote(command))"]
         guard let outcome = try await Self.execute(ExternalTool.ssh, arguments, timeout: timeout) else {
-            throw SSHChannelError(kind: .commandTimedOut(command: command), seconds: (ContinuousClock.now - start).seconds, standardError: "")
+            throw SSHChannelError(
+                kind: .commandTimedOut(command: command), seconds: (ContinuousClock.now - start).seconds, standardError: "")
         }
         let seconds = (ContinuousClock.now - start).seconds
         guard let status = outcome.status, status != 255 else {
             throw SSHChannelError(kind: .connectionFailed, seconds: seconds, standardError: outcome.standardError)
         }
-        return CommandResult(exitStatus: status, standardOutput: outcome.standardOutput, standardError: outcome.standardError, seconds: seconds)
+        return CommandResult(
+            exitStatus: status, standardOutput: outcome.standardOutput, standardError: outcome.standardError, seconds: seconds)
     }
 
     /// Copies a local file into the guest with scp (over the master connection).
     public func copy(local: URL, toGuest path: String, timeout: Duration = .seconds(300)) async throws {
         let start = ContinuousClock.now
-        let arguments = commonOptions + ["-o", "ControlMaster=no", "-P", String(endpoint.port), "-q", "-p", local.path, "\(endpoint.host):\(path)"]
+        let arguments =
+            commonOptions + ["-o", "ControlMaster=no", "-P", String(endpoint.port), "-q", "-p", local.path, "\(endpoint.host):\(path)"]
         let outcome = try await Self.execute(ExternalTool.scp, arguments, timeout: timeout)
         guard let outcome, outcome.status == 0 else {
             throw SSHChannelError(

@@ -24,7 +24,9 @@ public enum Doctor {
         .qemuSystemArm, .qemuSystemAarch64, .qemuImg, .xorriso, .genisoimage, .ssh, .scp, .passt, .mmdebstrap, .rpm,
     ]
     /// The tools whose `--version` is worth a look.
-    static let versionedTools: Set<String> = [ExternalTool.qemuSystemArm.name, ExternalTool.qemuSystemAarch64.name, ExternalTool.qemuImg.name]
+    static let versionedTools: Set<String> = [
+        ExternalTool.qemuSystemArm.name, ExternalTool.qemuSystemAarch64.name, ExternalTool.qemuImg.name,
+    ]
 
     public struct Firmware: Sendable, Hashable {
         public var name: String
@@ -50,32 +52,39 @@ public enum Doctor {
         let host = facts.machine
         let remote = facts.libvirt.requestedURI.map { !HypervisorJudge.isThisMachine(uri: $0) } ?? false
         // The automatic choice never throws: only forced requests can be refused.
-        let choice = (try? AcceleratorChoice.choose(for: target.arch, on: host))
-            ?? AcceleratorChoice(accelerator: .tcg, guestKernel: target.arch, emulator: "/usr/bin/\(target.arch.tcgEmulator)", cpuModel: target.arch.tcgCPUModel, reason: "TCG")
+        let choice =
+            (try? AcceleratorChoice.choose(for: target.arch, on: host))
+            ?? AcceleratorChoice(
+                accelerator: .tcg, guestKernel: target.arch, emulator: "/usr/bin/\(target.arch.tcgEmulator)",
+                cpuModel: target.arch.tcgCPUModel, reason: "TCG")
         let emulator = URL(fileURLWithPath: choice.emulator).lastPathComponent
         var checks: [DoctorCheck] = []
 
-        checks.append(.init(remote ? "hypervisor's host" : "host architecture", .ok, host.architecture + (host.cpu.isEmpty ? "" : " (\(host.cpu))")))
+        checks.append(
+            .init(remote ? "hypervisor's host" : "host architecture", .ok, host.architecture + (host.cpu.isEmpty ? "" : " (\(host.cpu))")))
         if !remote { checks.append(kvmDevice(facts)) }
         checks += waysOfRunning(target.arch, on: host)
-        checks.append(.init(
-            "runs will use", choice.accelerator == .kvm ? .ok : .warn,
-            "\(choice.label) with \(emulator): \(choice.reason)"))
+        checks.append(
+            .init(
+                "runs will use", choice.accelerator == .kvm ? .ok : .warn,
+                "\(choice.label) with \(emulator): \(choice.reason)"))
 
         for tool in [ExternalTool.qemuSystemArm, .qemuSystemAarch64] {
             // A remote hypervisor runs its own QEMU.
             let needed = tool.name == emulator && !remote
-            checks.append(toolCheck(
-                tool, facts, blocking: needed,
-                purpose: needed ? "runs \(target.profile) here" : "runs guests this host does not use it for by default"))
+            checks.append(
+                toolCheck(
+                    tool, facts, blocking: needed,
+                    purpose: needed ? "runs \(target.profile) here" : "runs guests this host does not use it for by default"))
         }
         for item in firmware {
             if facts.files.contains(item.path) {
                 checks.append(.init(item.name, .ok, item.path))
             } else {
-                checks.append(.init(
-                    item.name, .warn, "\(item.path) is missing; needed by \(item.usedBy)",
-                    fix: "apt-get install \(item.debianPackage)"))
+                checks.append(
+                    .init(
+                        item.name, .warn, "\(item.path) is missing; needed by \(item.usedBy)",
+                        fix: "apt-get install \(item.debianPackage)"))
             }
         }
         checks.append(contentsOf: libvirt(facts.libvirt))
@@ -161,13 +170,17 @@ public enum Doctor {
             let what = facts.requestedURI == nil ? "embedded QEMU driver" : uri
             return [library, .init(name, .ok, "\(what) connects (\(uri)\(version))")]
         case .failed(let message):
-            let fix = facts.requestedURI == nil
+            let fix =
+                facts.requestedURI == nil
                 ? "apt-get install libvirt-daemon-driver-qemu (the embedded driver loads it)"
                 : "check that libvirtd or virtqemud runs and that this user may connect (group libvirt), or drop --connect"
             let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
-            return [library, .init(
-                name, .missing, "\(facts.requestedURI ?? "embedded QEMU driver") does not connect: \(firstLine)",
-                fix: fix, blocking: true)]
+            return [
+                library,
+                .init(
+                    name, .missing, "\(facts.requestedURI ?? "embedded QEMU driver") does not connect: \(firstLine)",
+                    fix: fix, blocking: true),
+            ]
         }
     }
 
@@ -228,7 +241,8 @@ public struct DoctorReport: Sendable, Hashable {
 
     public var verdict: String {
         if canRunTarget {
-            return "\(target.profile) can run here (\(target.arch.rawValue) under \(accelerator.accelerator.rawValue.uppercased()), \(accelerator.guestKernel.rawValue) guest kernel)"
+            return
+                "\(target.profile) can run here (\(target.arch.rawValue) under \(accelerator.accelerator.rawValue.uppercased()), \(accelerator.guestKernel.rawValue) guest kernel)"
         }
         return "\(target.profile) cannot run here: missing \(blocking.map(\.name).joined(separator: ", "))"
     }

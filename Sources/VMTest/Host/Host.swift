@@ -72,7 +72,6 @@ public struct HostMachine: Sendable, Hashable, Codable {
     }
 }
 
-
 public enum Accelerator: String, Sendable, Hashable, Codable, CaseIterable, YAMLChoice {
     case kvm
     /// QEMU's Tiny Code Generator: software emulation, 10-50x slower than KVM.
@@ -152,7 +151,8 @@ public struct AcceleratorChoice: Sendable, Hashable, Codable {
             return tcg(arch, compat: arch == .armv7l && request.guestKernel == .bits64, why)
         }
         if let kvmBlocker {
-            throw AcceleratorRequestError(request: "--accel kvm", problem: "KVM cannot run this guest: \(kvmBlocker)", fix: "leave --accel out to emulate with TCG")
+            throw AcceleratorRequestError(
+                request: "--accel kvm", problem: "KVM cannot run this guest: \(kvmBlocker)", fix: "leave --accel out to emulate with TCG")
         }
         if arch == .aarch64 {
             return kvm(.aarch64, cpuModel: nil, "KVM on this aarch64 host")
@@ -171,7 +171,10 @@ public struct AcceleratorChoice: Sendable, Hashable, Codable {
         case nil:
             if aarch32 { return kvm32(aarch32Words) }
             if host.runs32BitUserland == false {
-                return tcg(arch, compat: false, "this host's cores run no 32-bit code at all (no AArch32 at EL1\(aarch32Words) nor at EL0, as Neoverse V2 or Apple M), so KVM cannot run the armhf guest")
+                return tcg(
+                    arch, compat: false,
+                    "this host's cores run no 32-bit code at all (no AArch32 at EL1\(aarch32Words) nor at EL0, as Neoverse V2 or Apple M), so KVM cannot run the armhf guest"
+                )
             }
             return kvm64(host, "its cores have no AArch32 at EL1\(aarch32Words), as Neoverse N1/N2/V1 or Cortex-A76")
         }
@@ -200,18 +203,24 @@ public struct AcceleratorChoice: Sendable, Hashable, Codable {
     }
 
     private static func kvm(_ kernel: GuestArchitecture, cpuModel: String?, _ reason: String) -> AcceleratorChoice {
-        AcceleratorChoice(accelerator: .kvm, guestKernel: kernel, emulator: "/usr/bin/qemu-system-aarch64", cpuModel: cpuModel, reason: reason)
+        AcceleratorChoice(
+            accelerator: .kvm, guestKernel: kernel, emulator: "/usr/bin/qemu-system-aarch64", cpuModel: cpuModel, reason: reason)
     }
 
     /// libvirt turns the aarch64 CPU feature off itself for an armv7l guest on an aarch64
     /// host, which is what lets a host-passthrough vCPU run the 32-bit kernel in AArch32.
     private static func kvm32(_ evidence: String) -> AcceleratorChoice {
-        kvm(.armv7l, cpuModel: nil, "KVM with the guest's own 32-bit kernel: this host's cores run AArch32 at EL1\(evidence); host-passthrough vCPU with aarch64=off")
+        kvm(
+            .armv7l, cpuModel: nil,
+            "KVM with the guest's own 32-bit kernel: this host's cores run AArch32 at EL1\(evidence); host-passthrough vCPU with aarch64=off"
+        )
     }
 
     private static func kvm64(_ host: HostMachine, _ why: String) -> AcceleratorChoice {
         let assumed = host.runs32BitUserland == nil ? " (32-bit EL0 support assumed: it cannot be asked remotely)" : ""
-        return kvm(.aarch64, cpuModel: nil, "KVM with a 64-bit guest kernel running the armhf userland in 32-bit compat mode (linux32)\(assumed): \(why)")
+        return kvm(
+            .aarch64, cpuModel: nil,
+            "KVM with a 64-bit guest kernel running the armhf userland in 32-bit compat mode (linux32)\(assumed): \(why)")
     }
 }
 

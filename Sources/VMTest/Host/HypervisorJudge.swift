@@ -131,7 +131,8 @@ struct JudgementFile {
 
     func load() -> HostMachine? {
         guard let data = try? Data(contentsOf: url), let record = try? ManifestJSON.decoder.decode(Record.self, from: data),
-              record.capabilities == capabilitiesHash else { return nil }
+            record.capabilities == capabilitiesHash
+        else { return nil }
         return record.host
     }
 

@@ -86,12 +86,14 @@ struct CompatKernelBuilder: Sendable {
         for case let relative as String in enumerator {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: base + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  include(relative) else { continue }
+                include(relative)
+            else { continue }
             relatives.append(relative)
         }
         return try relatives.sorted().map { relative in
-            CPIOArchive.Entry(path: prefix + "/" + relative, permissions: 0o644,
-                              kind: .file(try Data(contentsOf: URL(fileURLWithPath: base + "/" + relative))))
+            CPIOArchive.Entry(
+                path: prefix + "/" + relative, permissions: 0o644,
+                kind: .file(try Data(contentsOf: URL(fileURLWithPath: base + "/" + relative))))
         }
     }
 }

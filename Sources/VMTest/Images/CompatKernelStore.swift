@@ -41,12 +41,16 @@ public struct CompatKernelStore: Sendable {
     /// arm64 lists), a cached kit made with the same `/init` and modules is used, and
     /// the reporter says so.
     public func kit(reporter: any Reporter) async throws -> CompatKernel {
-        let initScript = try Data(contentsOf: try (dataDirectory ?? DebianImageBuilder.locateDataDirectory())
-            .appendingPathComponent(Self.initScriptName))
+        let initScript = try Data(
+            contentsOf: try (dataDirectory ?? DebianImageBuilder.locateDataDirectory())
+                .appendingPathComponent(Self.initScriptName))
         let apt = HostApt(architecture: Self.architecture)
-        let kernelPackage: DebianPackageVersion, busyboxPackage: DebianPackageVersion
+        let kernelPackage: DebianPackageVersion
+        let busyboxPackage: DebianPackageVersion
         do {
-            let found = try await apt.candidates([.init(Self.kernelMetaPackage, dependencyPrefix: "linux-image-"), .init(Self.busyboxPackage)])
+            let found = try await apt.candidates([
+                .init(Self.kernelMetaPackage, dependencyPrefix: "linux-image-"), .init(Self.busyboxPackage),
+            ])
             (kernelPackage, busyboxPackage) = (found[0], found[1])
         } catch let error as CompatKernelError {
             let layout = Self.layoutKey(initScript: initScript, moduleSet: moduleSet)
@@ -59,8 +63,9 @@ public struct CompatKernelStore: Sendable {
         let key = Self.key(kernel: kernelPackage, busybox: busyboxPackage, initScript: initScript, moduleSet: moduleSet)
         let target = root.appendingPathComponent(key)
         if let kit = Self.readManifest(in: target) { return kit }
-        return try await build(into: target, kernel: kernelPackage, busybox: busyboxPackage,
-                               initScript: initScript, reporter: reporter)
+        return try await build(
+            into: target, kernel: kernelPackage, busybox: busyboxPackage,
+            initScript: initScript, reporter: reporter)
     }
 
     private func build(
@@ -123,7 +128,8 @@ public struct CompatKernelStore: Sendable {
 
     static func readManifest(in directory: URL) -> CompatKernel? {
         guard let data = try? Data(contentsOf: directory.appendingPathComponent(manifestName)),
-              var kit = (try? ManifestJSON.decoder.decode(Manifest.self, from: data))?.kit else { return nil }
+            var kit = (try? ManifestJSON.decoder.decode(Manifest.self, from: data))?.kit
+        else { return nil }
         // The cache directory may have moved since the kit was built.
         kit.directory = directory.path
         kit.kernel = directory.appendingPathComponent("vmlinuz").path

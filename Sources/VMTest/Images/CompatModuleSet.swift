@@ -14,8 +14,10 @@ public struct CompatModuleSet: Sendable, Hashable, Codable {
     public var rootModules: [String]
     public var runtimeModules: [String]
 
-    public init(rootModules: [String] = CompatModuleSet.standardRootModules,
-                runtimeModules: [String] = CompatModuleSet.standardRuntimeModules) {
+    public init(
+        rootModules: [String] = CompatModuleSet.standardRootModules,
+        runtimeModules: [String] = CompatModuleSet.standardRuntimeModules
+    ) {
         self.rootModules = rootModules
         self.runtimeModules = runtimeModules
     }

@@ -19,7 +19,8 @@ public enum DebianImageBuildError: Error, CustomStringConvertible, Equatable {
         case .requiresRoot:
             return "building a Debian image needs root (mmdebstrap --mode=root, ownership of the guest's files); run vmtest as root"
         case .dataDirectoryMissing(let searched):
-            return "the image data directory (images/debian12) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
+            return
+                "the image data directory (images/debian12) was not found; set VMTEST_IMAGES_DIR. Searched: \(searched.joined(separator: ", "))"
         case .invalidRecipe(let reason):
             return "invalid image build recipe: \(reason)"
         case .bootPackageMissing(let package, let directory):

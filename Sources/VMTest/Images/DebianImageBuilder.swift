@@ -1,11 +1,10 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-
 
 /// Builds a Debian base image for a foreign architecture (armhf) quickly.
 ///
@@ -107,8 +106,9 @@ public struct DebianImageBuilder: Sendable {
             try await installKernel(root: root, downloads: downloads, staging: staging, output: directory)
         }
         try await steps.timed("initramfs (native)", "") {
-            try await buildInitramfs(root: root, kernelVersion: kernelVersion, downloads: downloads,
-                                     staging: staging, data: data, output: directory)
+            try await buildInitramfs(
+                root: root, kernelVersion: kernelVersion, downloads: downloads,
+                staging: staging, data: data, output: directory)
         }
         try await steps.timed("configure the guest", "") {
             try await configure(root: root, data: data)
@@ -155,8 +155,10 @@ public struct DebianImageBuilder: Sendable {
 
     func validate() throws(DebianImageBuildError) {
         let word = /^[A-Za-z0-9][A-Za-z0-9.+:~_-]*$/
-        for (field, value) in [("suite", recipe.suite), ("architecture", recipe.architecture),
-                               ("kernelPackage", recipe.kernelPackage)] + recipe.packages.map({ ("packages", $0) }) {
+        for (field, value) in [
+            ("suite", recipe.suite), ("architecture", recipe.architecture),
+            ("kernelPackage", recipe.kernelPackage),
+        ] + recipe.packages.map({ ("packages", $0) }) {
             guard value.wholeMatch(of: word) != nil else { throw .invalidRecipe("\(field) '\(value)' is not a Debian name") }
         }
         guard recipe.diskSize.wholeMatch(of: /^[1-9][0-9]*[KMGT]?$/) != nil else {
@@ -211,13 +213,17 @@ public struct DebianImageBuilder: Sendable {
                 return
             } catch let error as ToolError {
                 guard case .failed(_, _, _, let standardError) = error,
-                      Self.isMirrorSyncFailure(standardError) else { throw error }
-                let detail = standardError.split(separator: "\n")
+                    Self.isMirrorSyncFailure(standardError)
+                else { throw error }
+                let detail =
+                    standardError.split(separator: "\n")
                     .first { Self.isMirrorSyncFailure(String($0)) }.map(String.init) ?? "mirror sync in progress"
                 guard attempt < mirrorAttempts else {
                     throw DebianImageBuildError.mirrorOutOfSync(mirror: recipe.mirror, attempts: attempt, detail: detail)
                 }
-                progress("mirror \(recipe.mirror) is mid-sync (\(detail)); retrying in \(mirrorRetryPause) (attempt \(attempt + 1) of \(mirrorAttempts))")
+                progress(
+                    "mirror \(recipe.mirror) is mid-sync (\(detail)); retrying in \(mirrorRetryPause) (attempt \(attempt + 1) of \(mirrorAttempts))"
+                )
                 try await Task.sleep(for: mirrorRetryPause)
                 attempt += 1
             }
@@ -242,7 +248,9 @@ public struct DebianImageBuilder: Sendable {
             let file = root.appendingPathComponent(String(path.dropFirst()))
             let real = root.appendingPathComponent(String(divertedTo.dropFirst()))
             try? FileManager.default.removeItem(at: file)
-            if FileManager.default.fileExists(atPath: real.path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: real.path)) != nil {
+            if FileManager.default.fileExists(atPath: real.path)
+                || (try? FileManager.default.destinationOfSymbolicLink(atPath: real.path)) != nil
+            {
                 try FileManager.default.moveItem(at: real, to: file)
             }
         }
@@ -257,21 +265,24 @@ public struct DebianImageBuilder: Sendable {
         let localeGen = root.appendingPathComponent("etc/locale.gen")
         let supported = root.appendingPathComponent("usr/share/i18n/SUPPORTED")
         guard FileManager.default.fileExists(atPath: localeGen.path),
-              let list = try? String(contentsOf: supported, encoding: .utf8) else { return }
+            let list = try? String(contentsOf: supported, encoding: .utf8)
+        else { return }
         var text = try String(contentsOf: localeGen, encoding: .utf8)
-        let present = Set(text.split(separator: "\n").map { line in
-            var line = Substring(line)
-            while let first = line.first, first == "#" || first == " " { line = line.dropFirst() }
-            while line.hasSuffix(" ") { line = line.dropLast() }
-            return String(line)
-        })
-        let locales = Set(list.split(separator: "\n")
-            .filter { $0.first.map { $0.isASCII && $0.isLetter } ?? false }
-            .map { line -> String in
+        let present = Set(
+            text.split(separator: "\n").map { line in
                 var line = Substring(line)
+                while let first = line.first, first == "#" || first == " " { line = line.dropFirst() }
                 while line.hasSuffix(" ") { line = line.dropLast() }
                 return String(line)
             })
+        let locales = Set(
+            list.split(separator: "\n")
+                .filter { $0.first.map { $0.isASCII && $0.isLetter } ?? false }
+                .map { line -> String in
+                    var line = Substring(line)
+                    while line.hasSuffix(" ") { line = line.dropLast() }
+                    return String(line)
+                })
         let missing = locales.filter { !present.contains($0) }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         if missing.isEmpty { return }
         if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
@@ -294,14 +305,18 @@ public struct DebianImageBuilder: Sendable {
         do {
             if let host {
                 // ExternalTool looks names up on PATH; `env` runs the absolute path.
-                try await ExternalTool.env.run([host] +
-                    ["-E", "-m", "compileall", "-q", "-j", "0", "-s", root.path, "-p", "/",
-                     "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { root.appendingPathComponent($0).path })
+                try await ExternalTool.env.run(
+                    [host] + [
+                        "-E", "-m", "compileall", "-q", "-j", "0", "-s", root.path, "-p", "/",
+                        "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/",
+                    ] + directories.map { root.appendingPathComponent($0).path })
             } else {
                 progress("no host \(version); byte-compiling under emulation")
                 try await ExternalTool.chroot.run(
-                    [root.path, "/usr/bin/\(version)", "-E", "-m", "compileall", "-q", "-j", "0",
-                     "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/"] + directories.map { "/" + $0 })
+                    [
+                        root.path, "/usr/bin/\(version)", "-E", "-m", "compileall", "-q", "-j", "0",
+                        "-x", "/(test|tests|idlelib/idle_test|lib2to3/tests)/",
+                    ] + directories.map { "/" + $0 })
             }
         } catch let error as ToolError {
             progress("compileall reported errors (ignored): \(error)")
@@ -327,8 +342,9 @@ public struct DebianImageBuilder: Sendable {
         // Root is merged-/usr: lib -> usr/lib.
         let guestModules = root.appendingPathComponent("usr/lib/modules")
         try FileManager.default.createDirectory(at: guestModules, withIntermediateDirectories: true)
-        try FileManager.default.moveItem(at: moduleRoot.appendingPathComponent(version),
-                                         to: guestModules.appendingPathComponent(version))
+        try FileManager.default.moveItem(
+            at: moduleRoot.appendingPathComponent(version),
+            to: guestModules.appendingPathComponent(version))
         try FileManager.default.createDirectory(at: root.appendingPathComponent("boot"), withIntermediateDirectories: true)
         for file in ["config-\(version)", "System.map-\(version)"]
         where FileManager.default.fileExists(atPath: boot.appendingPathComponent(file).path) {
@@ -375,7 +391,9 @@ public struct DebianImageBuilder: Sendable {
         try Self.copyTree(from: data.appendingPathComponent("rootfs"), to: root)
 
         try write("etc/hostname", Self.hostname + "\n")
-        try write("etc/hosts", """
+        try write(
+            "etc/hosts",
+            """
             127.0.0.1\tlocalhost
             127.0.1.1\t\(Self.hostname)
             ::1\t\tlocalhost ip6-localhost ip6-loopback
@@ -383,7 +401,9 @@ public struct DebianImageBuilder: Sendable {
             ff02::2\t\tip6-allrouters
 
             """)
-        try write("etc/fstab", "# vmtest: the root file system is the whole disk\nLABEL=\(Self.filesystemLabel) / ext4 rw,noatime,errors=remount-ro 0 1\n")
+        try write(
+            "etc/fstab",
+            "# vmtest: the root file system is the whole disk\nLABEL=\(Self.filesystemLabel) / ext4 rw,noatime,errors=remount-ro 0 1\n")
         // Empty: systemd makes a fresh machine id on every boot of every overlay.
         try write("etc/machine-id", "", permissions: 0o444)
         try? fm.removeItem(at: root.appendingPathComponent("var/lib/dbus/machine-id"))
@@ -400,8 +420,10 @@ public struct DebianImageBuilder: Sendable {
 
         // apt lists and caches are gone already (mmdebstrap cleans them); logs of the build
         // are of no use in the guest.
-        for path in ["var/log/dpkg.log", "var/log/alternatives.log", "var/log/apt", "var/cache/debconf/config.dat-old",
-                     "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old", "etc/ssh/sshd_config.ucf-dist"] {
+        for path in [
+            "var/log/dpkg.log", "var/log/alternatives.log", "var/log/apt", "var/cache/debconf/config.dat-old",
+            "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old", "etc/ssh/sshd_config.ucf-dist",
+        ] {
             try? fm.removeItem(at: root.appendingPathComponent(path))
         }
     }
@@ -439,8 +461,9 @@ public struct DebianImageBuilder: Sendable {
     static func downloadedPackage(prefix: String, in directory: URL) throws -> URL {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         guard let name = names.filter({ $0.hasPrefix(prefix) && $0.hasSuffix(".deb") }).sorted().last else {
-            throw DebianImageBuildError.bootPackageMissing(prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")),
-                                                           directory: directory.path)
+            throw DebianImageBuildError.bootPackageMissing(
+                prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")),
+                directory: directory.path)
         }
         return directory.appendingPathComponent(name)
     }

@@ -25,7 +25,6 @@ public struct HostApt: Sendable {
         self.architecture = architecture
     }
 
-
     /// What to ask apt for: a package, or (with `dependencyPrefix`) the versioned package
     /// a meta package depends on (`linux-image-arm64` -> `linux-image-6.1.0-50-arm64`).
     public struct Request: Sendable, Hashable {
@@ -49,7 +48,8 @@ public struct HostApt: Sendable {
                 throw CompatKernelError.packageUnknown(qualified, architecture: architecture, detail: "apt-cache shows no candidate")
             }
             guard let prefix = request.dependencyPrefix,
-                  let dependency = Self.dependency(in: stanza["Depends"] ?? "", prefix: prefix) else {
+                let dependency = Self.dependency(in: stanza["Depends"] ?? "", prefix: prefix)
+            else {
                 found.append(DebianPackageVersion(package: qualified, version: version))
                 continue
             }
@@ -82,8 +82,9 @@ public struct HostApt: Sendable {
     public func download(_ packages: [DebianPackageVersion], into directory: URL) async throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // The sandbox user _apt may not write into a folder of root's.
-        try await ExternalTool.aptGet.run(["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
-                                  workingDirectory: directory.path)
+        try await ExternalTool.aptGet.run(
+            ["download", "-q", "-o", "APT::Sandbox::User=root"] + packages.map(\.pinned),
+            workingDirectory: directory.path)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".deb") }
         return try packages.map { package in
             let bare = String(package.package.prefix { $0 != ":" })

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Downloads one file to a `.part` file, resuming what an earlier attempt left there.
@@ -176,7 +176,7 @@ public struct ImageFetcher: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bytes" else { return nil }
         let rangeAndTotal = parts[1].split(separator: "/", maxSplits: 1)
         guard rangeAndTotal.count == 2, let dash = rangeAndTotal[0].firstIndex(of: "-"),
-              let start = Int64(rangeAndTotal[0][..<dash])
+            let start = Int64(rangeAndTotal[0][..<dash])
         else { return nil }
         return (start, Int64(rangeAndTotal[1]))
     }

@@ -12,11 +12,6 @@ struct ImageLock {
     private let descriptor: Int32
     private let file: URL
 
-    private init(descriptor: Int32, file: URL) {
-        self.descriptor = descriptor
-        self.file = file
-    }
-
     static func acquire(_ file: URL, whileWaiting: () -> Void) async throws -> ImageLock {
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         var told = false
@@ -47,7 +42,8 @@ struct ImageLock {
 
     /// Whether the path still names the file open on `descriptor`.
     private static func names(_ file: URL, _ descriptor: Int32) -> Bool {
-        var open = stat(), named = stat()
+        var open = stat()
+        var named = stat()
         guard fstat(descriptor, &open) == 0, stat(file.path, &named) == 0 else { return false }
         return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }

@@ -12,7 +12,6 @@ import SystemPackage
 struct ImagePreparer: Sendable {
     var reporter: any Reporter
 
-
     struct Prepared: Sendable {
         var disk: URL
         var boot: BootFiles?
@@ -65,8 +64,12 @@ struct ImagePreparer: Sendable {
         reporter.detail("image", "looking for extlinux.conf")
         let boot = try await extractBootFiles(from: raw, into: directory.appendingPathComponent("boot"))
         if boot == nil {
-            if needsBootFiles { throw ImageError.noBootConfiguration(image: download.lastPathComponent, searched: ExtlinuxConfig.searchPaths) }
-            reporter.note("\(download.lastPathComponent) has no extlinux.conf (searched \(ExtlinuxConfig.searchPaths.joined(separator: ", ")) on every partition); only U-Boot's own boot script can boot it")
+            if needsBootFiles {
+                throw ImageError.noBootConfiguration(image: download.lastPathComponent, searched: ExtlinuxConfig.searchPaths)
+            }
+            reporter.note(
+                "\(download.lastPathComponent) has no extlinux.conf (searched \(ExtlinuxConfig.searchPaths.joined(separator: ", ")) on every partition); only U-Boot's own boot script can boot it"
+            )
         }
 
         reporter.detail("image", "converting to qcow2")
@@ -160,7 +163,8 @@ struct PartitionVolume: Sendable {
 
     func copy(_ path: String, to destination: URL, conf: String) async throws {
         guard try await copyIfPresent(path, to: destination) else {
-            throw ImageError.unusableBootConfiguration(file: conf, reason: "it names \(path), which is not on partition \(partition.number)")
+            throw ImageError.unusableBootConfiguration(
+                file: conf, reason: "it names \(path), which is not on partition \(partition.number)")
         }
     }
 
@@ -173,8 +177,9 @@ struct PartitionVolume: Sendable {
             try await ExternalTool.debugfs.run(["-R", "dump \(quoted) \(destination.path)", debugfsTarget])
         case .fat:
             do {
-                try await ExternalTool.mcopy.run(["-n", "-o", "-i", mtoolsTarget, "::" + path, destination.path],
-                                                  environment: Self.mtoolsEnvironment)
+                try await ExternalTool.mcopy.run(
+                    ["-n", "-o", "-i", mtoolsTarget, "::" + path, destination.path],
+                    environment: Self.mtoolsEnvironment)
             } catch ToolError.failed {
                 return false
             }
@@ -203,8 +208,9 @@ extension ExternalTool {
             throw error
         }
         guard case .exited(0) = result.status else {
-            throw ToolError.failed(tool: name, arguments: arguments, status: "\(result.status)",
-                                   standardError: result.standardError ?? "")
+            throw ToolError.failed(
+                tool: name, arguments: arguments, status: "\(result.status)",
+                standardError: result.standardError ?? "")
         }
     }
 }

@@ -71,7 +71,8 @@ extension ImageStore {
             expected = listed
             checksumSource = checksumText
         } else {
-            throw ImageError.downloadFailed(url: urlText, reason: "the profile gives neither sha256 nor checksumURL, so the download could not be trusted")
+            throw ImageError.downloadFailed(
+                url: urlText, reason: "the profile gives neither sha256 nor checksumURL, so the download could not be trusted")
         }
 
         // A download verified by an earlier attempt whose prepare failed is not fetched again.
@@ -85,7 +86,9 @@ extension ImageStore {
             try? fileManager.removeItem(at: verified)
             let part = downloads.appendingPathComponent(name + ".part")
             fetched = try await fetcher.fetch(url, to: part, label: "image")
-            reporter.detail("image", String(format: "fetched %@ in %.1f s; verifying its SHA-256", ImageFetcher.formatBytes(fetched.bytes), fetched.seconds))
+            reporter.detail(
+                "image",
+                String(format: "fetched %@ in %.1f s; verifying its SHA-256", ImageFetcher.formatBytes(fetched.bytes), fetched.seconds))
             actual = try await SHA256Sum.of(file: part)
             guard actual == expected else {
                 try? fileManager.removeItem(at: downloads)
@@ -126,9 +129,10 @@ extension ImageStore {
         try fileManager.moveItem(at: scratch, to: target)
         reporter.end(
             "image", seconds: fetched.seconds + prepareSeconds,
-            String(format: "fetched %@ in %.1f s, prepared in %.1f s (disk sha256 %@...)%@",
-                   ImageFetcher.formatBytes(fetched.bytes), fetched.seconds, prepareSeconds, String(diskSHA256.prefix(12)),
-                   prepared.boot.map { "; kernel from \($0.origin)" } ?? ""))
+            String(
+                format: "fetched %@ in %.1f s, prepared in %.1f s (disk sha256 %@...)%@",
+                ImageFetcher.formatBytes(fetched.bytes), fetched.seconds, prepareSeconds, String(diskSHA256.prefix(12)),
+                prepared.boot.map { "; kernel from \($0.origin)" } ?? ""))
         return image
     }
 

@@ -67,7 +67,9 @@ public struct ImageStore: Sendable {
         let fetched = profile.image.build == nil && profile.image.url != nil
         guard fetched || profile.image.build?.debian != nil else { throw ImageError.notBuildable(profile: profile.name) }
         let target = directory(for: profile)
-        let lock = try await ImageLock.acquire(target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).lock")) {
+        let lock = try await ImageLock.acquire(
+            target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).lock")
+        ) {
             reporter.note("another vmtest is making \(profile.name)'s image; waiting for it")
         }
         defer {

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - newc cpio writer
@@ -68,7 +68,8 @@ public struct CPIOArchive: Sendable {
         try add(Entry(path: path, permissions: 0o777, kind: .symlink(target: target)))
     }
 
-    public mutating func addCharacterDevice(_ path: String, major: UInt32, minor: UInt32, permissions: UInt32 = 0o600) throws(ArchiveError) {
+    public mutating func addCharacterDevice(_ path: String, major: UInt32, minor: UInt32, permissions: UInt32 = 0o600) throws(ArchiveError)
+    {
         try add(Entry(path: path, permissions: permissions, kind: .characterDevice(major: major, minor: minor)))
     }
 
@@ -86,7 +87,7 @@ public struct CPIOArchive: Sendable {
         var entry = entry
         entry.path = Self.normalized(entry.path)
         guard !entry.path.isEmpty, !entry.path.utf8.contains(0),
-              !entry.path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
+            !entry.path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
         else { throw .invalidPath(entry.path) }
         guard !paths.contains(entry.path) else { throw .duplicatePath(entry.path) }
         if case .file(let data) = entry.kind, data.count > Int(UInt32.max) { throw .tooLarge(entry.path) }
@@ -104,14 +105,16 @@ public struct CPIOArchive: Sendable {
     /// The archive bytes, entries in the order they were added, ending with `TRAILER!!!`.
     public func encoded() -> Data {
         var out = Data()
-        out.reserveCapacity(entries.reduce(0) { total, entry in
-            if case .file(let data) = entry.kind { return total + data.count + 128 + entry.path.utf8.count }
-            return total + 128 + entry.path.utf8.count
-        } + 128)
+        out.reserveCapacity(
+            entries.reduce(0) { total, entry in
+                if case .file(let data) = entry.kind { return total + data.count + 128 + entry.path.utf8.count }
+                return total + 128 + entry.path.utf8.count
+            } + 128)
         for (index, entry) in entries.enumerated() {
             let mode: UInt32
             var body = Data()
-            var rdevMajor: UInt32 = 0, rdevMinor: UInt32 = 0
+            var rdevMajor: UInt32 = 0
+            var rdevMinor: UInt32 = 0
             switch entry.kind {
             case .directory:
                 mode = 0o040000
@@ -212,8 +215,14 @@ public struct KernelModuleIndex: Sendable {
             let name = Self.normalize(words[1])
             var target: WritableKeyPath<KernelModuleIndex, [String: [String]]>? = nil
             for word in words.dropFirst(2) {
-                if word == "pre:" { target = \.softPre; continue }
-                if word == "post:" { target = \.softPost; continue }
+                if word == "pre:" {
+                    target = \.softPre
+                    continue
+                }
+                if word == "post:" {
+                    target = \.softPost
+                    continue
+                }
                 if let target { self[keyPath: target][name, default: []].append(word) }
             }
         }
@@ -332,8 +341,10 @@ public struct MinimalInitramfs: Sendable {
     /// the running system (``CompatKernelBuilder``). Parent directories are added as needed.
     public var additionalEntries: [CPIOArchive.Entry]
 
-    public init(busybox: Data, initScript: Data, modulesDirectory: URL, modules: [String],
-                additionalEntries: [CPIOArchive.Entry] = []) {
+    public init(
+        busybox: Data, initScript: Data, modulesDirectory: URL, modules: [String],
+        additionalEntries: [CPIOArchive.Entry] = []
+    ) {
         self.busybox = busybox
         self.initScript = initScript
         self.modulesDirectory = modulesDirectory

@@ -40,7 +40,8 @@ struct NativeCertificates {
         for certificate in certificates {
             var name = (certificate as NSString).lastPathComponent
             if name.hasSuffix(".crt") { name.removeLast(4) }
-            name = name.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "(", with: "=")
+            name =
+                name.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "(", with: "=")
                 .replacingOccurrences(of: ")", with: "=").replacingOccurrences(of: ",", with: "_") + ".pem"
             let link = etcCerts.appendingPathComponent(name)
             try? fm.removeItem(at: link)

@@ -35,7 +35,7 @@ public struct PartitionTable: Sendable, Hashable {
         }
         // A FAT or NTFS boot sector also ends in 55 AA; its "partition entries" are code.
         guard entries.allSatisfy({ $0.status == 0x00 || $0.status == 0x80 }),
-              entries.contains(where: { $0.type != 0 && $0.sectors != 0 })
+            entries.contains(where: { $0.type != 0 && $0.sectors != 0 })
         else { return nil }
         var partitions: [Partition] = []
         var extended: (start: UInt64, sectors: UInt64)?
@@ -44,9 +44,10 @@ public struct PartitionTable: Sendable, Hashable {
                 extended = (UInt64(entry.start), UInt64(entry.sectors))
                 continue
             }
-            partitions.append(Partition(
-                number: index + 1, offset: UInt64(entry.start) * sectorSize, size: UInt64(entry.sectors) * sectorSize,
-                bootable: entry.status == 0x80, type: hexByte(entry.type)))
+            partitions.append(
+                Partition(
+                    number: index + 1, offset: UInt64(entry.start) * sectorSize, size: UInt64(entry.sectors) * sectorSize,
+                    bootable: entry.status == 0x80, type: hexByte(entry.type)))
         }
         if let extended {
             // Logical partitions: a chain of EBRs, each relative to the extended partition.
@@ -58,10 +59,11 @@ public struct PartitionTable: Sendable, Hashable {
                 guard sector.count == 512, sector[510] == 0x55, sector[511] == 0xAA else { break }
                 let logical = mbrEntry(sector, at: 446)
                 if logical.type != 0 && logical.sectors != 0 {
-                    partitions.append(Partition(
-                        number: number, offset: (ebr + UInt64(logical.start)) * sectorSize,
-                        size: UInt64(logical.sectors) * sectorSize, bootable: logical.status == 0x80,
-                        type: hexByte(logical.type)))
+                    partitions.append(
+                        Partition(
+                            number: number, offset: (ebr + UInt64(logical.start)) * sectorSize,
+                            size: UInt64(logical.sectors) * sectorSize, bootable: logical.status == 0x80,
+                            type: hexByte(logical.type)))
                     number += 1
                 }
                 let next = mbrEntry(sector, at: 462)
@@ -82,11 +84,17 @@ public struct PartitionTable: Sendable, Hashable {
         }
     }
 
-    private struct MBREntry { var status: UInt8; var type: UInt8; var start: UInt32; var sectors: UInt32 }
+    private struct MBREntry {
+        var status: UInt8
+        var type: UInt8
+        var start: UInt32
+        var sectors: UInt32
+    }
 
     private static func mbrEntry(_ bytes: [UInt8], at offset: Int) -> MBREntry {
-        MBREntry(status: bytes[offset], type: bytes[offset + 4],
-                 start: UInt32(littleEndian: bytes, at: offset + 8), sectors: UInt32(littleEndian: bytes, at: offset + 12))
+        MBREntry(
+            status: bytes[offset], type: bytes[offset + 4],
+            start: UInt32(littleEndian: bytes, at: offset + 8), sectors: UInt32(littleEndian: bytes, at: offset + 12))
     }
 
     private static func readGPT(_ reader: Reader) throws -> PartitionTable? {
@@ -106,9 +114,10 @@ public struct PartitionTable: Sendable, Hashable {
             let last = UInt64(littleEndian: table, at: base + 40)
             let attributes = UInt64(littleEndian: table, at: base + 48)
             guard last >= first else { continue }
-            partitions.append(Partition(
-                number: index + 1, offset: first * sectorSize, size: (last - first + 1) * sectorSize,
-                bootable: attributes & (1 << 2) != 0, type: guidString(typeGUID)))
+            partitions.append(
+                Partition(
+                    number: index + 1, offset: first * sectorSize, size: (last - first + 1) * sectorSize,
+                    bootable: attributes & (1 << 2) != 0, type: guidString(typeGUID)))
         }
         return PartitionTable(scheme: .gpt, partitions: partitions)
     }

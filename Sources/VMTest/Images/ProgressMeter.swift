@@ -31,8 +31,10 @@ final class ProgressMeter: Sendable {
             $0.lastReport = .now
             $0.lastDecile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
         }
-        reporter.detail(label, "\(name): " + (total.map { "\(ImageFetcher.formatBytes($0))" } ?? "size unknown")
-            + (bytes > 0 ? ", continuing at \(ImageFetcher.formatBytes(bytes))" : ""))
+        reporter.detail(
+            label,
+            "\(name): " + (total.map { "\(ImageFetcher.formatBytes($0))" } ?? "size unknown")
+                + (bytes > 0 ? ", continuing at \(ImageFetcher.formatBytes(bytes))" : ""))
     }
 
     func advanced(to bytes: Int64) {
@@ -40,7 +42,8 @@ final class ProgressMeter: Sendable {
             let now = ContinuousClock.now
             let total = state.total
             let decile = total.map { Int(bytes * 10 / max($0, 1)) } ?? -1
-            let due = reporter.isInteractive
+            let due =
+                reporter.isInteractive
                 ? (now - state.lastReport) >= .milliseconds(250)
                 : (total != nil ? decile > state.lastDecile : (now - state.lastReport) >= .seconds(10))
             guard due else { return nil }

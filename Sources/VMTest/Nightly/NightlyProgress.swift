@@ -47,7 +47,10 @@ public final class NightlyProgress: Sendable {
         line("start \(profile) × \(packageSet) on \(hypervisor)" + (attempt > 1 ? " (attempt \(attempt))" : ""))
     }
 
-    func finished(profile: String, packageSet: String, hypervisor: String, verdict: NightlyReport.Verdict, seconds: Double, retrying: Bool, detail: String?) {
+    func finished(
+        profile: String, packageSet: String, hypervisor: String, verdict: NightlyReport.Verdict, seconds: Double, retrying: Bool,
+        detail: String?
+    ) {
         state.withLock {
             var counts = $0.counts[hypervisor, default: Counts()]
             counts.running -= 1
@@ -66,7 +69,9 @@ public final class NightlyProgress: Sendable {
 
     func finish(_ report: NightlyReport, results: URL) {
         let counts = Dictionary(grouping: report.runs, by: \.verdict).mapValues(\.count)
-        line("\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(counts[.infrastructure] ?? 0) infrastructure in \(LineReporter.format(report.seconds)); report: \(results.appendingPathComponent("report.html").path)")
+        line(
+            "\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(counts[.infrastructure] ?? 0) infrastructure in \(LineReporter.format(report.seconds)); report: \(results.appendingPathComponent("report.html").path)"
+        )
     }
 
     private func line(_ text: String) {
@@ -78,12 +83,14 @@ public final class NightlyProgress: Sendable {
         let screen = state.withLock { state -> String in
             state.events = Array((state.events + [stamped]).suffix(8))
             func row(_ name: String, _ columns: [String]) -> String {
-                name.padding(toLength: 40, withPad: " ", startingAt: 0) + columns.map { String(repeating: " ", count: max(0, 9 - $0.count)) + $0 }.joined()
+                name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                    + columns.map { String(repeating: " ", count: max(0, 9 - $0.count)) + $0 }.joined()
             }
             var lines = [row("hypervisor", ["running", "passed", "failed", "infra"])]
             for uri in state.hypervisors {
                 let counts = state.counts[uri] ?? Counts()
-                lines.append(row(String(uri.prefix(39)), [counts.running, counts.passed, counts.failed, counts.infrastructure].map(String.init)))
+                lines.append(
+                    row(String(uri.prefix(39)), [counts.running, counts.passed, counts.failed, counts.infrastructure].map(String.init)))
             }
             lines.append("queued: \(state.queued)")
             lines += [""] + state.events

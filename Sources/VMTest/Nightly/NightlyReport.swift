@@ -116,7 +116,8 @@ public enum NightlyReportWriter {
 
     /// Text for one table cell or list item: messages with a `fix:` line become one line.
     static func oneLine(_ text: String) -> String {
-        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").replacingOccurrences(of: "|", with: "\\|")
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").replacingOccurrences(
+            of: "|", with: "\\|")
     }
 
     public static func markdown(_ report: NightlyReport) -> String {
@@ -130,15 +131,21 @@ public enum NightlyReportWriter {
         for set in report.packageSets {
             let cells = report.profiles.map { profile -> String in
                 guard let run = report.run(profile: profile, packageSet: set), let final = run.final else { return "" }
-                var cell = "**\(label(run.verdict))** \(duration(run.seconds)) on \(final.hypervisor) ([junit](\(final.results)/junit.xml), [console](\(final.results)/console.log))"
+                var cell =
+                    "**\(label(run.verdict))** \(duration(run.seconds)) on \(final.hypervisor) ([junit](\(final.results)/junit.xml), [console](\(final.results)/console.log))"
                 if run.attempts.count > 1 { cell += " (\(run.attempts.count) attempts)" }
                 return cell
             }
             lines.append("| \(set) | " + cells.joined(separator: " | ") + " |")
         }
-        lines += ["", "| hypervisor | capacity | attempts | passed | failed | infrastructure | state |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "", "| hypervisor | capacity | attempts | passed | failed | infrastructure | state |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for hypervisor in report.hypervisors {
-            lines.append("| \(hypervisor.uri) | \(hypervisor.capacity) | \(hypervisor.attempts) | \(hypervisor.passed) | \(hypervisor.failed) | \(hypervisor.infrastructure) | \(hypervisor.unavailable.map { "unavailable: \(oneLine($0))" } ?? "up") |")
+            lines.append(
+                "| \(hypervisor.uri) | \(hypervisor.capacity) | \(hypervisor.attempts) | \(hypervisor.passed) | \(hypervisor.failed) | \(hypervisor.infrastructure) | \(hypervisor.unavailable.map { "unavailable: \(oneLine($0))" } ?? "up") |"
+            )
         }
         let retried = report.runs.filter { $0.attempts.count > 1 }
         if !retried.isEmpty {
@@ -163,9 +170,12 @@ public enum NightlyReportWriter {
                 }
                 let links = ["junit.xml", "console.log", "summary.json"]
                     .map { "<a href=\"\(escape(final.results))/\($0)\">\($0.split(separator: ".")[0])</a>" }.joined(separator: " ")
-                let tests = "\(run.tests.passed) passed, \(run.tests.failed) failed" + (run.tests.skipped > 0 ? ", \(run.tests.skipped) skipped" : "")
+                let tests =
+                    "\(run.tests.passed) passed, \(run.tests.failed) failed"
+                    + (run.tests.skipped > 0 ? ", \(run.tests.skipped) skipped" : "")
                 let note = attemptsNote(run)
-                rows += "<td class=\"\(run.verdict.rawValue)\" data-profile=\"\(escape(profile))\" data-package-set=\"\(escape(set))\" data-verdict=\"\(run.verdict.rawValue)\">"
+                rows +=
+                    "<td class=\"\(run.verdict.rawValue)\" data-profile=\"\(escape(profile))\" data-package-set=\"\(escape(set))\" data-verdict=\"\(run.verdict.rawValue)\">"
                     + "<strong>\(label(run.verdict))</strong> <span class=\"time\">\(duration(run.seconds))</span><br>"
                     + "<span class=\"detail\">\(tests) on \(escape(final.hypervisor))</span><br>\(links)"
                     + (note.isEmpty ? "" : "<br><span class=\"retry\">\(escape(note))</span>")
@@ -176,7 +186,8 @@ public enum NightlyReportWriter {
         }
         var hypervisors = ""
         for hypervisor in report.hypervisors {
-            hypervisors += "<tr><td>\(escape(hypervisor.uri))</td><td>\(hypervisor.capacity)</td><td>\(hypervisor.attempts)</td><td>\(hypervisor.passed)</td>"
+            hypervisors +=
+                "<tr><td>\(escape(hypervisor.uri))</td><td>\(hypervisor.capacity)</td><td>\(hypervisor.attempts)</td><td>\(hypervisor.passed)</td>"
                 + "<td>\(hypervisor.failed)</td><td>\(hypervisor.infrastructure)</td><td>\(escape(hypervisor.unavailable.map { "unavailable: \($0)" } ?? "up"))</td></tr>\n"
         }
         let counts = Dictionary(grouping: report.runs, by: \.verdict).mapValues(\.count)

@@ -31,8 +31,10 @@ public struct NightlyRunner: Sendable {
     /// Guests this host's memory holds at once; nil leaves the bound to `parallel` and capacities.
     var memoryLimit: Int?
 
-    public init(plan: Plan, packageSets: [PackageSet], catalog: ProfileCatalog, parallel: Int, results: URL, progress: NightlyProgress,
-                directories: Directories = .standard()) {
+    public init(
+        plan: Plan, packageSets: [PackageSet], catalog: ProfileCatalog, parallel: Int, results: URL, progress: NightlyProgress,
+        directories: Directories = .standard()
+    ) {
         self.plan = plan
         self.packageSets = packageSets
         self.catalog = catalog
@@ -95,7 +97,8 @@ public struct NightlyRunner: Sendable {
     }
 
     public func run() async throws -> NightlyReport {
-        let started = Date(), clock = ContinuousClock.now
+        let started = Date()
+        let clock = ContinuousClock.now
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
         let cells = try await cells()
         let (limit, reason) = concurrency(profiles: cells.map(\.profile))
@@ -130,9 +133,11 @@ public struct NightlyRunner: Sendable {
         let clock = ContinuousClock.now
         while attempts.count <= plan.retries {
             guard let hypervisor = await pool.acquire(avoiding: tried) else {
-                attempts.append(.init(
-                    hypervisor: "-", runID: "-", verdict: .infrastructure,
-                    infrastructureError: "no hypervisor is left to run it: " + (await pool.unavailableReasons()), seconds: 0, results: cell.folder))
+                attempts.append(
+                    .init(
+                        hypervisor: "-", runID: "-", verdict: .infrastructure,
+                        infrastructureError: "no hypervisor is left to run it: " + (await pool.unavailableReasons()), seconds: 0,
+                        results: cell.folder))
                 break
             }
             tried.insert(hypervisor.uri)
@@ -160,14 +165,16 @@ public struct NightlyRunner: Sendable {
             }
             await pool.release(hypervisor)
             let verdict = Self.verdict(of: report)
-            attempts.append(.init(
-                hypervisor: hypervisor.uri, runID: report.runID, verdict: verdict, infrastructureError: report.infrastructureError,
-                seconds: (ContinuousClock.now - start).seconds, results: folder, warmState: report.warmState))
+            attempts.append(
+                .init(
+                    hypervisor: hypervisor.uri, runID: report.runID, verdict: verdict, infrastructureError: report.infrastructureError,
+                    seconds: (ContinuousClock.now - start).seconds, results: folder, warmState: report.warmState))
             last = report
             let retrying = verdict == .infrastructure && attempts.count <= plan.retries
-            progress.finished(profile: cell.profile.name, packageSet: cell.set.name, hypervisor: hypervisor.uri,
-                              verdict: verdict, seconds: (ContinuousClock.now - start).seconds, retrying: retrying,
-                              detail: report.infrastructureError)
+            progress.finished(
+                profile: cell.profile.name, packageSet: cell.set.name, hypervisor: hypervisor.uri,
+                verdict: verdict, seconds: (ContinuousClock.now - start).seconds, retrying: retrying,
+                detail: report.infrastructureError)
             if !retrying { break }
         }
         var counts = NightlyReport.TestCounts()
@@ -179,8 +186,10 @@ public struct NightlyRunner: Sendable {
             }
         }
         let run = NightlyReport.MatrixRun(
-            profile: cell.profile.name, packageSet: cell.set.name, packages: cell.set.rpms.map { URL(fileURLWithPath: $0).lastPathComponent },
-            verdict: attempts.last?.verdict ?? .infrastructure, attempts: attempts, tests: counts, seconds: (ContinuousClock.now - clock).seconds)
+            profile: cell.profile.name, packageSet: cell.set.name,
+            packages: cell.set.rpms.map { URL(fileURLWithPath: $0).lastPathComponent },
+            verdict: attempts.last?.verdict ?? .infrastructure, attempts: attempts, tests: counts,
+            seconds: (ContinuousClock.now - clock).seconds)
         return (run, last)
     }
 
@@ -230,7 +239,10 @@ actor HypervisorPool {
             let untried = live.filter { !tried.contains(places[$0].spec.uri) }
             let candidates = (untried.isEmpty ? live : untried).filter { places[$0].running < places[$0].spec.capacity }
             if places.map(\.running).reduce(0, +) < limit,
-                let best = candidates.min(by: { Double(places[$0].running) / Double(places[$0].spec.capacity) < Double(places[$1].running) / Double(places[$1].spec.capacity) })
+                let best = candidates.min(by: {
+                    Double(places[$0].running) / Double(places[$0].spec.capacity) < Double(places[$1].running)
+                        / Double(places[$1].spec.capacity)
+                })
             {
                 places[best].running += 1
                 return places[best].spec

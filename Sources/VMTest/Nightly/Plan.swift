@@ -78,7 +78,8 @@ extension Plan: Decodable {
         timeout = try container.decodeIfPresent(Int.self, forKey: .timeout)
         testTimeout = try container.decodeIfPresent(Int.self, forKey: .testTimeout)
         retries = try container.decodeIfPresent(Int.self, forKey: .retries) ?? 1
-        hypervisors = try container.decodeIfPresent([HypervisorSpec].self, forKey: .hypervisors)
+        hypervisors =
+            try container.decodeIfPresent([HypervisorSpec].self, forKey: .hypervisors)
             ?? [HypervisorSpec(uri: HypervisorSpec.embedded, capacity: 1)]
     }
 }
@@ -156,30 +157,49 @@ public enum PlanLoader {
             PlanError(file: shown, location: locations.location(of: path), message: message, fix: fix)
         }
 
-        if plan.profiles.isEmpty { throw fail("profiles", "the plan names no profile", fix: "list at least one, e.g. `profiles: [debian12-armhf]`") }
+        if plan.profiles.isEmpty {
+            throw fail("profiles", "the plan names no profile", fix: "list at least one, e.g. `profiles: [debian12-armhf]`")
+        }
         for (index, name) in plan.profiles.enumerated() {
             do {
                 _ = try catalog.load(name)
             } catch {
-                throw fail("profiles.\(index)", "profile '\(name)' cannot be used: \(error.message)", fix: error.fix ?? "run `vmtest profiles list`")
+                throw fail(
+                    "profiles.\(index)", "profile '\(name)' cannot be used: \(error.message)",
+                    fix: error.fix ?? "run `vmtest profiles list`")
             }
         }
-        if plan.packages.isEmpty { throw fail("packages", "the plan names no package", fix: "list RPM files, globs or directories under `packages:`") }
-        if plan.hypervisors.isEmpty { throw fail("hypervisors", "the plan names no hypervisor", fix: "leave `hypervisors:` out to use the embedded driver") }
+        if plan.packages.isEmpty {
+            throw fail("packages", "the plan names no package", fix: "list RPM files, globs or directories under `packages:`")
+        }
+        if plan.hypervisors.isEmpty {
+            throw fail("hypervisors", "the plan names no hypervisor", fix: "leave `hypervisors:` out to use the embedded driver")
+        }
         for (index, hypervisor) in plan.hypervisors.enumerated() {
             if !(1...64).contains(hypervisor.capacity) {
-                throw fail("hypervisors.\(index).capacity", "capacity must be 1 to 64 guests, not \(hypervisor.capacity)", fix: "give how many guests it may run at once")
+                throw fail(
+                    "hypervisors.\(index).capacity", "capacity must be 1 to 64 guests, not \(hypervisor.capacity)",
+                    fix: "give how many guests it may run at once")
             }
             if hypervisor.uri != HypervisorSpec.embedded, !hypervisor.uri.contains(":") {
-                throw fail("hypervisors.\(index).uri", "'\(hypervisor.uri)' is not a libvirt URI", fix: "write e.g. `qemu+ssh://builder1/system`, or `embedded`")
+                throw fail(
+                    "hypervisors.\(index).uri", "'\(hypervisor.uri)' is not a libvirt URI",
+                    fix: "write e.g. `qemu+ssh://builder1/system`, or `embedded`")
             }
             if plan.hypervisors[..<index].contains(where: { $0.uri == hypervisor.uri }) {
-                throw fail("hypervisors.\(index).uri", "hypervisor \(hypervisor.uri) is listed twice", fix: "list it once with its whole capacity")
+                throw fail(
+                    "hypervisors.\(index).uri", "hypervisor \(hypervisor.uri) is listed twice", fix: "list it once with its whole capacity")
             }
         }
-        if !(0...5).contains(plan.retries) { throw fail("retries", "retries must be 0 to 5, not \(plan.retries)", fix: "1 retries an infrastructure failure once") }
-        if let timeout = plan.timeout, timeout <= 0 { throw fail("timeout", "timeout must be a positive number of seconds", fix: "e.g. `timeout: 1800`") }
-        if let timeout = plan.testTimeout, timeout <= 0 { throw fail("testTimeout", "testTimeout must be a positive number of seconds", fix: "e.g. `testTimeout: 600`") }
+        if !(0...5).contains(plan.retries) {
+            throw fail("retries", "retries must be 0 to 5, not \(plan.retries)", fix: "1 retries an infrastructure failure once")
+        }
+        if let timeout = plan.timeout, timeout <= 0 {
+            throw fail("timeout", "timeout must be a positive number of seconds", fix: "e.g. `timeout: 1800`")
+        }
+        if let timeout = plan.testTimeout, timeout <= 0 {
+            throw fail("testTimeout", "testTimeout must be a positive number of seconds", fix: "e.g. `testTimeout: 600`")
+        }
         plan.testsDir = plan.testsDir.map { resolve($0, in: plan.directory).path }
 
         var sets: [PackageSet] = []
@@ -189,7 +209,8 @@ public enum PlanLoader {
             case .path(let text):
                 let files = expand(text, in: plan.directory)
                 if files.isEmpty {
-                    throw fail("packages.\(index)", "'\(text)' matches no RPM", fix: "check the path (relative paths start at the plan's folder)")
+                    throw fail(
+                        "packages.\(index)", "'\(text)' matches no RPM", fix: "check the path (relative paths start at the plan's folder)")
                 }
                 expanded = files.map { PackageSet(name: $0.deletingPathExtension().lastPathComponent, rpms: [$0.path]) }
             case .set(let name, let rpms):
@@ -198,7 +219,9 @@ public enum PlanLoader {
                 for (rpmIndex, rpm) in rpms.enumerated() {
                     let file = resolve(rpm, in: plan.directory)
                     guard FileManager.default.fileExists(atPath: file.path) else {
-                        throw fail("packages.\(index).rpms.\(rpmIndex)", "no such RPM: \(rpm)", fix: "check the path (relative paths start at the plan's folder)")
+                        throw fail(
+                            "packages.\(index).rpms.\(rpmIndex)", "no such RPM: \(rpm)",
+                            fix: "check the path (relative paths start at the plan's folder)")
                     }
                     files.append(file.path)
                 }

@@ -46,7 +46,8 @@ public struct DebianDependencyResolver: Sendable {
         guard finished.succeeded else {
             // apt explains on standard output ("x : Depends: y but it is not installable"), and errs on standard error.
             let lines = (finished.standardOutput + "\n" + finished.standardError).split(separator: "\n")
-            let explanation = lines
+            let explanation =
+                lines
                 .filter { $0.contains("Depends:") || $0.contains("Conflicts:") || $0.contains("Breaks:") || $0.hasPrefix("E:") }
                 .map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "satisfy:command-line : ", with: "") }
             return .unsatisfiable(explanation.isEmpty ? finished.standardError : explanation.joined(separator: "\n"))

@@ -187,7 +187,8 @@ struct RPMTag: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
 
 /// The type of a header entry's data (rpmTagType in rpmtag.h).
 enum RPMTagType: UInt32, Sendable, CustomStringConvertible {
-    case null = 0, char, int8, int16, int32, int64, string, bin, stringArray, i18nString
+    case null = 0
+    case char, int8, int16, int32, int64, string, bin, stringArray, i18nString
 
     /// Bytes per element for fixed-size types; `nil` for strings.
     var width: UInt64? {
@@ -298,7 +299,11 @@ struct RPMHeaderStructure {
         let indexSize = Int(entryCount) * 16
         let end = start + 16 + UInt64(indexSize) + UInt64(dataSize)
         if let limit, end > limit {
-            throw file.error(.corrupt(part, "\(entryCount) index entries and \(dataSize) bytes of data run past byte \(limit), where the signature says the package ends"))
+            throw file.error(
+                .corrupt(
+                    part,
+                    "\(entryCount) index entries and \(dataSize) bytes of data run past byte \(limit), where the signature says the package ends"
+                ))
         }
         guard end <= file.size else { throw file.error(.truncated(part)) }
 

@@ -31,7 +31,8 @@ public struct RPMPackage: Sendable, Hashable {
         } catch {
             switch error.kind {
             case .notAnRPM:
-                throw RunInputError(subject: path, problem: "is not an RPM package (no RPM lead)", fix: "give the .rpm file built by rpmbuild")
+                throw RunInputError(
+                    subject: path, problem: "is not an RPM package (no RPM lead)", fix: "give the .rpm file built by rpmbuild")
             default:
                 // RPMError's text starts with the file's path; the subject says it already.
                 let problem = String(error.description.dropFirst(error.file.count + 2))

@@ -58,7 +58,6 @@ public struct ELFMachine: RawRepresentable, Sendable, Hashable, CustomStringConv
     public var description: String { name }
 }
 
-
 extension RPMFile {
     /// The ELF files in the payload, in archive order.
     ///
@@ -250,8 +249,11 @@ struct CPIOReader {
         while true {
             let magic = try read(6)
             if magic == Self.strippedMagic {
-                throw RPMError(file: file, kind: .unsupported(
-                    "its payload is a stripped cpio archive (07070X, written by rpm 4.12 and later for files over 4 GiB); unpack it with rpm2cpio"))
+                throw RPMError(
+                    file: file,
+                    kind: .unsupported(
+                        "its payload is a stripped cpio archive (07070X, written by rpm 4.12 and later for files over 4 GiB); unpack it with rpm2cpio"
+                    ))
             }
             guard magic == Self.newcMagic || magic == Self.crcMagic else {
                 throw corrupt("bad cpio magic '\(String(decoding: magic, as: UTF8.self))', expected 070701")
@@ -299,7 +301,8 @@ struct CPIOReader {
         guard head.count >= elfPrefix, Array(head.prefix(4)) == elfMagic else { return nil }
         let is32Bit = head[4] == 1  // EI_CLASS: ELFCLASS32 1, ELFCLASS64 2
         let isLittleEndian = head[5] == 1  // EI_DATA: ELFDATA2LSB 1, ELFDATA2MSB 2
-        let machine = isLittleEndian
+        let machine =
+            isLittleEndian
             ? UInt16(head[19]) << 8 | UInt16(head[18])
             : UInt16(head[18]) << 8 | UInt16(head[19])
         return (ELFMachine(rawValue: machine), is32Bit, isLittleEndian)

@@ -32,7 +32,8 @@ public struct Profile: Sendable, Hashable {
 
 extension Profile: Decodable {
     enum CodingKeys: String, CodingKey {
-        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, workarounds, channel, install, smokeTests
+        case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, workarounds, channel, install,
+            smokeTests
     }
 
     public init(from decoder: any Decoder) throws {

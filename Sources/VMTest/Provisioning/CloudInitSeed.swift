@@ -25,10 +25,13 @@ public struct CloudInitTemplates: Sendable, Hashable {
             } catch {
                 throw ProvisioningError(
                     "cannot read the cloud-init template \(file.path)",
-                    fix: "put them in ~/.config/vmtest/cloud-init or set VMTEST_CLOUD_INIT to a directory holding \(fileNames.joined(separator: ", "))")
+                    fix:
+                        "put them in ~/.config/vmtest/cloud-init or set VMTEST_CLOUD_INIT to a directory holding \(fileNames.joined(separator: ", "))"
+                )
             }
         }
-        return CloudInitTemplates(metaData: try read("meta-data"), userData: try read("user-data"), networkConfig: try read("network-config"))
+        return CloudInitTemplates(
+            metaData: try read("meta-data"), userData: try read("user-data"), networkConfig: try read("network-config"))
     }
 
     /// The first folder of templates in the ``DataSearchPath`` order (`$VMTEST_CLOUD_INIT`,
@@ -120,7 +123,8 @@ public struct CloudInitSeed: Sendable, Hashable {
     public func renderUserData() throws -> String {
         let text = try CloudInitTemplates.fill(templates.userData, named: "user-data", with: values)
         guard text.hasPrefix("#cloud-config\n") else {
-            throw ProvisioningError("cloud-init template user-data must start with the line '#cloud-config'; cloud-init ignores it otherwise")
+            throw ProvisioningError(
+                "cloud-init template user-data must start with the line '#cloud-config'; cloud-init ignores it otherwise")
         }
         guard let additional = additionalUserData, !additional.isEmpty else { return text }
         // YAML keeps the last of two equal keys without a word, so a profile could
@@ -182,4 +186,3 @@ public struct CloudInitSeed: Sendable, Hashable {
         return image
     }
 }
-

@@ -84,7 +84,8 @@ public struct PortAllocator: Sendable {
     /// Whether `path` still names the file open as `descriptor` (no release deleted it
     /// between our `open` and our `flock`).
     static func isStillNamed(_ path: URL, by descriptor: Int32) -> Bool {
-        var opened = stat(), named = stat()
+        var opened = stat()
+        var named = stat()
         guard fstat(descriptor, &opened) == 0, stat(path.path, &named) == 0 else { return false }
         return opened.st_dev == named.st_dev && opened.st_ino == named.st_ino
     }

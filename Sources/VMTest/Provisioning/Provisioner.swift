@@ -42,7 +42,8 @@ public struct Provisioner: Sendable {
     public func prepare(profile: Profile, runID: String, runDirectory: URL) async throws -> PreparedGuest {
         guard profile.provisioning == .cloudInit else {
             throw ProvisioningError(
-                "profile \(profile.name) has `provisioning: \(profile.provisioning.rawValue)`; only cloud-init guests can be provisioned for SSH")
+                "profile \(profile.name) has `provisioning: \(profile.provisioning.rawValue)`; only cloud-init guests can be provisioned for SSH"
+            )
         }
         let start = ContinuousClock.now
         reporter.begin("provision", "SSH key, cloud-init seed, port")
@@ -54,7 +55,9 @@ public struct Provisioner: Sendable {
             additionalUserData: profile.cloudInitUserData)
         let image = try await seed.write(to: runDirectory)
         let port = try ports.reserve()
-        reporter.end("provision", seconds: (ContinuousClock.now - start).seconds, "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")
+        reporter.end(
+            "provision", seconds: (ContinuousClock.now - start).seconds,
+            "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")
         return PreparedGuest(
             runDirectory: runDirectory, seed: image, warmSeed: Self.warmSeed(like: seed), keyPair: keyPair, port: port, reporter: reporter)
     }
@@ -66,7 +69,8 @@ public struct Provisioner: Sendable {
         template.instanceID = "vmtest-saved"
         template.authorizedKey = ""
         let identity = template
-        let description = ((try? identity.render()) ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key):\n\($0.value)" }.joined(separator: "\n")
+        let description = ((try? identity.render()) ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key):\n\($0.value)" }.joined(
+            separator: "\n")
         return WarmSeed(identity: description) { directory in
             let throwaway = try await SSHKeyPair.generate(in: directory, name: "throwaway", comment: "vmtest-saved")
             try? FileManager.default.removeItem(at: throwaway.privateKey)
@@ -154,7 +158,9 @@ public final class PreparedGuest: Sendable {
     /// - Parameters:
     ///   - cloudInitTimeout: cloud-init under TCG takes 60-120 s after the console
     ///     answers, more on a busy machine.
-    public func finish(guest: Guest, cloudInitTimeout: Duration = .seconds(600), sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
+    public func finish(guest: Guest, cloudInitTimeout: Duration = .seconds(600), sshTimeout: Duration = .seconds(120)) async throws
+        -> SSHChannel
+    {
         try await provision(guest: guest, cloudInitTimeout: cloudInitTimeout)
         return try await connect(guest: guest, timeout: sshTimeout)
     }

@@ -9,11 +9,13 @@ public enum JUnitXML {
     public static func render(suites: [(name: String, report: RunReport)]) -> String {
         let reports = suites.map(\.report)
         var xml = XMLWriter()
-        xml.open("testsuites", [
-            "name": "vmtest", "tests": String(reports.map(\.tests.count).reduce(0, +)),
-            "failures": String(reports.map(failures).reduce(0, +)), "errors": String(reports.map(errors).reduce(0, +)),
-            "time": seconds(reports.map(\.seconds).reduce(0, +)),
-        ])
+        xml.open(
+            "testsuites",
+            [
+                "name": "vmtest", "tests": String(reports.map(\.tests.count).reduce(0, +)),
+                "failures": String(reports.map(failures).reduce(0, +)), "errors": String(reports.map(errors).reduce(0, +)),
+                "time": seconds(reports.map(\.seconds).reduce(0, +)),
+            ])
         for (name, report) in suites { testsuite(report, name: name, into: &xml) }
         xml.close("testsuites")
         return "<?xml version='1.0' encoding='UTF-8'?>\n" + xml.text
@@ -26,14 +28,17 @@ public enum JUnitXML {
 
     private static func testsuite(_ report: RunReport, name: String, into xml: inout XMLWriter) {
         let skipped = report.tests.filter { $0.verdict == .skipped }.count
-        xml.open("testsuite", [
-            "name": name, "tests": String(report.tests.count), "failures": String(failures(report)),
-            "errors": String(errors(report)), "skipped": String(skipped), "time": seconds(report.seconds),
-            "timestamp": report.startedAt.formatted(.iso8601), "hostname": report.host.hostname,
-        ])
+        xml.open(
+            "testsuite",
+            [
+                "name": name, "tests": String(report.tests.count), "failures": String(failures(report)),
+                "errors": String(errors(report)), "skipped": String(skipped), "time": seconds(report.seconds),
+                "timestamp": report.startedAt.formatted(.iso8601), "hostname": report.host.hostname,
+            ])
         xml.open("properties")
         for (name, value) in [
-            ("run-id", report.runID), ("profile", report.profile), ("accelerator", report.accelerator?.rawValue ?? "none"), ("guest-kernel", report.guestKernel?.rawValue ?? "none"),
+            ("run-id", report.runID), ("profile", report.profile), ("accelerator", report.accelerator?.rawValue ?? "none"),
+            ("guest-kernel", report.guestKernel?.rawValue ?? "none"),
             ("channel", report.channel), ("image-sha256", report.imageSHA256 ?? ""),
             ("workarounds", report.workarounds.map(\.name).joined(separator: ",")), ("connection", report.host.connection),
         ] {
@@ -41,11 +46,13 @@ public enum JUnitXML {
         }
         xml.close("properties")
         for test in report.tests {
-            xml.open("testcase", ["classname": "\(report.profile).\(test.kind.rawValue)", "name": test.name, "time": seconds(test.seconds)])
+            xml.open(
+                "testcase", ["classname": "\(report.profile).\(test.kind.rawValue)", "name": test.name, "time": seconds(test.seconds)])
             let message = test.message ?? ""
             switch test.verdict {
             case .passed: break
-            case .failed: xml.element("failure", ["message": message, "type": "exit \(test.exitStatus.map(String.init) ?? "?")"], text: message)
+            case .failed:
+                xml.element("failure", ["message": message, "type": "exit \(test.exitStatus.map(String.init) ?? "?")"], text: message)
             case .error: xml.element("error", ["message": message], text: message)
             case .skipped: xml.element("skipped", ["message": message])
             }

@@ -21,7 +21,9 @@ public enum RunSummaryPrinter {
                 lines += text.split(separator: "\n").suffix(15).map { "  | \($0.replacingOccurrences(of: "\r", with: ""))" }
             }
         }
-        lines.append("\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.map { "\($0.rawValue), \(report.guestKernel?.rawValue ?? "?") kernel" } ?? "no hypervisor"), \(report.channel)\(report.warmState.map { ", restored from saved state \($0)" } ?? ""))")
+        lines.append(
+            "\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.map { "\($0.rawValue), \(report.guestKernel?.rawValue ?? "?") kernel" } ?? "no hypervisor"), \(report.channel)\(report.warmState.map { ", restored from saved state \($0)" } ?? ""))"
+        )
         lines.append("results: \(results.path) (junit.xml, summary.json, console.log, tests/)")
         FileHandle.standardError.writeIfOpen((lines.joined(separator: "\n") + "\n"))
     }

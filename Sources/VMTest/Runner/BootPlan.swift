@@ -3,7 +3,9 @@ import Foundation
 /// What `vmtest boot --dry-run` shows: the decisions and the domain, nothing booted.
 public enum BootPlan {
     /// Judges the hypervisor (connecting to it) to decide how the guest would run.
-    public static func dryRun(profile: Profile, launcher: GuestLauncher, connectURI: String?, request: AcceleratorRequest) async throws -> String {
+    public static func dryRun(profile: Profile, launcher: GuestLauncher, connectURI: String?, request: AcceleratorRequest) async throws
+        -> String
+    {
         let store = ImageStore(root: launcher.directories.images)
         let image = store.cached(profile)
         let runDirectory = launcher.directories.runs.appendingPathComponent("DRY-RUN")
@@ -18,9 +20,12 @@ public enum BootPlan {
         } else if let image {
             lines.append("# image: \(image.disk) (sha256 \(image.diskSHA256))")
         } else {
-            lines.append("# image: not built yet; `vmtest image build \(profile.name)` builds it into \(store.directory(for: profile).path)")
+            lines.append(
+                "# image: not built yet; `vmtest image build \(profile.name)` builds it into \(store.directory(for: profile).path)")
         }
-        lines.append("# command channel: \(profile.console.device.rawValue) (libvirt console \(definition.commandConsoleAlias)), login: \(profile.console.login.rawValue)")
+        lines.append(
+            "# command channel: \(profile.console.device.rawValue) (libvirt console \(definition.commandConsoleAlias)), login: \(profile.console.login.rawValue)"
+        )
         return lines.joined(separator: "\n") + "\n" + DomainXML.render(definition)
     }
 }

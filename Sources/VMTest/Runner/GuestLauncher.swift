@@ -54,7 +54,8 @@ public struct GuestLauncher: Sendable {
         } else {
             switch profile.boot.method {
             case .directKernel:
-                boot = .directKernel(kernel: image?.kernel ?? "(kernel of the built image)", initrd: image?.initrd, commandLine: commandLine)
+                boot = .directKernel(
+                    kernel: image?.kernel ?? "(kernel of the built image)", initrd: image?.initrd, commandLine: commandLine)
             case .uBoot:
                 boot = .firmware(path: profile.boot.firmware ?? BootSpec.armUBoot)
             }
@@ -122,7 +123,8 @@ public struct GuestLauncher: Sendable {
     public func reapLeftovers() async {
         let reaped = await LeftoverReaper(directories: directories).reap()
         if !reaped.runs.isEmpty || !reaped.killedProcesses.isEmpty {
-            reporter.note("removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
+            reporter.note(
+                "removed what dead vmtest processes left: \(reaped.runs.count) run(s), \(reaped.killedProcesses.count) QEMU process(es)")
         }
     }
 
@@ -150,7 +152,8 @@ public struct GuestLauncher: Sendable {
     ) async throws -> T {
         let phases = PhaseRecorder(reporter: reporter)
         var plan = plan
-        let profile = plan.profile, runDirectory = plan.runDirectory
+        let profile = plan.profile
+        let runDirectory = plan.runDirectory
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try String(getpid()).write(to: runDirectory.appendingPathComponent(LeftoverReaper.ownerFile), atomically: true, encoding: .utf8)
         // Everything below is torn down by `RunTeardown`, whatever happens.
@@ -181,9 +184,12 @@ public struct GuestLauncher: Sendable {
                     // guest kernel runs the same userland under KVM: never TCG silently.
                     hypervisor.learnNoAArch32EL1(evidence: "QEMU refused a KVM armv7l vCPU: \(HypervisorJudge.quoted(error.message))")
                     let placement = try await place(profile, connectURI: hypervisor.requestedURI, request: plan.placement.request)
-                    reporter.note("the hypervisor refused a 32-bit vCPU (\(HypervisorJudge.quoted(error.message))); running as \(placement.mode.label) instead")
+                    reporter.note(
+                        "the hypervisor refused a 32-bit vCPU (\(HypervisorJudge.quoted(error.message))); running as \(placement.mode.label) instead"
+                    )
                     plan = try await self.plan(
-                        profile, on: placement, image: plan.image, runID: plan.runID, workarounds: plan.workarounds, packages: plan.packages)
+                        profile, on: placement, image: plan.image, runID: plan.runID, workarounds: plan.workarounds, packages: plan.packages
+                    )
                     definition = plan.definition(attaching: options)
                     teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
                 }

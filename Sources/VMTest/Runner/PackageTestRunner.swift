@@ -48,7 +48,8 @@ public struct PackageTestRunner: Sendable {
         if let directory = request.testsDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw RunInputError(subject: directory, problem: "is not a directory", fix: "give --tests-dir a directory of executable tests")
+                throw RunInputError(
+                    subject: directory, problem: "is not a directory", fix: "give --tests-dir a directory of executable tests")
             }
             let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
             scripts = names.map { URL(fileURLWithPath: directory).appendingPathComponent($0) }
@@ -61,7 +62,8 @@ public struct PackageTestRunner: Sendable {
         if channel == .ssh {
             guard profile.provisioning == .cloudInit else {
                 throw RunInputError(
-                    subject: "--channel ssh", problem: "profile \(profile.name) is not provisioned with cloud-init, so no SSH key of ours reaches it",
+                    subject: "--channel ssh",
+                    problem: "profile \(profile.name) is not provisioned with cloud-init, so no SSH key of ours reaches it",
                     fix: "use --channel serial")
             }
             _ = try ExternalTool.ssh.resolved()
@@ -75,7 +77,9 @@ public struct PackageTestRunner: Sendable {
         do {
             try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
         } catch {
-            throw RunInputError(subject: results.path, problem: "cannot be created (\(error.localizedDescription))", fix: "give --results a writable directory")
+            throw RunInputError(
+                subject: results.path, problem: "cannot be created (\(error.localizedDescription))",
+                fix: "give --results a writable directory")
         }
         return RunInputs(
             request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel, results: results,
@@ -126,11 +130,13 @@ public struct PackageTestRunner: Sendable {
     /// Runs everything and writes junit.xml, summary.json, console.log and per-test logs.
     public func run(_ prepared: PreparedRun) async -> RunReport {
         let reporter = launcher.reporter
-        let started = Date(), clock = ContinuousClock.now
+        let started = Date()
+        let clock = ContinuousClock.now
         var report = RunReport(
             runID: prepared.runID, profile: prepared.profile.name, imageSHA256: nil,
-            host: .init(hostname: ProcessInfo.processInfo.hostName, architecture: prepared.placement.host.architecture,
-                        connection: prepared.connection),
+            host: .init(
+                hostname: ProcessInfo.processInfo.hostName, architecture: prepared.placement.host.architecture,
+                connection: prepared.connection),
             accelerator: prepared.accelerator.accelerator, guestKernel: prepared.accelerator.guestKernel,
             acceleratorReason: prepared.accelerator.reason,
             channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
@@ -180,10 +186,12 @@ public struct PackageTestRunner: Sendable {
         if prepared.channel == .serial, !files.isEmpty {
             try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
             for package in prepared.packages {
-                try FileManager.default.copyItem(at: package.file, to: scratch.appendingPathComponent("content/\(package.file.lastPathComponent)"))
+                try FileManager.default.copyItem(
+                    at: package.file, to: scratch.appendingPathComponent("content/\(package.file.lastPathComponent)"))
             }
             for script in prepared.testScripts {
-                try FileManager.default.copyItem(at: script, to: scratch.appendingPathComponent("content/tests/\(script.lastPathComponent)"))
+                try FileManager.default.copyItem(
+                    at: script, to: scratch.appendingPathComponent("content/tests/\(script.lastPathComponent)"))
             }
             let image = scratch.appendingPathComponent("payload.iso")
             try await ISOImage.write(from: scratch.appendingPathComponent("content"), label: Self.payloadLabel, to: image)
@@ -247,7 +255,8 @@ public struct PackageTestRunner: Sendable {
             let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
             guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
             for package in prepared.packages {
-                try await ssh.copy(local: package.file, toGuest: "\(directory)/\(package.file.lastPathComponent)", timeout: prepared.testTimeout)
+                try await ssh.copy(
+                    local: package.file, toGuest: "\(directory)/\(package.file.lastPathComponent)", timeout: prepared.testTimeout)
             }
             for script in prepared.testScripts {
                 try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)

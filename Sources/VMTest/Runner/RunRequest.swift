@@ -25,9 +25,11 @@ public struct RunRequest: Sendable {
     /// What `--accel` / `--guest-kernel` force.
     public var accelerator = AcceleratorRequest.automatic
 
-    public init(profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
-                channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
-                testTimeout: Duration? = nil, connectURI: String? = nil, keepOnFailure: Bool = false) {
+    public init(
+        profile: Profile, rpmPaths: [String] = [], commands: [String] = [], testsDirectory: String? = nil,
+        channel: ChannelKind? = nil, resultsDirectory: String? = nil, timeout: Duration? = nil,
+        testTimeout: Duration? = nil, connectURI: String? = nil, keepOnFailure: Bool = false
+    ) {
         self.keepOnFailure = keepOnFailure
         self.profile = profile
         self.rpmPaths = rpmPaths

@@ -44,8 +44,9 @@ final class RunSession: Sendable {
     func test(kind: TestCaseResult.Kind, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
         let start = ContinuousClock.now
         reporter.begin("test", name)
-        var result = TestCaseResult(kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
-                                    seconds: 0, standardOutput: "", standardError: "", message: nil)
+        var result = TestCaseResult(
+            kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
+            seconds: 0, standardOutput: "", standardError: "", message: nil)
         // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
         let exports = guestPlan.testEnvironment.sorted { $0.key < $1.key }
             .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
@@ -71,20 +72,24 @@ final class RunSession: Sendable {
         }
         result.seconds = (ContinuousClock.now - start).seconds
         let verdict = result.verdict
-        reporter.end("test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
+        reporter.end(
+            "test", seconds: result.seconds, "\(verdict.rawValue.uppercased()) \(name)" + (result.message.map { " (\($0))" } ?? ""))
         state.withLock { $0.tests.append(result) }
         return result
     }
 
     func skipRemaining(because reason: String) {
-        let skipped = prepared.packages.flatMap { package in
-            prepared.profile.smokeTests.map { TestName.smoke($0, package) }
-        } + prepared.commands.enumerated().map { TestName.command($0.offset, $0.element) }
+        let skipped =
+            prepared.packages.flatMap { package in
+                prepared.profile.smokeTests.map { TestName.smoke($0, package) }
+            } + prepared.commands.enumerated().map { TestName.command($0.offset, $0.element) }
             + prepared.testScripts.map(\.lastPathComponent)
         state.withLock {
             for name in skipped {
-                $0.tests.append(TestCaseResult(kind: .skipped, name: name, command: "", verdict: .skipped, exitStatus: nil,
-                                               seconds: 0, standardOutput: "", standardError: "", message: reason))
+                $0.tests.append(
+                    TestCaseResult(
+                        kind: .skipped, name: name, command: "", verdict: .skipped, exitStatus: nil,
+                        seconds: 0, standardOutput: "", standardError: "", message: reason))
             }
         }
     }

@@ -50,7 +50,8 @@ final class RunTeardown: Sendable {
         await made.console?.close()
         if let domain = made.domain, keepSwitch.isKept {
             try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
-            let uri = made.uri, embedded = uri.contains("embed")
+            let uri = made.uri
+            let embedded = uri.contains("embed")
             reporter.note(
                 "kept \(domain.name) running for debugging; its disk is \(runDirectory.path)/overlay.qcow2\n"
                     + "  attach: virsh -c '\(uri)' console \(domain.name)" + (embedded ? " (once this vmtest has exited)" : "") + "\n"

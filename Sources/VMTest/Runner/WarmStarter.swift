@@ -91,7 +91,8 @@ struct WarmStarter {
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
             hypervisor: connectURI ?? "embedded",
-            hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "", domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
+            hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "",
+            domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
         if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
         return .save(inputs)
@@ -114,7 +115,9 @@ struct WarmStarter {
             saving.consoleLog = definition.consoleLog
             domain = try await GuestLauncher.create(
                 saving, on: hypervisor, phases: phases,
-                detail: "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)")
+                detail:
+                    "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)"
+            )
             let console = try await GuestConsole.open(on: domain!, saving)
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
@@ -174,7 +177,10 @@ struct WarmStarter {
         let restored = definition
         let copy = runDirectory.appendingPathComponent("state.save")
         defer { try? FileManager.default.removeItem(at: copy) }
-        let domain = try await phases.timed("restore", "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)") {
+        let domain = try await phases.timed(
+            "restore",
+            "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)"
+        ) {
             try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
             try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
             guard let domain = try await hypervisor.connection.domain(uuid: restored.uuid!) else {
@@ -200,7 +206,9 @@ struct WarmStarter {
         ]
         if payload {
             // Drop what the guest cached of the empty slot; the root file system stays.
-            steps.append("mounts=$(cat /proc/mounts); for d in /dev/vd?; do case \"$mounts\" in *\"$d \"*) ;; *) blockdev --flushbufs \"$d\" ;; esac; done")
+            steps.append(
+                "mounts=$(cat /proc/mounts); for d in /dev/vd?; do case \"$mounts\" in *\"$d \"*) ;; *) blockdev --flushbufs \"$d\" ;; esac; done"
+            )
         }
         return (steps + ["true"]).joined(separator: "; ")
     }
@@ -223,7 +231,9 @@ struct WarmStarter {
         var found: [String] = []
         for line in cpuinfo.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if parts.count == 2, wanted.contains(parts[0]), !found.contains("\(parts[0])=\(parts[1])") { found.append("\(parts[0])=\(parts[1])") }
+            if parts.count == 2, wanted.contains(parts[0]), !found.contains("\(parts[0])=\(parts[1])") {
+                found.append("\(parts[0])=\(parts[1])")
+            }
             if line.isEmpty { break }
         }
         return found.joined(separator: ",")

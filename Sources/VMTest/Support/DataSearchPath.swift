@@ -137,14 +137,23 @@ public struct DataSearchPath: Sendable, Hashable {
         var locations: [Location] = []
         if let option { locations.append(Location(directory: option.directory, origin: .option(option.name))) }
         if let configured = environment[kind.environmentVariable], !configured.isEmpty {
-            locations.append(Location(directory: URL(fileURLWithPath: configured, relativeTo: workingDirectory).standardizedFileURL, origin: .environment(kind.environmentVariable)))
+            locations.append(
+                Location(
+                    directory: URL(fileURLWithPath: configured, relativeTo: workingDirectory).standardizedFileURL,
+                    origin: .environment(kind.environmentVariable)))
         }
         locations.append(Location(directory: workingDirectory.appendingPathComponent(kind.rawValue), origin: .workingDirectory))
-        let configHome = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+        let configHome =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: environment["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".config")
-        locations.append(Location(directory: configHome.appendingPathComponent("vmtest").appendingPathComponent(kind.rawValue), origin: .userConfiguration))
+        locations.append(
+            Location(
+                directory: configHome.appendingPathComponent("vmtest").appendingPathComponent(kind.rawValue), origin: .userConfiguration))
         locations.append(Location(directory: systemConfiguration.appendingPathComponent(kind.rawValue), origin: .systemConfiguration))
-        locations.append(Location(directory: installationPrefix.appendingPathComponent("share/vmtest").appendingPathComponent(kind.rawValue), origin: .installed))
+        locations.append(
+            Location(
+                directory: installationPrefix.appendingPathComponent("share/vmtest").appendingPathComponent(kind.rawValue),
+                origin: .installed))
         locations.append(Location(directory: sourceTree.appendingPathComponent(kind.rawValue), origin: .sourceTree))
         // The same folder reached two ways (./profiles in the source tree) counts once, first.
         var seen = Set<String>()

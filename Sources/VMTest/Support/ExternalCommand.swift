@@ -86,4 +86,3 @@ public enum ToolError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
-

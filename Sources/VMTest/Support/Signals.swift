@@ -28,7 +28,9 @@ public func withSignalCancellation<T: Sendable>(
         source.resume()
         return source
     }
-    defer { sources.forEach { $0.cancel() } }
+    defer {
+        for source in sources { source.cancel() }
+    }
     do {
         let value = try await task.value
         if let number = received.withLock({ $0 }) { throw Interrupted(signal: number) }

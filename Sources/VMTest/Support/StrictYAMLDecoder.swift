@@ -28,7 +28,8 @@ public enum StrictYAMLDecoder {
         let root: Node
         do {
             guard let composed = try Yams.compose(yaml: yaml) else {
-                throw YAMLProblem(location: nil, message: "the file is empty", fix: "write the profile's keys, see profiles/debian12-armhf.yaml")
+                throw YAMLProblem(
+                    location: nil, message: "the file is empty", fix: "write the profile's keys, see profiles/debian12-armhf.yaml")
             }
             root = composed
         } catch let problem as YAMLProblem {
@@ -177,11 +178,15 @@ private final class DecodingState {
                     let location = key.location ?? SourceLocation(line: 0, column: 0)
                     let suggestion = closestMatch(to: name, among: requested)
                     let section = path.isEmpty ? "" : " in '\(path)'"
-                    found.append((location, YAMLProblem(
-                        location: location,
-                        message: "unknown key '\(name)'\(section)" + (suggestion.map { "; did you mean '\($0)'?" } ?? ""),
-                        fix: suggestion.map { "rename it to '\($0)'" }
-                            ?? "remove it; known keys here: \(requested.sorted().joined(separator: ", "))")))
+                    found.append(
+                        (
+                            location,
+                            YAMLProblem(
+                                location: location,
+                                message: "unknown key '\(name)'\(section)" + (suggestion.map { "; did you mean '\($0)'?" } ?? ""),
+                                fix: suggestion.map { "rename it to '\($0)'" }
+                                    ?? "remove it; known keys here: \(requested.sorted().joined(separator: ", "))")
+                        ))
                 }
             }
         case .sequence(let sequence):
@@ -223,7 +228,8 @@ private struct NodeDecoder: Decoder {
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let mapping) = node else {
             throw DecodingError.typeMismatch(
-                [String: Any].self, .init(codingPath: codingPath, debugDescription: "expected a mapping of keys, found \(node.kindDescription)"))
+                [String: Any].self,
+                .init(codingPath: codingPath, debugDescription: "expected a mapping of keys, found \(node.kindDescription)"))
         }
         // Registering the mapping (even with no keys yet) is what makes its
         // unasked keys count as unknown later.
@@ -379,7 +385,10 @@ private struct ScalarContainer: SingleValueDecodingContainer {
         guard let value = construct(scalar) else {
             let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
             throw DecodingError.typeMismatch(
-                Any.self, .init(codingPath: codingPath, debugDescription: "expected \(what), found '\(scalar.string)'" + (quoted ? " (in quotes, which makes it text)" : "")))
+                Any.self,
+                .init(
+                    codingPath: codingPath,
+                    debugDescription: "expected \(what), found '\(scalar.string)'" + (quoted ? " (in quotes, which makes it text)" : "")))
         }
         return value
     }
@@ -454,7 +463,8 @@ func closestMatch(to word: String, among candidates: some Sequence<String>) -> S
 /// string alignment distance. A swap is one typo (`armfh` is one edit from `armhf`, two
 /// from `arm64`), so it counts as one.
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var beforePrevious: [Int] = []

@@ -59,8 +59,9 @@ public enum DEP8Control {
             do {
                 depends = try DebianDependency.parse(dependsField, architecture: architecture, substitutions: substitutions)
             } catch {
-                throw invalid("Depends: \(error)", fix: "write it as a dpkg dependency field, e.g. `Depends: @, python3 (>= 3.9)`",
-                              at: stanza.field("Depends")?.line)
+                throw invalid(
+                    "Depends: \(error)", fix: "write it as a dpkg dependency field, e.g. `Depends: @, python3 (>= 3.9)`",
+                    at: stanza.field("Depends")?.line)
             }
             let unknownField = stanza.fields.first { !knownFields.contains($0.name.lowercased()) }
             let architectures = words("Architecture")
@@ -70,7 +71,9 @@ public enum DEP8Control {
                 if let reason = restrictions.lazy.sorted(by: { $0.rawValue < $1.rawValue }).compactMap(\.unsupportedReason).first {
                     return reason
                 }
-                if !architectures.isEmpty, !DebianDependency.Alternative.architectureList(architectures.joined(separator: " "), includes: architecture) {
+                if !architectures.isEmpty,
+                    !DebianDependency.Alternative.architectureList(architectures.joined(separator: " "), includes: architecture)
+                {
                     return "not for \(architecture) (Architecture: \(architectures.joined(separator: " ")))"
                 }
                 return nil
@@ -88,13 +91,15 @@ public enum DEP8Control {
                 }
                 let directory = stanza["Tests-Directory"] ?? "debian/tests"
                 guard !directory.hasPrefix("/"), !directory.split(separator: "/").contains("..") else {
-                    throw invalid("`Tests-Directory: \(directory)` leaves the source tree",
-                                  fix: "give a path relative to the source tree's root", at: stanza.field("Tests-Directory")?.line)
+                    throw invalid(
+                        "`Tests-Directory: \(directory)` leaves the source tree",
+                        fix: "give a path relative to the source tree's root", at: stanza.field("Tests-Directory")?.line)
                 }
                 for name in names {
-                    tests.append(DEP8Test(
-                        name: name, program: .script(path: "\(directory)/\(name)"), restrictions: restrictions,
-                        depends: depends, line: stanza.line, skipReason: skipReason()))
+                    tests.append(
+                        DEP8Test(
+                            name: name, program: .script(path: "\(directory)/\(name)"), restrictions: restrictions,
+                            depends: depends, line: stanza.line, skipReason: skipReason()))
                 }
             case (nil, .some(let command)):
                 let name: String
@@ -104,17 +109,19 @@ public enum DEP8Control {
                     commandCount += 1
                     name = "command\(commandCount)"
                 }
-                tests.append(DEP8Test(
-                    name: name, program: .command(command), restrictions: restrictions, depends: depends,
-                    line: stanza.line, skipReason: skipReason()))
+                tests.append(
+                    DEP8Test(
+                        name: name, program: .command(command), restrictions: restrictions, depends: depends,
+                        line: stanza.line, skipReason: skipReason()))
             case (nil, nil):
                 throw invalid("a stanza has neither `Tests` nor `Test-Command`", fix: "add one of them")
             }
         }
         let duplicates = Dictionary(grouping: tests, by: \.name).filter { $0.value.count > 1 }
         if let (name, twice) = duplicates.min(by: { $0.key < $1.key }) {
-            throw TestMetadataError(file: file, line: twice[1].line, message: "two tests are named `\(name)`",
-                                    fix: "give the second one another name (`Features: test-name=...` for a command)")
+            throw TestMetadataError(
+                file: file, line: twice[1].line, message: "two tests are named `\(name)`",
+                fix: "give the second one another name (`Features: test-name=...` for a command)")
         }
         return tests
     }
@@ -141,8 +148,10 @@ public enum DEP8Control {
         let sourceStanza = source.paragraphs.filter { $0["Source"] != nil }
         return [
             "@": .eachPackage(binaries.compactMap { $0["Package"] }),
-            "@builddeps@": .field(field(["Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch"], in: sourceStanza,
-                                        plus: ["build-essential"])),
+            "@builddeps@": .field(
+                field(
+                    ["Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch"], in: sourceStanza,
+                    plus: ["build-essential"])),
             "@recommends@": .field(field(["Recommends"], in: binaries)),
         ]
     }

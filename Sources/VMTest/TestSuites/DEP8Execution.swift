@@ -35,10 +35,11 @@ public struct DEP8Execution: Sendable {
             program = "exec bash -ec \(ShellWords.quote(command))"
         }
         let asRoot = test.has(.needsRoot)
-        let environment = [
-            "AUTOPKGTEST_TMP=\"$tmp\"", "ADTTMP=\"$tmp\"", "AUTOPKGTEST_ARTIFACTS=\(artifacts)", "ADT_ARTIFACTS=\(artifacts)",
-            "AUTOPKGTEST_TEST_NAME=\(ShellWords.quote(test.name))",
-        ] + (asRoot ? ["AUTOPKGTEST_NORMAL_USER=\(normalUser)", "HOME=/root"] : ["HOME=~\(normalUser)"])
+        let environment =
+            [
+                "AUTOPKGTEST_TMP=\"$tmp\"", "ADTTMP=\"$tmp\"", "AUTOPKGTEST_ARTIFACTS=\(artifacts)", "ADT_ARTIFACTS=\(artifacts)",
+                "AUTOPKGTEST_TEST_NAME=\(ShellWords.quote(test.name))",
+            ] + (asRoot ? ["AUTOPKGTEST_NORMAL_USER=\(normalUser)", "HOME=/root"] : ["HOME=~\(normalUser)"])
         let user = asRoot ? "" : "runuser -u \(normalUser) -- "
         // The wrapper says nothing on stderr itself, so what is there is the test's.
         return [
@@ -55,7 +56,8 @@ public struct DEP8Execution: Sendable {
         var failure: String?
         if exitStatus != 0 {
             failure = "non-zero exit status \(exitStatus)"
-        } else if !test.has(.allowStderr), let line = standardError.split(separator: "\n").first(where: { !$0.allSatisfy(\.isWhitespace) }) {
+        } else if !test.has(.allowStderr), let line = standardError.split(separator: "\n").first(where: { !$0.allSatisfy(\.isWhitespace) })
+        {
             failure = "output on stderr (without allow-stderr): \(line)"
         }
         if let failure { return test.has(.flaky) ? .flaky(failure) : .failed(failure) }

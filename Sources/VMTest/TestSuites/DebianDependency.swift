@@ -55,7 +55,8 @@ public struct DebianDependency: Sendable, Equatable, CustomStringConvertible {
             }
             if let expanded {
                 guard alternatives.isEmpty else {
-                    throw DependencySyntaxError(text: clauseText, problem: "a substitution such as `@` cannot be one of several alternatives")
+                    throw DependencySyntaxError(
+                        text: clauseText, problem: "a substitution such as `@` cannot be one of several alternatives")
                 }
                 clauses += expanded
             } else if !alternatives.isEmpty {
@@ -121,7 +122,9 @@ extension DebianDependency.Alternative {
     static func architectureList(_ list: String, includes architecture: String) -> Bool {
         let entries = list.split(whereSeparator: \.isWhitespace).map(String.init)
         let negated = entries.allSatisfy { $0.hasPrefix("!") }
-        let matched = entries.contains { DebianArchitecture.matches(pattern: $0.hasPrefix("!") ? String($0.dropFirst()) : $0, architecture) }
+        let matched = entries.contains {
+            DebianArchitecture.matches(pattern: $0.hasPrefix("!") ? String($0.dropFirst()) : $0, architecture)
+        }
         return negated ? !matched : matched
     }
 }

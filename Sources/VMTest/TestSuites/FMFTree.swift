@@ -30,8 +30,9 @@ public struct FMFTree: Sendable {
 
     public static func read(root: URL) throws(TestMetadataError) -> FMFTree {
         guard isTree(root) else {
-            throw TestMetadataError(file: root.path, message: "not an fmf tree: there is no .fmf/version",
-                                    fix: "point at the directory holding .fmf/ (create it with `fmf init`)")
+            throw TestMetadataError(
+                file: root.path, message: "not an fmf tree: there is no .fmf/version",
+                fix: "point at the directory holding .fmf/ (create it with `fmf init`)")
         }
         let top = Growing(name: "/", directory: ".")
         try top.grow(root, relative: ".", treeRoot: root)
@@ -183,8 +184,10 @@ enum FMFMerge {
             } else if entry.key.hasSuffix("+") {
                 try plus(entry, key: String(entry.key.dropLast()), prepend: false, into: &data)
             } else if entry.key.hasSuffix("-~") || entry.key.hasSuffix("~") {
-                throw TestMetadataError(file: entry.file, line: entry.line, message: "`\(entry.key)`: fmf's regular-expression merges are not supported by vmtest",
-                                        fix: "write the resulting value, or use `+` / `-`")
+                throw TestMetadataError(
+                    file: entry.file, line: entry.line,
+                    message: "`\(entry.key)`: fmf's regular-expression merges are not supported by vmtest",
+                    fix: "write the resulting value, or use `+` / `-`")
             } else if entry.key.hasSuffix("-") {
                 try minus(entry, key: String(entry.key.dropLast()), into: &data)
             } else {
@@ -208,8 +211,9 @@ enum FMFMerge {
             try apply(new, to: &old)
             merged.value = .map(old)
         default:
-            throw TestMetadataError(file: entry.file, line: entry.line,
-                                    message: "`\(entry.key)` cannot extend the inherited `\(key)`: they are of different kinds")
+            throw TestMetadataError(
+                file: entry.file, line: entry.line,
+                message: "`\(entry.key)` cannot extend the inherited `\(key)`: they are of different kinds")
         }
         data.set(merged)
     }
@@ -227,8 +231,9 @@ enum FMFMerge {
         case (.string(let old), .string(let pattern)):
             reduced.value = .string(old.replacingOccurrences(of: pattern, with: "", options: .regularExpression))
         default:
-            throw TestMetadataError(file: entry.file, line: entry.line,
-                                    message: "`\(entry.key)` cannot reduce the inherited `\(key)`: they are of different kinds")
+            throw TestMetadataError(
+                file: entry.file, line: entry.line,
+                message: "`\(entry.key)` cannot reduce the inherited `\(key)`: they are of different kinds")
         }
         data.set(reduced)
     }

@@ -12,8 +12,9 @@ public struct TMTFilter: Sendable, Equatable, CustomStringConvertible {
         self.text = text
         for pattern in Self.literals(text).flatMap({ $0.values }) where !pattern.isEmpty {
             guard (try? NSRegularExpression(pattern: pattern)) != nil else {
-                throw TestMetadataError(file: "--filter", message: "`\(pattern)` is not a regular expression",
-                                        fix: "escape special characters with a backslash")
+                throw TestMetadataError(
+                    file: "--filter", message: "`\(pattern)` is not a regular expression",
+                    fix: "escape special characters with a backslash")
             }
         }
     }

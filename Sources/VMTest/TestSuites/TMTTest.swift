@@ -44,8 +44,9 @@ public struct TMTTest: Sendable, Equatable {
         guard let testEntry = data.entry("test") else { return nil }
         func wrong(_ key: String, _ expected: String) -> TestMetadataError {
             let entry = data.entry(key)
-            return TestMetadataError(file: entry?.file ?? node.file, line: entry?.line ?? node.line,
-                                     message: "\(node.name): `\(key)` must be \(expected)")
+            return TestMetadataError(
+                file: entry?.file ?? node.file, line: entry?.line ?? node.line,
+                message: "\(node.name): `\(key)` must be \(expected)")
         }
         guard case .string(let command) = testEntry.value, !command.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw wrong("test", "a non-empty shell command")
@@ -74,9 +75,11 @@ public struct TMTTest: Sendable, Equatable {
         if let value = data["environment"] {
             guard case .map(let map) = value else { throw wrong("environment", "a mapping of variables to values") }
             for entry in map.entries {
-                guard let text = entry.value.text, entry.key.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
-                    throw TestMetadataError(file: entry.file, line: entry.line,
-                                            message: "\(node.name): environment `\(entry.key)` needs a variable name and a plain value")
+                guard let text = entry.value.text, entry.key.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil
+                else {
+                    throw TestMetadataError(
+                        file: entry.file, line: entry.line,
+                        message: "\(node.name): environment `\(entry.key)` needs a variable name and a plain value")
                 }
                 environment[entry.key] = text
             }

@@ -54,8 +54,9 @@ public struct TestSource: Sendable {
         var root = path
         if !isDirectory.boolValue {
             guard path.pathExtension == "dsc" else {
-                throw TestMetadataError(file: path.path, message: "is neither a directory nor a Debian source package (.dsc)",
-                                        fix: "give a source tree, a .dsc or a directory holding an fmf tree")
+                throw TestMetadataError(
+                    file: path.path, message: "is neither a directory nor a Debian source package (.dsc)",
+                    fix: "give a source tree, a .dsc or a directory holding an fmf tree")
             }
             root = scratch.appendingPathComponent("source")
             _ = try await ExternalTool.dpkgSource.run(["--no-check", "-x", path.path, root.path], workingDirectory: scratch.path)
@@ -64,7 +65,8 @@ public struct TestSource: Sendable {
         let hasDEP8 = FileManager.default.fileExists(atPath: control.path)
         let hasFMF = FMFTree.isTree(root)
         switch (hasDEP8, hasFMF) {
-        case (true, false), (true, true) where prefer == .dep8:
+        case (true, false),
+            (true, true) where prefer == .dep8:
             return try dep8(root: root, control: control, architecture: architecture, packagesUnderTest: packagesUnderTest)
         case (_, true):
             return try tmt(root: root, filter: filter)
@@ -86,8 +88,9 @@ public struct TestSource: Sendable {
             architecture: architecture)
         for test in tests where test.skipReason == nil {
             if case .script(let path) = test.program, !FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path) {
-                throw TestMetadataError(file: "debian/tests/control", line: test.line, message: "test `\(test.name)` has no file \(path)",
-                                        fix: "add the script, or correct `Tests` / `Tests-Directory`")
+                throw TestMetadataError(
+                    file: "debian/tests/control", line: test.line, message: "test `\(test.name)` has no file \(path)",
+                    fix: "add the script, or correct `Tests` / `Tests-Directory`")
             }
         }
         return TestSource(root: root, tests: .dep8(tests), leftOut: 0)

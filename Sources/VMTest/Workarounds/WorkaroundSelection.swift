@@ -79,9 +79,10 @@ public struct WorkaroundSelection: Sendable, Hashable {
                 effects.append(workaround.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
             }
             let forcedNote = forced.contains(workaround.name) ? " (forced)" : ""
-            applied.append(RunReport.AppliedWorkaround(
-                name: workaround.name,
-                reason: "\(effects.joined(separator: "; "))\(forcedNote): \(workaround.reason) [\(workaround.reference)]"))
+            applied.append(
+                RunReport.AppliedWorkaround(
+                    name: workaround.name,
+                    reason: "\(effects.joined(separator: "; "))\(forcedNote): \(workaround.reason) [\(workaround.reference)]"))
         }
         return (definition, applied)
     }
