@@ -244,7 +244,7 @@ actor SDCardFixture {
 
 /// `script/serve-vault.py` on 127.0.0.1, serving the fixture as the vault serves CentOS
 /// images: the image and both checksum-file styles in `altarch/7.9.2009/isos/armhfp`.
-final class LocalVault: @unchecked Sendable {
+final class LocalVault: Sendable {
     struct Request: Decodable, Sendable {
         var path: String
         var range: String?

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 @testable import VMTest
 
@@ -95,10 +96,9 @@ enum EndToEnd {
     }
 }
 
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-    func append(_ more: String) { lock.withLock { text += more } }
-    func contains(_ part: String) -> Bool { lock.withLock { text.contains(part) } }
-    var value: String { lock.withLock { text } }
+final class LockedText: Sendable {
+    private let text = Mutex("")
+    func append(_ more: String) { text.withLock { $0 += more } }
+    func contains(_ part: String) -> Bool { text.withLock { $0.contains(part) } }
+    var value: String { text.withLock { $0 } }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// It has everything a guest console has that a hand-written fake would not: the tty's
 /// echo and CRLF translation, bash's bracketed-paste codes and coloured prompt, a
 /// "getty" that appears only after a while and flushes what was typed before it.
-final class PseudoTerminalShell: ConsoleTransport, @unchecked Sendable {
+final class PseudoTerminalShell: ConsoleTransport, Sendable {
     private let master: Int32
     let process: Process
     private let (stream, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import VMTest
@@ -151,23 +152,18 @@ import Testing
 }
 
 /// Records phase times for the timing line the end-to-end test prints.
-final class TimingReporter: Reporter, @unchecked Sendable {
-    private let lock = NSLock()
-    private var phases: [(String, Double)] = []
+final class TimingReporter: Reporter, Sendable {
+    private let phases = Mutex<[(String, Double)]>([])
 
     func begin(_ phase: String, _ detail: String) {}
     func detail(_ phase: String, _ message: String) {}
     func end(_ phase: String, seconds: Double, _ detail: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        phases.append((phase, seconds))
+        phases.withLock { $0.append((phase, seconds)) }
     }
     func note(_ message: String) {}
 
     var summary: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return phases.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ")
+        phases.withLock { $0.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ") }
     }
 }
 
