@@ -21,6 +21,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("rpm"), help: "An RPM to install and test (repeatable).")
     var rpms: [String] = []
 
+    @Option(
+        name: .customLong("deb"),
+        help: "A Debian package to install with apt and test (repeatable; Debian profiles). Its dependencies come from Debian's mirror.")
+    var debs: [String] = []
+
     @Option(name: .customLong("test"), help: "A shell command run as one more test case (repeatable).")
     var tests: [String] = []
 
@@ -63,8 +68,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
         if let testTimeout, testTimeout <= 0 { throw ValidationError("--test-timeout must be a positive number of seconds") }
-        if rpms.isEmpty && tests.isEmpty && testsDir == nil {
-            throw ValidationError("nothing to test: give --rpm, --test or --tests-dir")
+        if rpms.isEmpty && debs.isEmpty && tests.isEmpty && testsDir == nil {
+            throw ValidationError("nothing to test: give --rpm, --deb, --test or --tests-dir")
         }
     }
 
@@ -72,6 +77,7 @@ struct RunCommand: AsyncParsableCommand {
         let global = global
         let name = profile
         let rpms = rpms
+        let debs = debs
         let tests = tests
         let testsDir = testsDir
         let channel = channel.flatMap(ChannelKind.init(rawValue:))
@@ -93,6 +99,7 @@ struct RunCommand: AsyncParsableCommand {
                 profile: profile, rpmPaths: rpms, commands: tests, testsDirectory: testsDir, channel: channel,
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
                 keepOnFailure: keep)
+            request.debPaths = debs
             request.strict = strict
             request.cold = cold
             request.accelerator = acceleration

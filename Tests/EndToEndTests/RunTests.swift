@@ -223,6 +223,15 @@ import Testing
         bad("tiny-memory.yaml", base.replacingOccurrences(of: "memory: 1024", with: "memory: 16"))
         bad("no-install.yaml", base.replacingOccurrences(of: "install: rpm", with: "# install: rpm"))
         bad("bad-workaround.yaml", base + "\nworkarounds:\n  force: [java-singel-cpu]\n")
+        // .deb files: one for arm64 and one for armel (neither installs on armhf), and a
+        // truncated copy of the arm64 one.
+        for architecture in ["arm64", "armel"] {
+            if let deb = try? DebianPackageTests.build("vmtest-\(architecture)", architecture: architecture, depends: nil, in: directory) {
+                try? FileManager.default.moveItem(at: deb, to: directory.appendingPathComponent("\(architecture).deb"))
+            }
+        }
+        let arm64 = (try? Data(contentsOf: directory.appendingPathComponent("arm64.deb"))) ?? Data()
+        write("truncated.deb", arm64.prefix(arm64.count / 2))
         return directory
     }()
 
@@ -252,6 +261,13 @@ import Testing
             .init(arguments: run + ["--rpm", ok, "--rpm", ok], message: "again"),
             .init(arguments: run + ["--rpm", fixture("x86_64.rpm")], message: "is built for x86_64, which an armv7l guest cannot run"),
             .init(arguments: run + ["--rpm", "/tmp"], message: "is a directory, not an RPM file"),
+            // .deb files
+            .init(arguments: run + ["--deb", fixture("arm64.deb")], message: "is built for arm64, which an armhf guest cannot install"),
+            .init(arguments: run + ["--deb", fixture("armel.deb")], message: "is built for armel, which an armhf guest cannot install"),
+            .init(arguments: run + ["--deb", fixture("truncated.deb")], message: "is a damaged Debian package"),
+            .init(arguments: run + ["--deb", "/etc/passwd"], message: "is not a Debian package"),
+            .init(arguments: run + ["--deb", "/nonexistent.deb"], message: "does not exist"),
+            .init(arguments: ["run", "centos7-armhfp", "--deb", fixture("arm64.deb")], message: "installs no .deb"),
             // options
             .init(arguments: run + ["--test", "true", "--channel", "carrier-pigeon"], message: "--channel must be serial or ssh"),
             .init(arguments: run, message: "nothing to test"),

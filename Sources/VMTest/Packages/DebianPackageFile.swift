@@ -69,7 +69,7 @@ public struct DebianPackageFile: Sendable, Equatable {
 }
 
 /// A `.deb` that is not one, or is damaged. Bad input: exit status 2.
-public struct DebianPackageError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct DebianPackageError: BadInputError, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case notADebianPackage
         case damaged(String)
@@ -158,6 +158,18 @@ enum ARArchive {
             return try handle.read(upToCount: Int(member.size)) ?? Data()
         } catch {
             throw DebianPackageError(file: url.path, kind: .unreadable(error.localizedDescription))
+        }
+    }
+}
+
+extension DebianPackageFile {
+    /// The package names its `Depends` and `Pre-Depends` mention (every alternative), as
+    /// the workarounds read an RPM's requirements.
+    public var dependencyNames: [String] {
+        [control["Pre-Depends"], control["Depends"]].compactMap { $0 }.flatMap { field in
+            field.split(whereSeparator: { $0 == "," || $0 == "|" }).compactMap { alternative in
+                alternative.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == "[" || $0 == "<" || $0 == ":" }).first.map(String.init)
+            }
         }
     }
 }

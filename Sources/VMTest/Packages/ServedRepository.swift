@@ -18,7 +18,9 @@ public struct ServedRepository: Sendable, Equatable {
 
     /// An apt sources line. `trusted=yes` because the repository is made for this run
     /// and never signed; it is gone when the run ends.
-    public var aptSource: String { "deb [trusted=yes] file:\(guestPath) ./" }
+    public var aptSource: String { Self.aptSource(at: guestPath) }
+
+    public static func aptSource(at guestPath: String) -> String { "deb [trusted=yes] file:\(guestPath) ./" }
 
     /// A dnf/yum `.repo` file's text.
     public var dnfRepository: String {

@@ -28,6 +28,12 @@ public struct Profile: Sendable, Hashable {
     public var install: String
     /// Checks run after every install; `{package}` becomes each installed package's name.
     public var smokeTests: [SmokeTest]
+
+    /// The Debian architecture of a guest vmtest builds from Debian's packages: such a
+    /// guest installs `.deb` files with apt, and its dpkg status is known before it boots
+    /// (the image holds it), so their dependencies can be resolved here. `nil` for other
+    /// guests.
+    public var debianArchitecture: String? { image.build?.debian?.architecture }
 }
 
 extension Profile: Decodable {

@@ -44,6 +44,7 @@ public struct PackageTestRunner: Sendable {
             }
             packages.append(package)
         }
+        let debs = try await checkDebs(request)
         var scripts: [URL] = []
         if let directory = request.testsDirectory {
             var isDirectory: ObjCBool = false
@@ -82,8 +83,39 @@ public struct PackageTestRunner: Sendable {
                 fix: "give --results a writable directory")
         }
         return RunInputs(
-            request: request, runID: runID, packages: packages, testScripts: scripts, channel: channel, results: results,
+            request: request, runID: runID, packages: packages, debs: debs, testScripts: scripts, channel: channel,
+            results: results,
             workarounds: (profile.workarounds ?? .none).overriding(request.workarounds))
+    }
+
+    /// `--deb` files: Debian packages, for a Debian guest's architecture, each once.
+    private func checkDebs(_ request: RunRequest) async throws -> [DebianPackageFile] {
+        guard !request.debPaths.isEmpty else { return [] }
+        let profile = request.profile
+        guard let architecture = profile.debianArchitecture else {
+            throw RunInputError(
+                subject: "--deb", problem: "profile \(profile.name) is not a Debian guest vmtest builds, so it installs no .deb",
+                fix: "use a Debian profile (debian12-armhf, debian12-arm64), or --rpm")
+        }
+        var debs: [DebianPackageFile] = []
+        for path in request.debPaths {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw RunInputError(subject: path, problem: "does not exist", fix: "give the path of a .deb file")
+            }
+            let deb = try await DebianPackageFile.read(URL(fileURLWithPath: path))
+            guard deb.installs(on: architecture) else {
+                throw RunInputError(
+                    subject: path, problem: "is built for \(deb.architecture), which an \(architecture) guest cannot install",
+                    fix: "build it for \(architecture) (or all)")
+            }
+            if let clash = debs.first(where: { $0.package == deb.package }) {
+                throw RunInputError(
+                    subject: path, problem: "is package \(deb.package) again (also \(clash.url.lastPathComponent))",
+                    fix: "give each package once")
+            }
+            debs.append(deb)
+        }
+        return debs
     }
 
     /// Decides, once, how the checked run goes on the hypervisor at `connectURI`: where and
@@ -95,7 +127,8 @@ public struct PackageTestRunner: Sendable {
         launcher.reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
         let guest = try await launcher.plan(
             profile, on: placement, runID: inputs.runID, workarounds: inputs.workarounds,
-            packages: inputs.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) })
+            packages: inputs.packages.map { InstalledPackage(name: $0.name, requires: $0.requires) }
+                + inputs.debs.map { InstalledPackage(name: $0.package, requires: $0.dependencyNames) })
         for workaround in guest.appliedWorkarounds { launcher.reporter.note("workaround \(workaround.name): \(workaround.reason)") }
         return PreparedRun(inputs: inputs, guest: guest)
     }
@@ -140,7 +173,8 @@ public struct PackageTestRunner: Sendable {
             accelerator: prepared.accelerator.accelerator, guestKernel: prepared.accelerator.guestKernel,
             acceleratorReason: prepared.accelerator.reason,
             channel: prepared.channel.rawValue, workarounds: prepared.appliedWorkarounds,
-            packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) },
+            packages: prepared.packages.map { .init(file: $0.file.path, name: $0.name) }
+                + prepared.debs.map { .init(file: $0.url.path, name: $0.package) },
             phases: [], tests: [], infrastructureError: nil, startedAt: started, seconds: 0)
         let session = RunSession(prepared: prepared, reporter: reporter)
         do {
@@ -181,8 +215,13 @@ public struct PackageTestRunner: Sendable {
         options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
+        // .deb files reach the guest as a repository, with what the guest lacks for them.
+        let content = scratch.appendingPathComponent("content")
+        if !prepared.debs.isEmpty {
+            try await serveDebs(prepared, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
+        }
         // Files reach a console-only guest on a read-only disk of their own.
-        let files = prepared.packages.map(\.file) + prepared.testScripts
+        let files = prepared.packages.map(\.file) + prepared.testScripts + prepared.debs.map(\.url)
         if prepared.channel == .serial, !files.isEmpty {
             try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
             for package in prepared.packages {
@@ -232,7 +271,7 @@ public struct PackageTestRunner: Sendable {
                 let channel: any GuestChannel = ssh ?? guest.shell
                 if !files.isEmpty {
                     try await session.phases.timed("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
-                        try await copy(prepared, into: channel, ssh: ssh)
+                        try await copy(prepared, into: channel, ssh: ssh, content: content)
                     }
                 }
                 try await runTests(prepared, channel: channel, session: session)
@@ -248,11 +287,33 @@ public struct PackageTestRunner: Sendable {
         }
     }
 
-    /// RPMs to the guest directory, tests to its `tests/`: by scp, or from the payload disk.
-    private func copy(_ prepared: PreparedRun, into channel: any GuestChannel, ssh: SSHChannel?) async throws {
+    /// The run's .deb files and what the guest lacks for them (resolved here by the host's
+    /// apt against the image's dpkg status, downloaded from Debian's mirror) as an apt
+    /// repository at `repository`. When they cannot be resolved here (a dependency nobody
+    /// provides, or no mirror), the guest's apt says so in the install test case.
+    private func serveDebs(_ prepared: PreparedRun, at repository: URL, scratch: URL, session: RunSession) async throws {
+        guard let architecture = prepared.profile.debianArchitecture else { return }
+        let downloads = scratch.appendingPathComponent("downloads")
+        try await session.phases.timed("dependencies", "resolving the .deb packages' dependencies for \(architecture)") {
+            let status = try await GuestDpkgStatus.file(for: prepared.guest.image, cache: launcher.directories.cache)
+            let resolver = DebianDependencyResolver(architecture: architecture, guestStatus: status)
+            let resolution = try await resolver.resolve(
+                prepared.debs.map(\.package), localPackages: prepared.debs.map(\.url), into: downloads)
+            if case .unsatisfiable(let explanation) = resolution {
+                launcher.reporter.note("the .deb packages' dependencies cannot all be resolved here:\n  \(explanation)")
+            }
+        }
+        _ = try await ServedRepository.make(
+            at: repository, guestPath: "\(Self.guestDirectory)/repo", debs: prepared.debs, rpms: [],
+            extraFolders: FileManager.default.fileExists(atPath: downloads.path) ? [downloads] : [])
+    }
+
+    /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its
+    /// `repo/`: by scp, or from the payload disk.
+    private func copy(_ prepared: PreparedRun, into channel: any GuestChannel, ssh: SSHChannel?, content: URL) async throws {
         let directory = Self.guestDirectory
         if let ssh {
-            let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
+            let made = try await ssh.run("mkdir -p \(directory)/tests \(directory)/repo", timeout: prepared.testTimeout)
             guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
             for package in prepared.packages {
                 try await ssh.copy(
@@ -260,6 +321,11 @@ public struct PackageTestRunner: Sendable {
             }
             for script in prepared.testScripts {
                 try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)
+            }
+            let repository = content.appendingPathComponent("repo")
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: repository.path)) ?? [] {
+                try await ssh.copy(
+                    local: repository.appendingPathComponent(name), toGuest: "\(directory)/repo/\(name)", timeout: prepared.testTimeout)
             }
             return
         }
@@ -274,6 +340,20 @@ public struct PackageTestRunner: Sendable {
 
     private func runTests(_ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
         let profile = prepared.profile
+        if !prepared.debs.isEmpty {
+            let names = prepared.debs.map { ShellWords.quote($0.package) }.joined(separator: " ")
+            let installed = try await session.test(kind: .install, name: "install-deb", command: Self.aptInstall(names), on: channel)
+            guard installed.verdict == .passed else {
+                session.skipRemaining(because: "the .deb packages did not install")
+                return
+            }
+            for deb in prepared.debs {
+                _ = try await session.test(
+                    kind: .smoke, name: "dpkg-verify \(deb.package)", command: "dpkg --verify \(ShellWords.quote(deb.package))",
+                    on: channel)
+                try await installedTests(of: deb.package, prepared, channel: channel, session: session)
+            }
+        }
         if !prepared.packages.isEmpty {
             let paths = prepared.packages.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
             let install = profile.install.replacingOccurrences(of: "{packages}", with: paths.joined(separator: " "))
@@ -287,14 +367,7 @@ public struct PackageTestRunner: Sendable {
                     let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
                     _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
                 }
-                let listing = try await channel.run(
-                    "for f in /usr/share/installed-tests/\(ShellWords.quote(package.name))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
-                    timeout: prepared.testTimeout)
-                for line in listing.standardOutput.split(separator: "\n") {
-                    let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-                    guard parts.count == 2, !parts[1].isEmpty else { continue }
-                    _ = try await session.test(kind: .installedTests, name: "\(package.name)/\(parts[0])", command: parts[1], on: channel)
-                }
+                try await installedTests(of: package.name, prepared, channel: channel, session: session)
             }
         }
         for (index, command) in prepared.commands.enumerated() {
@@ -305,5 +378,34 @@ public struct PackageTestRunner: Sendable {
                 kind: .testsDir, name: script.lastPathComponent,
                 command: "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))", on: channel)
         }
+    }
+
+    /// GNOME-style installed tests a package ships (`/usr/share/installed-tests/NAME/*.test`),
+    /// each one test case.
+    private func installedTests(of package: String, _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
+        let listing = try await channel.run(
+            "for f in /usr/share/installed-tests/\(ShellWords.quote(package))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
+            timeout: prepared.testTimeout)
+        for line in listing.standardOutput.split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else { continue }
+            _ = try await session.test(kind: .installedTests, name: "\(package)/\(parts[0])", command: parts[1], on: channel)
+        }
+    }
+
+    /// apt in the guest, reading only the run's repository: the packages and what the
+    /// host found they lack are all there, so the guest needs no network.
+    static func aptInstall(_ names: String) -> String {
+        let list = "\(guestDirectory)/repo.list"
+        let options = [
+            "-o Dir::Etc::SourceList=\(list)", "-o Dir::Etc::SourceParts=-", "-o APT::Get::List-Cleanup=0",
+            "-o Acquire::Languages=none", "-o APT::Sandbox::User=root",
+        ].joined(separator: " ")
+        return [
+            "set -e",
+            "echo '\(ServedRepository.aptSource(at: "\(guestDirectory)/repo"))' > \(list)",
+            "apt-get -q \(options) update",
+            "DEBIAN_FRONTEND=noninteractive apt-get -q -y \(options) --no-install-recommends install \(names)",
+        ].joined(separator: "\n")
     }
 }

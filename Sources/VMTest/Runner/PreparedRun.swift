@@ -26,6 +26,7 @@ public struct PreparedRun: Sendable {
     public var profile: Profile { inputs.request.profile }
     public var runID: String { inputs.runID }
     public var packages: [RPMPackage] { inputs.packages }
+    public var debs: [DebianPackageFile] { inputs.debs }
     public var testScripts: [URL] { inputs.testScripts }
     public var commands: [String] { inputs.request.commands }
     public var channel: ChannelKind { inputs.channel }

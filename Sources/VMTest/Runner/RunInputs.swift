@@ -6,6 +6,7 @@ public struct RunInputs: Sendable {
     public var request: RunRequest
     public var runID: String
     public var packages: [RPMPackage]
+    public var debs: [DebianPackageFile] = []
     public var testScripts: [URL]
     public var channel: ChannelKind
     public var results: URL

@@ -4,6 +4,8 @@ import Foundation
 public struct RunRequest: Sendable {
     public var profile: Profile
     public var rpmPaths: [String]
+    /// `.deb` files, installed with apt from the run's served repository.
+    public var debPaths: [String] = []
     public var commands: [String]
     public var testsDirectory: String?
     public var channel: ChannelKind?

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+@testable import VMTest
+
+/// `vmtest run --deb` in a real armhf guest: a real Debian package whose libraries the
+/// image lacks installs with them from the run's served repository (the host's apt found
+/// and downloaded them from Debian's mirror), and a dependency nobody provides fails the
+/// install test case, named.
+@Suite struct DebianPackageTests {
+    /// A .deb built here with dpkg-deb: control data only, and the file list a package needs.
+    static func build(_ name: String, architecture: String, depends: String?, in folder: URL) throws -> URL {
+        let tree = folder.appendingPathComponent("tree-\(name)")
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("usr/share/doc/\(name)"), withIntermediateDirectories: true)
+        try "\(name)\n".write(to: tree.appendingPathComponent("usr/share/doc/\(name)/README"), atomically: true, encoding: .utf8)
+        try """
+        Package: \(name)
+        Version: 1.0-1
+        Architecture: \(architecture)
+        Maintainer: vmtest <vmtest@example.org>
+        \(depends.map { "Depends: \($0)\n" } ?? "")Description: \(name), made by vmtest's tests
+
+        """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
+        let deb = folder.appendingPathComponent("\(name)_1.0-1_\(architecture).deb")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/dpkg-deb")
+        process.arguments = ["--root-owner-group", "--build", tree.path, deb.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return deb
+    }
+
+    static func folder(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-e2e-deb-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func aRealPackageInstallsWithTheLibrariesTheImageLacks() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let folder = try Self.folder("jq")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // jq needs libjq1 and libonig5, which the image does not have.
+        let download = try await ExternalTool.aptGet.finish(
+            ["download", "-q", "-o", "APT::Sandbox::User=root", "jq:armhf"], workingDirectory: folder.path)
+        #expect(download.succeeded, "apt-get download jq:armhf: \(download.standardError)")
+        let jq = try #require(try FileManager.default.contentsOfDirectory(atPath: folder.path).first { $0.hasPrefix("jq_") })
+        let results = folder.appendingPathComponent("results")
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--deb", folder.appendingPathComponent(jq).path,
+            "--test", #"echo '{"a":41}' | jq '.a + 1' | grep -x 42"#, "--results", results.path,
+        ])
+        #expect(run.status == 0, "stderr: \(run.error)")
+        let summary = try RunTests.summary(in: results)
+        #expect(summary.tests.map(\.name) == ["install-deb", "dpkg-verify jq", #"command 1: echo '{"a":41}' | jq '.a + 1' | grep -x 42"#])
+        #expect(summary.tests.allSatisfy { $0.verdict == "passed" }, "\(summary.tests)")
+        let log = try String(contentsOf: results.appendingPathComponent("tests/01-install-deb.log"), encoding: .utf8)
+        #expect(log.contains("Setting up libjq1"), "the library came from the served repository: \(log)")
+        #expect(log.contains("Setting up libonig5"), "\(log)")
+    }
+
+    @Test func aDependencyNobodyProvidesFailsTheInstallAndIsNamed() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let folder = try Self.folder("missing")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let deb = try Self.build("vmtest-needs-nothing-real", architecture: "armhf", depends: "vmtest-no-such-package (>= 2)", in: folder)
+        let results = folder.appendingPathComponent("results")
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--deb", deb.path, "--test", "true", "--results", results.path,
+        ])
+        #expect(run.status == 1, "a package that cannot install is a failed test, not bad input: \(run.error)")
+        let summary = try RunTests.summary(in: results)
+        #expect(summary.tests.first?.name == "install-deb" && summary.tests.first?.verdict == "failed", "\(summary.tests)")
+        #expect(summary.tests.dropFirst().allSatisfy { $0.verdict == "skipped" }, "\(summary.tests)")
+        let log = try String(contentsOf: results.appendingPathComponent("tests/01-install-deb.log"), encoding: .utf8)
+        #expect(log.contains("vmtest-no-such-package"), "the missing dependency is named: \(log)")
+    }
+}
