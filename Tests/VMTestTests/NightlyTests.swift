@@ -48,7 +48,27 @@ import Testing
             ])
     }
 
+    @Test func debianPackagesAreSetsToo() throws {
+        let folder = try Self.planFolder(rpms: ["a-1.0"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["x_1.0_armhf.deb", "y_2.0_armhf.deb"] {
+            try Data("!<arch>\n".utf8).write(to: folder.appendingPathComponent("rpms/\(name)"))
+        }
+        let (_, sets) = try Self.load(
+            """
+            profiles: [debian12-armhf]
+            packages:
+              - rpms
+              - {name: both, rpms: [rpms/a-1.0.rpm], debs: [rpms/x_1.0_armhf.deb, rpms/y_2.0_armhf.deb]}
+            """, in: folder)
+        #expect(sets.map(\.name) == ["a-1.0", "x_1.0_armhf", "y_2.0_armhf", "both"])
+        #expect(sets[1].rpms.isEmpty && sets[1].debs.map { URL(fileURLWithPath: $0).lastPathComponent } == ["x_1.0_armhf.deb"])
+        #expect(sets[3].rpms.count == 1 && sets[3].debs.count == 2)
+    }
+
     static let badPlans: [(String, Int, String)] = [
+        ("profiles: [debian12-armhf]\npackages:\n  - {name: x, debs: [rpms/missing.deb]}\n", 3, "no such .deb"),
+        ("profiles: [debian12-armhf]\npackages:\n  - {name: x}\n", 3, "has no RPM and no .deb"),
         ("profiles: [debian12-armhf]\npackages: [rpms]\nhypervisor: []\n", 3, "did you mean 'hypervisors'"),
         ("profiles: []\npackages: [rpms]\n", 1, "names no profile"),
         ("profiles: [debian12-armhf, debain12-armhf]\npackages: [rpms]\n", 1, "profile 'debain12-armhf' cannot be used"),

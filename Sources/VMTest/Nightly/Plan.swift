@@ -6,9 +6,10 @@ import Foundation
 /// ```yaml
 /// profiles: [debian12-armhf]
 /// packages:
-///   - updates/                     # a directory: each RPM in it is a set of its own
+///   - updates/                     # a directory: each RPM or .deb in it is a set of its own
 ///   - builds/foo-*.armv7hl.rpm     # a glob: each match is a set of its own
 ///   - {name: foo-with-bar, rpms: [foo-1.0-1.armv7hl.rpm, bar-2.1-1.armv7hl.rpm]}
+///   - {name: baz, debs: [baz_1.0-1_armhf.deb]}   # Debian profiles
 /// tests: ["foo --version"]
 /// timeout: 1800
 /// retries: 1
@@ -40,11 +41,11 @@ public struct Plan: Sendable, Hashable {
     public var accelerator = AcceleratorRequest.automatic
 }
 
-/// One line of `packages:`: a file, glob or directory (each RPM a set of its own), or
-/// a named set of RPMs installed together.
+/// One line of `packages:`: a file, glob or directory (each RPM or .deb a set of its
+/// own), or a named set of RPMs and .debs installed together.
 public enum PackageEntry: Sendable, Hashable {
     case path(String)
-    case set(name: String, rpms: [String])
+    case set(name: String, rpms: [String], debs: [String])
 }
 
 /// A libvirt hypervisor the plan may use, and how many guests it may run at once.
@@ -86,7 +87,7 @@ extension Plan: Decodable {
 
 extension PackageEntry: Decodable {
     enum CodingKeys: String, CodingKey {
-        case name, rpms
+        case name, rpms, debs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -95,7 +96,10 @@ extension PackageEntry: Decodable {
             return
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self = .set(name: try container.decode(String.self, forKey: .name), rpms: try container.decode([String].self, forKey: .rpms))
+        self = .set(
+            name: try container.decode(String.self, forKey: .name),
+            rpms: try container.decodeIfPresent([String].self, forKey: .rpms) ?? [],
+            debs: try container.decodeIfPresent([String].self, forKey: .debs) ?? [])
     }
 }
 
@@ -111,10 +115,24 @@ extension HypervisorSpec {
     }
 }
 
-/// RPMs installed together in one run, and the name the report gives them.
+/// Packages installed together in one run, and the name the report gives them.
 public struct PackageSet: Sendable, Hashable, Codable {
     public var name: String
     public var rpms: [String]
+    public var debs: [String] = []
+
+    /// One file, an RPM or a .deb by its extension.
+    init(file: URL) {
+        name = file.deletingPathExtension().lastPathComponent
+        rpms = file.pathExtension == "deb" ? [] : [file.path]
+        debs = file.pathExtension == "deb" ? [file.path] : []
+    }
+
+    init(name: String, rpms: [String], debs: [String] = []) {
+        self.name = name
+        self.rpms = rpms
+        self.debs = debs
+    }
 }
 
 /// A plan that cannot be used, with where and how to fix it.
@@ -210,22 +228,32 @@ public enum PlanLoader {
                 let files = expand(text, in: plan.directory)
                 if files.isEmpty {
                     throw fail(
-                        "packages.\(index)", "'\(text)' matches no RPM", fix: "check the path (relative paths start at the plan's folder)")
+                        "packages.\(index)", "'\(text)' matches no RPM or .deb",
+                        fix: "check the path (relative paths start at the plan's folder)")
                 }
-                expanded = files.map { PackageSet(name: $0.deletingPathExtension().lastPathComponent, rpms: [$0.path]) }
-            case .set(let name, let rpms):
-                if rpms.isEmpty { throw fail("packages.\(index).rpms", "package set '\(name)' has no RPM", fix: "list its RPM files") }
-                var files: [String] = []
-                for (rpmIndex, rpm) in rpms.enumerated() {
-                    let file = resolve(rpm, in: plan.directory)
-                    guard FileManager.default.fileExists(atPath: file.path) else {
-                        throw fail(
-                            "packages.\(index).rpms.\(rpmIndex)", "no such RPM: \(rpm)",
-                            fix: "check the path (relative paths start at the plan's folder)")
+                expanded = files.map(PackageSet.init(file:))
+            case .set(let name, let rpms, let debs):
+                if rpms.isEmpty && debs.isEmpty {
+                    throw fail(
+                        "packages.\(index)", "package set '\(name)' has no RPM and no .deb", fix: "list its files under rpms: or debs:")
+                }
+                func existing(_ paths: [String], key: String, kind: String) throws(PlanError) -> [String] {
+                    var files: [String] = []
+                    for (fileIndex, path) in paths.enumerated() {
+                        let file = resolve(path, in: plan.directory)
+                        guard FileManager.default.fileExists(atPath: file.path) else {
+                            throw fail(
+                                "packages.\(index).\(key).\(fileIndex)", "no such \(kind): \(path)",
+                                fix: "check the path (relative paths start at the plan's folder)")
+                        }
+                        files.append(file.path)
                     }
-                    files.append(file.path)
+                    return files
                 }
-                expanded = [PackageSet(name: name, rpms: files)]
+                expanded = [
+                    PackageSet(
+                        name: name, rpms: try existing(rpms, key: "rpms", kind: "RPM"), debs: try existing(debs, key: "debs", kind: ".deb"))
+                ]
             }
             for set in expanded where sets.contains(where: { $0.name == set.name }) {
                 throw fail("packages.\(index)", "package set '\(set.name)' appears twice", fix: "name each set once")
@@ -246,12 +274,12 @@ public enum PlanLoader {
         if FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { return [target] }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: target.path)) ?? []
-            return names.filter { $0.hasSuffix(".rpm") }.sorted().map { target.appendingPathComponent($0) }
+            return names.filter { $0.hasSuffix(".rpm") || $0.hasSuffix(".deb") }.sorted().map { target.appendingPathComponent($0) }
         }
         var matches = glob_t()
         defer { globfree(&matches) }
         guard glob(target.path, 0, nil, &matches) == 0 else { return [] }
         return (0..<Int(matches.gl_pathc)).compactMap { matches.gl_pathv[$0].map { URL(fileURLWithPath: String(cString: $0)) } }
-            .filter { $0.pathExtension == "rpm" }.sorted { $0.path < $1.path }
+            .filter { ["rpm", "deb"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
     }
 }
