@@ -36,7 +36,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let statusFile = folder.appendingPathComponent("status")
         try Self.status.write(to: statusFile, atomically: true, encoding: .utf8)
-        let app = try ServedRepositoryTests.deb("vmtest-app", depends: "antiword", in: folder)
+        let app = try await ServedRepositoryTests.deb("vmtest-app", depends: "antiword", in: folder)
         let resolver = DebianDependencyResolver(architecture: "armhf", guestStatus: statusFile)
 
         let resolution = try await resolver.resolve(["vmtest-app"], localPackages: [app], into: folder.appendingPathComponent("a"))

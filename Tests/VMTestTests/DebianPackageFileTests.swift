@@ -6,7 +6,7 @@ import Testing
 /// .deb files built here by dpkg-deb, with each compressor it offers, read against
 /// `dpkg-deb --field` as the oracle; damaged copies are refused as such.
 @Suite struct DebianPackageFileTests {
-    static func build(architecture: String, compressor: String, in folder: URL) throws -> URL {
+    static func build(architecture: String, compressor: String, in folder: URL) async throws -> URL {
         let tree = folder.appendingPathComponent("tree-\(architecture)-\(compressor)")
         try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(
@@ -24,18 +24,14 @@ import Testing
 
         """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
         let deb = folder.appendingPathComponent("vmtest-sample_\(architecture)_\(compressor).deb")
-        try run("/usr/bin/dpkg-deb", ["--root-owner-group", "-Z\(compressor)", "--build", tree.path, deb.path])
+        try await run("/usr/bin/dpkg-deb", ["--root-owner-group", "-Z\(compressor)", "--build", tree.path, deb.path])
         return deb
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(tool) \(arguments)")
+    /// Runs a host tool through Subprocess, awaited: no cooperative thread is held.
+    static func run(_ tool: String, _ arguments: [String]) async throws {
+        let finished = try await ExternalTool(URL(fileURLWithPath: tool).lastPathComponent, debianPackage: "dpkg").finish(arguments)
+        #expect(finished.succeeded, "\(tool) \(arguments): \(finished.standardError)")
     }
 
     static func folder() throws -> URL {
@@ -48,7 +44,7 @@ import Testing
     func readsWhatDpkgDebWrites(compressor: String) async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let deb = try Self.build(architecture: "armhf", compressor: compressor, in: folder)
+        let deb = try await Self.build(architecture: "armhf", compressor: compressor, in: folder)
         let read = try await DebianPackageFile.read(deb)
         #expect(read.package == "vmtest-sample")
         #expect(read.version == "1:2.0-3")
@@ -63,14 +59,14 @@ import Testing
     @Test func architectureAllInstallsEverywhere() async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let read = try await DebianPackageFile.read(try Self.build(architecture: "all", compressor: "xz", in: folder))
+        let read = try await DebianPackageFile.read(try await Self.build(architecture: "all", compressor: "xz", in: folder))
         #expect(read.installs(on: "armhf") && read.installs(on: "arm64"))
     }
 
     @Test func damagedAndForeignFilesAreRefused() async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let deb = try Self.build(architecture: "armhf", compressor: "xz", in: folder)
+        let deb = try await Self.build(architecture: "armhf", compressor: "xz", in: folder)
         let bytes = try Data(contentsOf: deb)
 
         let truncated = folder.appendingPathComponent("truncated.deb")
@@ -89,7 +85,7 @@ import Testing
         await expectError(text, contains: "is not a Debian package")
 
         let ar = folder.appendingPathComponent("plain.a")
-        try Self.run("/usr/bin/ar", ["rc", ar.path, deb.path])
+        try await Self.run("/usr/bin/ar", ["rc", ar.path, deb.path])
         await expectError(ar, contains: "first member is not debian-binary")
     }
 

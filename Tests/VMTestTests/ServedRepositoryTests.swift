@@ -7,7 +7,7 @@ import Testing
 /// apt (configured for armhf, with nothing installed) resolves a dependency between two
 /// served .debs, and createrepo_c's repodata lists the served RPMs.
 @Suite struct ServedRepositoryTests {
-    static func deb(_ name: String, depends: String?, in folder: URL) throws -> URL {
+    static func deb(_ name: String, depends: String?, in folder: URL) async throws -> URL {
         let tree = folder.appendingPathComponent("tree-\(name)")
         try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
         try """
@@ -19,17 +19,17 @@ import Testing
 
         """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
         let deb = folder.appendingPathComponent("\(name).deb")
-        try DebianPackageFileTests.run("/usr/bin/dpkg-deb", ["--root-owner-group", "--build", tree.path, deb.path])
+        try await DebianPackageFileTests.run("/usr/bin/dpkg-deb", ["--root-owner-group", "--build", tree.path, deb.path])
         return deb
     }
 
     @Test func aptResolvesDependenciesAmongServedPackages() async throws {
         let folder = try DebianPackageFileTests.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let app = try await DebianPackageFile.read(try Self.deb("vmtest-app", depends: "vmtest-lib (>= 1.0)", in: folder))
+        let app = try await DebianPackageFile.read(try await Self.deb("vmtest-app", depends: "vmtest-lib (>= 1.0)", in: folder))
         let extra = folder.appendingPathComponent("extra")
         try FileManager.default.createDirectory(at: extra, withIntermediateDirectories: true)
-        _ = try Self.deb("vmtest-lib", depends: nil, in: extra)
+        _ = try await Self.deb("vmtest-lib", depends: nil, in: extra)
         let repository = folder.appendingPathComponent("repo")
         let served = try await ServedRepository.make(
             at: repository, guestPath: repository.path, debs: [app], rpms: [], extraFolders: [extra])

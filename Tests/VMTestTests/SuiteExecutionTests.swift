@@ -12,21 +12,11 @@ import Testing
         var error: String
     }
 
-    static func bash(_ command: String) throws -> Finished {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", command]
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Finished(
-            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-            error: String(decoding: err, as: UTF8.self))
+    /// Runs `command` with bash through Subprocess: awaited, so no cooperative thread is
+    /// held while the command sleeps (the GuestShell tests beside these need them).
+    static func bash(_ command: String) async throws -> Finished {
+        let finished = try await ExternalTool("bash", debianPackage: "bash").finish(["-c", command])
+        return Finished(status: finished.exitStatus, output: finished.standardOutput, error: finished.standardError)
     }
 
     static func folder() throws -> URL {
@@ -35,7 +25,7 @@ import Testing
         return url
     }
 
-    @Test func dep8ScriptRunsFromTheSourceTreeWithItsDirectories() throws {
+    @Test func dep8ScriptRunsFromTheSourceTreeWithItsDirectories() async throws {
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let source = root.appendingPathComponent("source")
@@ -54,7 +44,7 @@ import Testing
             name: "smoke", program: .script(path: "debian/tests/smoke"), restrictions: [.needsRoot],
             depends: DebianDependency(clauses: []), line: 1)
         let execution = DEP8Execution(sourceDirectory: source.path, artifactsDirectory: root.appendingPathComponent("artifacts").path)
-        let finished = try Self.bash(execution.command(for: test))
+        let finished = try await Self.bash(execution.command(for: test))
         #expect(finished.status == 3)
         #expect(finished.output.contains("cwd=\(source.path)\n"))
         #expect(finished.output.contains("tmp-empty=0\n"))
@@ -64,14 +54,14 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: tmp.trimmingCharacters(in: .newlines)), "AUTOPKGTEST_TMP is removed afterwards")
     }
 
-    @Test func dep8CommandRunsUnderBashE() throws {
+    @Test func dep8CommandRunsUnderBashE() async throws {
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let execution = DEP8Execution(sourceDirectory: root.path, artifactsDirectory: root.appendingPathComponent("a").path)
         let test = DEP8Test(
             name: "command1", program: .command("echo one; false; echo never"), restrictions: [.needsRoot],
             depends: DebianDependency(clauses: []), line: 1)
-        let finished = try Self.bash(execution.command(for: test))
+        let finished = try await Self.bash(execution.command(for: test))
         #expect(finished.status == 1)
         #expect(finished.output == "one\n")
     }
@@ -101,7 +91,7 @@ import Testing
         return try #require(try FMFTree.read(root: root).nodes.compactMap(TMTTest.from).first)
     }
 
-    @Test func tmtTestRunsInItsDirectoryWithItsEnvironmentAndDataFolder() throws {
+    @Test func tmtTestRunsInItsDirectoryWithItsEnvironmentAndDataFolder() async throws {
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tree/tests"), withIntermediateDirectories: true)
@@ -110,20 +100,20 @@ import Testing
         let execution = TMTExecution(
             treeDirectory: root.appendingPathComponent("tree").path,
             dataDirectory: root.appendingPathComponent("data").path)
-        let finished = try Self.bash(execution.command(for: test, rebootCount: 1))
+        let finished = try await Self.bash(execution.command(for: test, rebootCount: 1))
         #expect(finished.status == 0)
         #expect(finished.output == "\(root.path)/tree/tests hello world 1\n")
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("data/tests/t/made").path))
     }
 
-    @Test func tmtDurationIsTheTimeLimit() throws {
+    @Test func tmtDurationIsTheTimeLimit() async throws {
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tests"), withIntermediateDirectories: true)
         let test = try Self.tmtTest("test: sleep 30\nduration: 1s\n")
         let execution = TMTExecution(treeDirectory: root.path, dataDirectory: root.appendingPathComponent("data").path)
         let started = ContinuousClock.now
-        let finished = try Self.bash(execution.command(for: test))
+        let finished = try await Self.bash(execution.command(for: test))
         #expect(ContinuousClock.now - started < .seconds(20))
         #expect(TMTExecution.judge(test, exitStatus: finished.status) == .error("timed out after 1 s (duration)"))
     }

@@ -7,6 +7,8 @@ import SystemPackage
 public struct FinishedTool: Sendable {
     public var succeeded: Bool
     public var status: String
+    /// The exit code, or 128 + the signal that ended it, as a shell reports it.
+    public var exitStatus: Int32
     public var standardOutput: String
     public var standardError: String
 }
@@ -18,10 +20,13 @@ extension ExternalTool {
             .path(FilePath(try resolved())), arguments: Arguments(arguments),
             workingDirectory: workingDirectory.map { FilePath($0) },
             output: .string(limit: outputLimit), error: .string(limit: outputLimit))
-        let succeeded: Bool
-        if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
+        let exitStatus: Int32
+        switch result.terminationStatus {
+        case .exited(let code): exitStatus = code
+        case .signaled(let signal): exitStatus = 128 + signal
+        }
         return FinishedTool(
-            succeeded: succeeded, status: "\(result.terminationStatus)",
+            succeeded: exitStatus == 0, status: "\(result.terminationStatus)", exitStatus: exitStatus,
             standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
     }
 }
