@@ -8,7 +8,9 @@ import Testing
     static func readyShell() async throws -> (GuestShell, PseudoTerminalShell) {
         let terminal = try PseudoTerminalShell.autologin()
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
-        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
+        // Generous: at the start of the main batch, fixtures built synchronously by other
+        // suites (RPMs, example packages) hold the test process's threads for a while.
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(180))
         return (shell, terminal)
     }
 

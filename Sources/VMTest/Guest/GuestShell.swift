@@ -336,6 +336,10 @@ public actor GuestShell {
             // with the task that waits (a cancelled sleep returns at once).
             group.addTask {
                 try? await Task.sleep(until: deadline, clock: .continuous)
+                // Console text that arrived just before the deadline may still wait for a
+                // thread to be read on (a busy process, a starved pool): let the reader go
+                // first, so the wait is not called late on text it already has.
+                for _ in 0..<3 { await Task.yield() }
                 await self.resume(id)
             }
             await withCheckedContinuation { continuation in
