@@ -163,13 +163,11 @@ enum ARArchive {
 }
 
 extension DebianPackageFile {
-    /// The package names its `Depends` and `Pre-Depends` mention (every alternative), as
-    /// the workarounds read an RPM's requirements.
+    /// The package names its `Depends` and `Pre-Depends` mention (every alternative that
+    /// applies to its architecture), as the workarounds read an RPM's requirements.
     public var dependencyNames: [String] {
-        [control["Pre-Depends"], control["Depends"]].compactMap { $0 }.flatMap { field in
-            field.split(whereSeparator: { $0 == "," || $0 == "|" }).compactMap { alternative in
-                alternative.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == "[" || $0 == "<" || $0 == ":" }).first.map(String.init)
-            }
-        }
+        let field = [control["Pre-Depends"], control["Depends"]].compactMap { $0 }.joined(separator: ", ")
+        let dependency = (try? DebianDependency.parse(field, architecture: architecture)) ?? DebianDependency(clauses: [])
+        return dependency.clauses.flatMap { $0.map { String($0.package.prefix { $0 != ":" }) } }
     }
 }

@@ -44,30 +44,12 @@ public struct ExternalTool: Sendable, Hashable {
         workingDirectory: String? = nil,
         outputLimit: Int = 16 << 20
     ) async throws -> String {
-        let executable = try resolved()
-        var env: Environment = .inherit
-        if !environment.isEmpty {
-            env = .inherit.updating(
-                Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(rawValue: $0.key)!, Optional($0.value)) })
-            )
+        let finished = try await finish(
+            arguments, environment: environment, workingDirectory: workingDirectory, outputLimit: outputLimit)
+        guard finished.succeeded else {
+            throw ToolError.failed(tool: name, arguments: arguments, status: finished.status, standardError: finished.standardError)
         }
-        let result = try await Subprocess.run(
-            .path(FilePath(executable)),
-            arguments: Arguments(arguments),
-            environment: env,
-            workingDirectory: workingDirectory.map { FilePath($0) },
-            output: .string(limit: outputLimit),
-            error: .string(limit: outputLimit)
-        )
-        guard case .exited(0) = result.terminationStatus else {
-            throw ToolError.failed(
-                tool: name,
-                arguments: arguments,
-                status: "\(result.terminationStatus)",
-                standardError: result.standardError
-            )
-        }
-        return result.standardOutput
+        return finished.standardOutput
     }
 }
 

@@ -15,9 +15,16 @@ public struct FinishedTool: Sendable {
 
 extension ExternalTool {
     /// Runs the tool to completion; a non-zero exit is returned, not thrown.
-    public func finish(_ arguments: [String], workingDirectory: String? = nil, outputLimit: Int = 16 << 20) async throws -> FinishedTool {
+    public func finish(
+        _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil, outputLimit: Int = 16 << 20
+    ) async throws -> FinishedTool {
+        var env: Environment = .inherit
+        if !environment.isEmpty {
+            env = .inherit.updating(
+                Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(rawValue: $0.key)!, Optional($0.value)) }))
+        }
         let result = try await Subprocess.run(
-            .path(FilePath(try resolved())), arguments: Arguments(arguments),
+            .path(FilePath(try resolved())), arguments: Arguments(arguments), environment: env,
             workingDirectory: workingDirectory.map { FilePath($0) },
             output: .string(limit: outputLimit), error: .string(limit: outputLimit))
         let exitStatus: Int32
@@ -27,6 +34,6 @@ extension ExternalTool {
         }
         return FinishedTool(
             succeeded: exitStatus == 0, status: "\(result.terminationStatus)", exitStatus: exitStatus,
-            standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
+            standardOutput: result.standardOutput, standardError: result.standardError)
     }
 }
