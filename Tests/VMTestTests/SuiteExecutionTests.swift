@@ -112,9 +112,10 @@ import Testing
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tests"), withIntermediateDirectories: true)
         let test = try Self.tmtTest("test: sleep 30\nduration: 1s\n")
         let execution = TMTExecution(treeDirectory: root.path, dataDirectory: root.appendingPathComponent("data").path)
-        let started = ContinuousClock.now
+        // A `sleep 30` that ran to its end would exit 0 and pass: the time-out verdict is
+        // the proof that the limit stopped it (no wall-clock assertion, which a loaded
+        // test process breaks).
         let finished = try await Self.bash(execution.command(for: test))
-        #expect(ContinuousClock.now - started < .seconds(20))
         #expect(TMTExecution.judge(test, exitStatus: finished.status) == .error("timed out after 1 s (duration)"))
     }
 
