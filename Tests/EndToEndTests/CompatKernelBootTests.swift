@@ -50,7 +50,7 @@ import Testing
     @Test func theArmhfImageRunsOnTheArm64KernelAsA32BitArmMachine() async throws {
         _ = try await EndToEnd.debianProfile()
         let kit = try await Self.kit()
-        let rpm = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        let rpm = try #require(try await RunTests.examplePackages()["vmtest-hello"])
         let commands = [
             "uname -m", "uname -r", "getconf LONG_BIT", "dpkg --print-architecture", "tr '\\0' '\\n' < /proc/1/cmdline | head -n 1",
             "rpm --showrc | sed -n 's/^install arch *: //p'", "rpm -q --qf '%{ARCH}\\n' vmtest-hello",

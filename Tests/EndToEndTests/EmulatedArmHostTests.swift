@@ -86,7 +86,7 @@ import Testing
 
     @Test func cortexA57RunsTheGuestsOwn32BitKernelUnderKVM() async throws {
         _ = try await EndToEnd.debianProfile()
-        let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        let hello = try #require(try await RunTests.examplePackages()["vmtest-hello"])
         let uri = try Self.armHost("cortex-a57")
         do {
             let probe = try await Self.probeInside("cortex-a57")
@@ -117,7 +117,7 @@ import Testing
 
     @Test func cortexA76RunsA64BitGuestKernelUnderTheArmhfUserland() async throws {
         _ = try await EndToEnd.debianProfile()
-        let hello = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        let hello = try #require(try await RunTests.examplePackages()["vmtest-hello"])
         let uri = try Self.armHost("cortex-a76")
         do {
             let probe = try await Self.probeInside("cortex-a76")

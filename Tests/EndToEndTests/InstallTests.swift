@@ -94,7 +94,7 @@ import Testing
 
     @Test func runsTheExamplePackageInARealGuest() async throws {
         let installation = try await Installation.shared.get()
-        let rpm = try #require(try RunTests.examplePackages()["vmtest-hello"])
+        let rpm = try #require(try await RunTests.examplePackages()["vmtest-hello"])
         let results = installation.root.appendingPathComponent("results")
         let run = try await Self.installed(["run", "debian12-armhf", "--rpm", rpm, "--results", results.path])
         #expect(run.status == 0, "\(run.error.suffix(3000))")

@@ -13,7 +13,7 @@ import Testing
     @Test func fourRunsOverTwoHypervisorsAndOneThatRefusesMakeOneReport() async throws {
         _ = try await EndToEnd.debianProfile()
         _ = try await DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
-        let packages = try RunTests.examplePackages()
+        let packages = try await RunTests.examplePackages()
         let hello = try #require(packages["vmtest-hello"])
         let failing = try #require(packages["vmtest-hello-failing"])
         let broken = try #require(packages["vmtest-broken-install"])

@@ -6,19 +6,13 @@ import Testing
 /// `vmtest run` as a user runs it: the real executable, real RPMs, a real armhf guest.
 @Suite(.serialized, .timeLimit(.minutes(30))) struct RunTests {
     /// Builds the example RPMs (idempotent) and returns their paths by package name.
-    static func examplePackages() throws -> [String: String] {
-        let process = Process()
-        process.executableURL = EndToEnd.repository.appendingPathComponent("script/build-examples")
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+    static func examplePackages() async throws -> [String: String] {
+        let built = try await EndToEnd.command(EndToEnd.repository.appendingPathComponent("script/build-examples"), [])
+        guard built.status == 0 else {
             throw RunInputError(subject: "script/build-examples", problem: "failed", fix: "run it by hand")
         }
         var packages: [String: String] = [:]
-        for path in text.split(separator: "\n") {
+        for path in built.output.split(separator: "\n") {
             let file = URL(fileURLWithPath: String(path)).lastPathComponent
             packages[String(file.prefix { !$0.isNumber }.dropLast())] = String(path)
         }
@@ -58,7 +52,7 @@ import Testing
 
     @Test func aPassingAndAFailingPackageOverTheConsole() async throws {
         let profile = try await EndToEnd.debianProfile()
-        let packages = try Self.examplePackages()
+        let packages = try await Self.examplePackages()
         let hello = try #require(packages["vmtest-hello"])
         let failing = try #require(packages["vmtest-hello-failing"])
         let java = try #require(packages["vmtest-hello-java"])
@@ -96,7 +90,7 @@ import Testing
 
     @Test func aPackageThatDoesNotInstallIsAFailedInstallTestCase() async throws {
         _ = try await EndToEnd.debianProfile()
-        let broken = try #require(try Self.examplePackages()["vmtest-broken-install"])
+        let broken = try #require(try await Self.examplePackages()["vmtest-broken-install"])
         let results = Self.results("broken")
         let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", broken, "--results", results.path])
         #expect(run.status == 1, "stderr: \(run.error)")
@@ -110,7 +104,7 @@ import Testing
 
     @Test func aPackageOverSSH() async throws {
         _ = try await EndToEnd.debianProfile()
-        let hello = try #require(try Self.examplePackages()["vmtest-hello"])
+        let hello = try #require(try await Self.examplePackages()["vmtest-hello"])
         let scripts = Self.results("scripts")
         try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
         let script = scripts.appendingPathComponent("runs-as-root")
@@ -133,7 +127,7 @@ import Testing
 
     @Test func ctrlCDuringASSHRunLeavesNoGuestOverlayKeyOrSeed() async throws {
         _ = try await EndToEnd.debianProfile()
-        let hello = try #require(try Self.examplePackages()["vmtest-hello"])
+        let hello = try #require(try await Self.examplePackages()["vmtest-hello"])
         let results = Self.results("interrupted")
         let run = try await EndToEnd.vmtest(
             ["run", "debian12-armhf", "--rpm", hello, "--channel", "ssh", "--results", results.path, "--cold"],
@@ -182,11 +176,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: runDirectory.path))
     }
 
-    /// Files for the bad-input table, made once: broken RPMs and broken profiles.
-    static let fixtures: URL = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-inputs-\(getpid())")
+    /// Where the bad-input table's files are: broken RPMs, .debs and profiles.
+    static let fixtures = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-inputs-\(getpid())")
+
+    /// Makes the bad-input files once, on a thread of its own: rpmbuild and dpkg-deb take
+    /// seconds, which must not hold one of the test process's two cooperative threads.
+    static let fixturesMade = Task {
+        let examples = try? await examplePackages()
+        return try? await onThreadOfItsOwn { makeFixtures(hello: examples?["vmtest-hello"].map { URL(fileURLWithPath: $0) }) }
+    }
+
+    private static func makeFixtures(hello: URL?) -> URL {
+        let directory = fixtures
         try? FileManager.default.createDirectory(at: directory.appendingPathComponent("not-executable"), withIntermediateDirectories: true)
-        let hello = (try? examplePackages()["vmtest-hello"]).flatMap { $0 }.map { URL(fileURLWithPath: $0) }
         let rpm = hello.flatMap { try? Data(contentsOf: $0) } ?? Data()
         func write(_ name: String, _ data: Data) { try? data.write(to: directory.appendingPathComponent(name)) }
         write("empty.rpm", Data())
@@ -233,7 +235,7 @@ import Testing
         let arm64 = (try? Data(contentsOf: directory.appendingPathComponent("arm64.deb"))) ?? Data()
         write("truncated.deb", arm64.prefix(arm64.count / 2))
         return directory
-    }()
+    }
 
     static func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
 
@@ -243,8 +245,8 @@ import Testing
         var testDescription: String { arguments.joined(separator: " ") }
     }
 
-    static let badInputs: [BadInput] = {
-        let hello = (try? examplePackages()) ?? [:]
+    static func badInputs() async -> [BadInput] {
+        let hello = (try? await examplePackages()) ?? [:]
         let ok = hello["vmtest-hello"] ?? "missing-example.rpm"
         let mislabelled = hello["vmtest-hello-mislabelled"] ?? "missing-example.rpm"
         let run = ["run", "debian12-armhf"]
@@ -295,10 +297,11 @@ import Testing
             .init(arguments: ["profiles", "validate", fixture("zero-cpus.yaml")], message: "line"),
             .init(arguments: ["boot"], message: "Missing expected argument"),
         ]
-    }()
+    }
 
-    @Test(arguments: badInputs)
+    @Test(arguments: await badInputs())
     func badInputExitsTwoBeforeBooting(_ bad: BadInput) async throws {
+        _ = await Self.fixturesMade.value
         // A state directory of its own: other suites' guests start and end in the shared one meanwhile.
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-input-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: state) }

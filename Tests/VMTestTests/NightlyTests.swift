@@ -8,10 +8,10 @@ import Testing
 /// the end-to-end nightly test runs real guests.
 @Suite struct NightlyTests {
     /// A folder holding copies of an armv7hl fixture RPM under the given names, and a plan file.
-    static func planFolder(rpms: [String]) throws -> URL {
+    static func planFolder(rpms: [String]) async throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("rpms"), withIntermediateDirectories: true)
-        let arm = try RPMFixtures.shared.get().arm
+        let arm = try await RPMFixtures.shared.value.arm
         for name in rpms { try FileManager.default.copyItem(at: arm, to: folder.appendingPathComponent("rpms/\(name).rpm")) }
         return folder
     }
@@ -20,8 +20,8 @@ import Testing
         try PlanLoader.parse(yaml: yaml, file: folder.appendingPathComponent("night.yaml"), catalog: ProfileLoaderTests.catalog)
     }
 
-    @Test func packagesExpandFromFilesGlobsDirectoriesAndNamedSets() throws {
-        let folder = try Self.planFolder(rpms: ["a-1.0", "b-1.0", "c-2.0"])
+    @Test func packagesExpandFromFilesGlobsDirectoriesAndNamedSets() async throws {
+        let folder = try await Self.planFolder(rpms: ["a-1.0", "b-1.0", "c-2.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
         let (plan, sets) = try Self.load(
             """
@@ -48,8 +48,8 @@ import Testing
             ])
     }
 
-    @Test func debianPackagesAreSetsToo() throws {
-        let folder = try Self.planFolder(rpms: ["a-1.0"])
+    @Test func debianPackagesAreSetsToo() async throws {
+        let folder = try await Self.planFolder(rpms: ["a-1.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
         for name in ["x_1.0_armhf.deb", "y_2.0_armhf.deb"] {
             try Data("!<arch>\n".utf8).write(to: folder.appendingPathComponent("rpms/\(name)"))
@@ -83,8 +83,8 @@ import Testing
     ]
 
     @Test(arguments: badPlans)
-    func aBadPlanNamesFileLineAndFix(_ bad: (String, Int, String)) throws {
-        let folder = try Self.planFolder(rpms: ["a-1.0"])
+    func aBadPlanNamesFileLineAndFix(_ bad: (String, Int, String)) async throws {
+        let folder = try await Self.planFolder(rpms: ["a-1.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
         let error = try #require(throws: PlanError.self) { try Self.load(bad.0, in: folder) }
         #expect(error.location?.line == bad.1, "\(error)")
@@ -106,10 +106,10 @@ import Testing
         let state = Mutex(State())
     }
 
-    static func runner(_ yaml: String, rpms: [String], parallel: Int, refusing: Set<String> = [], ledger: Ledger) throws -> (
+    static func runner(_ yaml: String, rpms: [String], parallel: Int, refusing: Set<String> = [], ledger: Ledger) async throws -> (
         NightlyRunner, URL
     ) {
-        let folder = try planFolder(rpms: rpms)
+        let folder = try await planFolder(rpms: rpms)
         let (plan, sets) = try load(yaml, in: folder)
         var runner = NightlyRunner(
             plan: plan, packageSets: sets, catalog: ProfileLoaderTests.catalog, parallel: parallel,
@@ -151,7 +151,7 @@ import Testing
 
     @Test func failuresAreResultsInfrastructureIsRetriedElsewhereAndCapacityHolds() async throws {
         let ledger = Ledger()
-        let (runner, folder) = try Self.runner(
+        let (runner, folder) = try await Self.runner(
             """
             profiles: [debian12-armhf]
             packages: [rpms]
@@ -208,7 +208,7 @@ import Testing
 
     @Test func onlyInfrastructureFailuresExitThreeAndTheNightGoesOn() async throws {
         let ledger = Ledger()
-        let (runner, folder) = try Self.runner(
+        let (runner, folder) = try await Self.runner(
             """
             profiles: [debian12-armhf]
             packages: [rpms]
@@ -252,8 +252,8 @@ import Testing
         #expect(text.contains("INFRA p × a on embedded (1.00 s): boot timed out; trying again\n"))
     }
 
-    @Test func concurrencyIsTheSmallestOfParallelCapacityAndMemory() throws {
-        let folder = try Self.planFolder(rpms: ["a-1.0"])
+    @Test func concurrencyIsTheSmallestOfParallelCapacityAndMemory() async throws {
+        let folder = try await Self.planFolder(rpms: ["a-1.0"])
         defer { try? FileManager.default.removeItem(at: folder) }
         let (plan, sets) = try Self.load(
             "profiles: [debian12-armhf]\npackages: [rpms]\nhypervisors:\n  - {uri: embedded, capacity: 3}\n", in: folder)

@@ -22,7 +22,9 @@ struct RPMFixtures: Sendable {
     /// The host binary, an ELF file that is not an RPM.
     var hostBinary: URL
 
-    static let shared = Result { try RPMFixtures.build() }
+    /// Built once, on a thread of its own: rpmbuild and gcc take seconds, which must not
+    /// hold one of the test process's two cooperative threads (every suite waits then).
+    static let shared = Task { try await onThreadOfItsOwn { try RPMFixtures.build() } }
 
     static func build() throws -> RPMFixtures {
         // Fixtures outlive their test process (nothing tears a static down); each run
@@ -194,10 +196,10 @@ func expectMatchesOracle(_ url: URL, sourceLocation: Testing.SourceLocation = #_
 
 @Suite("RPMFile")
 struct RPMFileTests {
-    var fixtures: RPMFixtures { get throws { try RPMFixtures.shared.get() } }
+    var fixtures: RPMFixtures { get async throws { try await RPMFixtures.shared.value } }
 
-    @Test func readsTheArmPackageLikeRpm() throws {
-        let arm = try fixtures.arm
+    @Test func readsTheArmPackageLikeRpm() async throws {
+        let arm = try await fixtures.arm
         try expectMatchesOracle(arm)
         let rpm = try RPMFile.read(arm)
         #expect(rpm.nevra == "fixture-arm-7:1.2.3-4.test.armv7hl")
@@ -207,8 +209,8 @@ struct RPMFileTests {
         #expect(!rpm.isSource)
     }
 
-    @Test func readsMislabelledNoarchAndSourcePackagesLikeRpm() throws {
-        let fixtures = try fixtures
+    @Test func readsMislabelledNoarchAndSourcePackagesLikeRpm() async throws {
+        let fixtures = try await fixtures
         for url in [fixtures.mislabelled, fixtures.noarch, fixtures.source, fixtures.large] + fixtures.armByCompressor.values {
             try expectMatchesOracle(url)
         }
@@ -216,8 +218,8 @@ struct RPMFileTests {
         #expect(try RPMFile.read(fixtures.noarch).arch == "noarch")
     }
 
-    @Test func findsTheArmBinaryAndItsHardLink() throws {
-        let elves = try RPMFile.read(try fixtures.arm).executables()
+    @Test func findsTheArmBinaryAndItsHardLink() async throws {
+        let elves = try RPMFile.read(try await fixtures.arm).executables()
         #expect(Set(elves.map(\.path)) == ["/usr/bin/prog", "/usr/bin/prog-hardlink"])
         #expect(elves.allSatisfy { $0.machine == .arm && $0.is32Bit && $0.isLittleEndian })
         #expect(elves.mislabelledFiles(forArch: "armv7hl").isEmpty)
@@ -226,15 +228,15 @@ struct RPMFileTests {
     }
 
     @Test(arguments: ["xz", "zstd", "bzip2"])
-    func decompressesEachPayloadCompressor(_ compressor: String) throws {
-        let rpm = try RPMFile.read(try #require(try fixtures.armByCompressor[compressor]))
+    func decompressesEachPayloadCompressor(_ compressor: String) async throws {
+        let rpm = try RPMFile.read(try #require(try await fixtures.armByCompressor[compressor]))
         #expect(rpm.payloadCompressor == compressor)
         let elves = try rpm.executables()
         #expect(elves.map(\.machine) == [.arm, .arm])
     }
 
-    @Test func flagsAnX86BinaryInAnArmPackage() throws {
-        let rpm = try RPMFile.read(try fixtures.mislabelled)
+    @Test func flagsAnX86BinaryInAnArmPackage() async throws {
+        let rpm = try RPMFile.read(try await fixtures.mislabelled)
         #expect(rpm.arch == "armv7hl")
         let wrong = try rpm.executables().mislabelledFiles(forArch: rpm.arch)
         #expect(wrong.map(\.path).sorted() == ["/usr/bin/prog", "/usr/bin/prog-hardlink"])
@@ -242,31 +244,31 @@ struct RPMFileTests {
         #expect(wrong.mislabelledFiles(forArch: "x86_64").isEmpty)
     }
 
-    @Test func noarchWithTextOnlyHasNoELF() throws {
-        #expect(try RPMFile.read(try fixtures.noarch).executables().isEmpty)
-        #expect(try RPMFile.read(try fixtures.large).executables().isEmpty)
+    @Test func noarchWithTextOnlyHasNoELF() async throws {
+        #expect(try RPMFile.read(try await fixtures.noarch).executables().isEmpty)
+        #expect(try RPMFile.read(try await fixtures.large).executables().isEmpty)
     }
 
-    @Test func readsALargePackagesHeaderWithoutItsPayload() throws {
-        let large = try fixtures.large
+    @Test func readsALargePackagesHeaderWithoutItsPayload() async throws {
+        let large = try await fixtures.large
         let size = try #require(try FileManager.default.attributesOfItem(atPath: large.path)[.size] as? Int)
         #expect(size > 1 << 20)
         // Zeroing the payload leaves the header readable: read() does not look at it.
         var bytes = try [UInt8](Data(contentsOf: large))
         let offset = Int(try RPMFile.read(large).payloadOffset)
         for index in offset..<bytes.count { bytes[index] = 0 }
-        let zeroed = try write(bytes, "zeroed-payload")
+        let zeroed = try await write(bytes, "zeroed-payload")
         #expect(try RPMFile.read(zeroed).name == "fixture-large")
         #expect(throws: RPMError.self) { try RPMFile.read(zeroed).executables() }
     }
 
-    @Test func readsTheExamplePackagesLikeRpm() throws {
+    @Test func readsTheExamplePackagesLikeRpm() async throws {
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("script/build-examples")
-        let out = try fixtures.arm.deletingLastPathComponent().deletingLastPathComponent()
+        let out = try await fixtures.arm.deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples")
-        let paths = try RPMFixtures.run(script.path, [out.path]).split(separator: "\n").map(String.init)
+        let paths = try await onThreadOfItsOwn { try RPMFixtures.run(script.path, [out.path]) }.split(separator: "\n").map(String.init)
         #expect(paths.count == 5)
         for path in paths {
             let url = URL(fileURLWithPath: path)
@@ -350,10 +352,10 @@ struct RPMFileTests {
     ]
 
     @Test(arguments: damages)
-    func rejectsDamagedFiles(_ damage: Damage) throws {
-        var bytes = try [UInt8](Data(contentsOf: try fixtures.arm))
+    func rejectsDamagedFiles(_ damage: Damage) async throws {
+        var bytes = try [UInt8](Data(contentsOf: try await fixtures.arm))
         damage.apply(&bytes, Layout(bytes))
-        let url = try write(bytes, damage.description.replacingOccurrences(of: " ", with: "-"))
+        let url = try await write(bytes, damage.description.replacingOccurrences(of: " ", with: "-"))
         let error = try #require(throws: RPMError.self) { try RPMFile.read(url) }
         #expect(error.file == url.path)
         #expect(error.description.hasPrefix(url.path + ": "))
@@ -366,13 +368,14 @@ struct RPMFileTests {
         }
     }
 
-    @Test func rejectsAnELFFileThatIsNotAnRPM() throws {
-        let error = try #require(throws: RPMError.self) { try RPMFile.read(try fixtures.hostBinary) }
+    @Test func rejectsAnELFFileThatIsNotAnRPM() async throws {
+        let hostBinary = try await fixtures.hostBinary
+        let error = try #require(throws: RPMError.self) { try RPMFile.read(hostBinary) }
         #expect(error.kind == .notAnRPM)
         #expect(error.description.contains("is not an RPM package"))
     }
 
-    @Test func reportsAMissingFile() throws {
+    @Test func reportsAMissingFile() async throws {
         let error = try #require(throws: RPMError.self) { try RPMFile.read(URL(fileURLWithPath: "/nonexistent/x.rpm")) }
         guard case .unreadable = error.kind else {
             Issue.record("expected unreadable, got \(error)")
@@ -380,11 +383,11 @@ struct RPMFileTests {
         }
     }
 
-    @Test func reportsACorruptCompressedPayload() throws {
-        var bytes = try [UInt8](Data(contentsOf: try fixtures.arm))
+    @Test func reportsACorruptCompressedPayload() async throws {
+        var bytes = try [UInt8](Data(contentsOf: try await fixtures.arm))
         let layout = Layout(bytes)
         for index in layout.payloadOffset + 200..<layout.payloadOffset + 400 { bytes[index] ^= 0x55 }
-        let url = try write(bytes, "corrupt-payload")
+        let url = try await write(bytes, "corrupt-payload")
         #expect(try RPMFile.read(url).name == "fixture-arm")
         let error = try #require(throws: RPMError.self) { try RPMFile.read(url).executables() }
         guard case .corrupt(.payload, _) = error.kind else {
@@ -393,8 +396,8 @@ struct RPMFileTests {
         }
     }
 
-    func write(_ bytes: [UInt8], _ name: String) throws -> URL {
-        let url = try fixtures.arm.deletingLastPathComponent().appendingPathComponent("damaged-\(name).rpm")
+    func write(_ bytes: [UInt8], _ name: String) async throws -> URL {
+        let url = try await fixtures.arm.deletingLastPathComponent().appendingPathComponent("damaged-\(name).rpm")
         try Data(bytes).write(to: url)
         return url
     }

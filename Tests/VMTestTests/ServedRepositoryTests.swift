@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func repodataListsTheServedRPMs() async throws {
-        let rpms = try RPMFixtures.shared.get()
+        let rpms = try await RPMFixtures.shared.value
         let folder = try DebianPackageFileTests.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let served = try await ServedRepository.make(
