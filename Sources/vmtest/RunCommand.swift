@@ -32,6 +32,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "A directory whose executable files are copied in and each run as a test case.")
     var testsDir: String?
 
+    @Option(
+        help: """
+            Tests the packager already wrote: a source tree or Debian .dsc with debian/tests/control \
+            (DEP-8, as autopkgtest runs them), or a directory holding an fmf tree (tmt).
+            """)
+    var testsFrom: String?
+
+    @Option(help: "Which tmt tests to run, in tmt's filter syntax (`tag:-slow`, `tier:1 & tag:fast`).")
+    var filter: String?
+
     @Option(help: "Command channel: serial or ssh (default: the profile's).")
     var channel: String?
 
@@ -68,9 +78,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
         if let testTimeout, testTimeout <= 0 { throw ValidationError("--test-timeout must be a positive number of seconds") }
-        if rpms.isEmpty && debs.isEmpty && tests.isEmpty && testsDir == nil {
-            throw ValidationError("nothing to test: give --rpm, --deb, --test or --tests-dir")
+        if rpms.isEmpty && debs.isEmpty && tests.isEmpty && testsDir == nil && testsFrom == nil {
+            throw ValidationError("nothing to test: give --rpm, --deb, --test, --tests-dir or --tests-from")
         }
+        if filter != nil && testsFrom == nil { throw ValidationError("--filter selects among --tests-from's tests: give --tests-from") }
     }
 
     func run() async throws {
@@ -80,6 +91,8 @@ struct RunCommand: AsyncParsableCommand {
         let debs = debs
         let tests = tests
         let testsDir = testsDir
+        let testsFrom = testsFrom
+        let filter = filter
         let channel = channel.flatMap(ChannelKind.init(rawValue:))
         let results = results
         let json = json
@@ -100,6 +113,8 @@ struct RunCommand: AsyncParsableCommand {
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
                 keepOnFailure: keep)
             request.debPaths = debs
+            request.testsFrom = testsFrom
+            request.testFilter = filter
             request.strict = strict
             request.cold = cold
             request.accelerator = acceleration

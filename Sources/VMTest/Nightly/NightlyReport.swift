@@ -50,8 +50,29 @@ public struct NightlyReport: Sendable, Codable, Hashable {
 
     public struct TestCounts: Sendable, Codable, Hashable {
         public var passed = 0
+        /// Failed, errors, and tmt's warn (which fails a run as tmt counts it).
         public var failed = 0
         public var skipped = 0
+        /// Packagers' own outcomes (xfail, flaky, warn, info) by name, besides the counts above.
+        public var outcomes: [String: Int] = [:]
+
+        mutating func count(_ verdict: RunReport.Verdict) {
+            switch verdict {
+            case .passed: passed += 1
+            case .skipped: skipped += 1
+            case .failed, .error: failed += 1
+            case .warn:
+                failed += 1
+                outcomes[verdict.rawValue, default: 0] += 1
+            case .xfail, .flaky, .info: outcomes[verdict.rawValue, default: 0] += 1
+            }
+        }
+
+        /// "3 passed, 1 failed, 1 xfail", as the report shows it.
+        var summary: String {
+            "\(passed) passed, \(failed) failed" + (skipped > 0 ? ", \(skipped) skipped" : "")
+                + outcomes.sorted { $0.key < $1.key }.map { ", \($0.value) \($0.key)" }.joined()
+        }
     }
 
     public enum Verdict: String, Sendable, Codable, Hashable {
@@ -170,9 +191,7 @@ public enum NightlyReportWriter {
                 }
                 let links = ["junit.xml", "console.log", "summary.json"]
                     .map { "<a href=\"\(escape(final.results))/\($0)\">\($0.split(separator: ".")[0])</a>" }.joined(separator: " ")
-                let tests =
-                    "\(run.tests.passed) passed, \(run.tests.failed) failed"
-                    + (run.tests.skipped > 0 ? ", \(run.tests.skipped) skipped" : "")
+                let tests = run.tests.summary
                 let note = attemptsNote(run)
                 rows +=
                     "<td class=\"\(run.verdict.rawValue)\" data-profile=\"\(escape(profile))\" data-package-set=\"\(escape(set))\" data-verdict=\"\(run.verdict.rawValue)\">"

@@ -179,13 +179,7 @@ public struct NightlyRunner: Sendable {
             if !retrying { break }
         }
         var counts = NightlyReport.TestCounts()
-        for test in last?.tests ?? [] {
-            switch test.verdict {
-            case .passed: counts.passed += 1
-            case .failed, .error: counts.failed += 1
-            case .skipped: counts.skipped += 1
-            }
-        }
+        for test in last?.tests ?? [] { counts.count(test.verdict) }
         let run = NightlyReport.MatrixRun(
             profile: cell.profile.name, packageSet: cell.set.name,
             packages: cell.set.rpms.map { URL(fileURLWithPath: $0).lastPathComponent },
@@ -196,9 +190,9 @@ public struct NightlyRunner: Sendable {
 
     static func verdict(of report: RunReport) -> NightlyReport.Verdict {
         switch report.verdict {
-        case .passed, .skipped: .passed
-        case .failed: .failed
         case .error: .infrastructure
+        case let verdict where verdict.failsTheRun: .failed
+        default: .passed
         }
     }
 

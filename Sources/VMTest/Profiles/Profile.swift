@@ -34,6 +34,12 @@ public struct Profile: Sendable, Hashable {
     /// (the image holds it), so their dependencies can be resolved here. `nil` for other
     /// guests.
     public var debianArchitecture: String? { image.build?.debian?.architecture }
+
+    /// The guest's architecture as dpkg names it, which DEP-8 metadata is written in
+    /// (`Architecture:` fields, `[armhf]` qualifiers), whether or not the guest runs dpkg.
+    public var dpkgArchitecture: String {
+        debianArchitecture ?? (arch == .aarch64 ? "arm64" : "armhf")
+    }
 }
 
 extension Profile: Decodable {

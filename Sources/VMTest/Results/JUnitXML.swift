@@ -21,13 +21,15 @@ public enum JUnitXML {
         return "<?xml version='1.0' encoding='UTF-8'?>\n" + xml.text
     }
 
-    private static func failures(_ report: RunReport) -> Int { report.tests.filter { $0.verdict == .failed }.count }
+    private static func failures(_ report: RunReport) -> Int {
+        report.tests.filter { $0.verdict == .failed || $0.verdict == .warn }.count
+    }
     private static func errors(_ report: RunReport) -> Int {
         report.tests.filter { $0.verdict == .error }.count + (report.infrastructureError == nil ? 0 : 1)
     }
 
     private static func testsuite(_ report: RunReport, name: String, into xml: inout XMLWriter) {
-        let skipped = report.tests.filter { $0.verdict == .skipped }.count
+        let skipped = report.tests.filter { $0.verdict == .skipped || $0.verdict == .xfail }.count
         xml.open(
             "testsuite",
             [
@@ -49,12 +51,26 @@ public enum JUnitXML {
             xml.open(
                 "testcase", ["classname": "\(report.profile).\(test.kind.rawValue)", "name": test.name, "time": seconds(test.seconds)])
             let message = test.message ?? ""
+            // JUnit knows pass, failure, error and skipped; the other outcomes keep their
+            // own name in a property, and map to the nearest JUnit element: xfail is a
+            // skip, warn a failure, a flaky failure Surefire's <flakyFailure> (which
+            // Jenkins shows on a passing test), info a pass.
             switch test.verdict {
-            case .passed: break
-            case .failed:
-                xml.element("failure", ["message": message, "type": "exit \(test.exitStatus.map(String.init) ?? "?")"], text: message)
+            case .passed, .skipped, .failed, .error: break
+            case .xfail, .flaky, .warn, .info:
+                xml.open("properties")
+                xml.element("property", ["name": "verdict", "value": test.verdict.rawValue])
+                xml.close("properties")
+            }
+            let exit = "exit \(test.exitStatus.map(String.init) ?? "?")"
+            switch test.verdict {
+            case .passed, .info: break
+            case .failed: xml.element("failure", ["message": message, "type": exit], text: message)
+            case .warn: xml.element("failure", ["message": "warn: \(message)", "type": "warn"], text: message)
             case .error: xml.element("error", ["message": message], text: message)
             case .skipped: xml.element("skipped", ["message": message])
+            case .xfail: xml.element("skipped", ["message": "xfail: \(message)"])
+            case .flaky: xml.element("flakyFailure", ["message": message, "type": exit], text: message)
             }
             xml.element("system-out", text: test.standardOutput)
             xml.element("system-err", text: test.standardError)

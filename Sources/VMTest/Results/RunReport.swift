@@ -42,23 +42,37 @@ public struct RunReport: Sendable, Codable, Hashable {
         public var reason: String
     }
 
+    /// A run's verdict (passed, failed, error), or one test's. The tests packagers write
+    /// have outcomes of their own (tmt's xfail, warn and info, autopkgtest's flaky), kept
+    /// as such so a report says what the test's metadata said, not a folded pass or fail.
     public enum Verdict: String, Sendable, Codable, Hashable {
         case passed, failed, skipped
         /// The run broke before a verdict: counted as an error in JUnit, not a failure.
         case error
+        /// The test failed, and its metadata expects that (tmt `result: xfail`).
+        case xfail
+        /// A DEP-8 `flaky` test failed: reported, not counted as a failure.
+        case flaky
+        /// tmt `result: warn`, or beakerlib's WARN: counted as a failure, as tmt does.
+        case warn
+        /// tmt `result: info`: informational, never a failure.
+        case info
+
+        /// Whether a test with this verdict fails the run.
+        public var failsTheRun: Bool { self == .failed || self == .error || self == .warn }
     }
 
     public var verdict: Verdict {
         if infrastructureError != nil { return .error }
-        return tests.contains { $0.verdict == .failed || $0.verdict == .error } ? .failed : .passed
+        return tests.contains { $0.verdict.failsTheRun } ? .failed : .passed
     }
 
     /// 0 all passed, 1 a test failed, 3 the machinery failed.
     public var exitStatus: Int32 {
         switch verdict {
-        case .passed, .skipped: return ExitStatus.success
-        case .failed: return ExitStatus.testFailed
         case .error: return ExitStatus.infrastructure
+        case let verdict where verdict.failsTheRun: return ExitStatus.testFailed
+        default: return ExitStatus.success
         }
     }
 }
@@ -85,6 +99,10 @@ public struct TestCaseResult: Sendable, Codable, Hashable {
         case installedTests = "installed-tests"
         case command
         case testsDir = "tests-dir"
+        /// A DEP-8 test from `debian/tests/control` (`--tests-from`).
+        case dep8
+        /// A tmt test from an fmf tree (`--tests-from`).
+        case tmt
         /// A test that never ran because an earlier step failed.
         case skipped
 

@@ -5,10 +5,15 @@ public enum RunSummaryPrinter {
     public static func print(_ report: RunReport, results: URL) {
         var lines: [String] = [""]
         let passed = report.tests.filter { $0.verdict == .passed }.count
-        let failed = report.tests.filter { $0.verdict == .failed || $0.verdict == .error }.count
+        let failed = report.tests.filter { $0.verdict.failsTheRun }.count
         let skipped = report.tests.filter { $0.verdict == .skipped }.count
-        for test in report.tests where test.verdict == .failed || test.verdict == .error {
-            lines.append("FAILED \(test.name): \(test.message ?? "")")
+        // Outcomes of packagers' own tests, said only when there are any.
+        let others = [RunReport.Verdict.xfail, .flaky, .warn, .info].compactMap { verdict -> String? in
+            let count = report.tests.filter { $0.verdict == verdict }.count
+            return count == 0 ? nil : ", \(count) \(verdict.rawValue)"
+        }.joined()
+        for test in report.tests where test.verdict.failsTheRun || test.verdict == .flaky {
+            lines.append("\(test.verdict == .failed || test.verdict == .error ? "FAILED" : test.verdict.rawValue.uppercased()) \(test.name): \(test.message ?? "")")
             let detail = (test.standardError.isEmpty ? test.standardOutput : test.standardError)
                 .split(separator: "\n").suffix(8)
             lines += detail.map { "  | \($0)" }
@@ -22,7 +27,7 @@ public enum RunSummaryPrinter {
             }
         }
         lines.append(
-            "\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.map { "\($0.rawValue), \(report.guestKernel?.rawValue ?? "?") kernel" } ?? "no hypervisor"), \(report.channel)\(report.warmState.map { ", restored from saved state \($0)" } ?? ""))"
+            "\(report.verdict.rawValue.uppercased()): \(passed) passed, \(failed) failed, \(skipped) skipped\(others) in \(String(format: "%.1f", report.seconds)) s (\(report.profile), \(report.accelerator.map { "\($0.rawValue), \(report.guestKernel?.rawValue ?? "?") kernel" } ?? "no hypervisor"), \(report.channel)\(report.warmState.map { ", restored from saved state \($0)" } ?? ""))"
         )
         lines.append("results: \(results.path) (junit.xml, summary.json, console.log, tests/)")
         FileHandle.standardError.writeIfOpen((lines.joined(separator: "\n") + "\n"))

@@ -82,10 +82,28 @@ public struct PackageTestRunner: Sendable {
                 subject: results.path, problem: "cannot be created (\(error.localizedDescription))",
                 fix: "give --results a writable directory")
         }
-        return RunInputs(
+        var inputs = RunInputs(
             request: request, runID: runID, packages: packages, debs: debs, testScripts: scripts, channel: channel,
             results: results,
             workarounds: (profile.workarounds ?? .none).overriding(request.workarounds))
+        inputs.suite = try await discoverSuite(request, debs: debs, results: results)
+        return inputs
+    }
+
+    /// `--tests-from`: the packager's tests, found and checked before anything boots. A
+    /// `.dsc` is unpacked into the results folder, so what ran stays beside its results.
+    private func discoverSuite(_ request: RunRequest, debs: [DebianPackageFile], results: URL) async throws -> TestSource? {
+        guard let path = request.testsFrom else { return nil }
+        let profile = request.profile
+        let scratch = results.appendingPathComponent("tests-source")
+        try? FileManager.default.removeItem(at: scratch)
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let suite = try await TestSource.discover(
+            URL(fileURLWithPath: path), scratch: scratch, prefer: profile.debianArchitecture != nil ? .dep8 : .tmt,
+            architecture: profile.dpkgArchitecture, packagesUnderTest: debs.map(\.package),
+            filter: try request.testFilter.map { try TMTFilter($0) })
+        launcher.reporter.note(suite.summary)
+        return suite
     }
 
     /// `--deb` files: Debian packages, for a Debian guest's architecture, each once.
@@ -215,13 +233,18 @@ public struct PackageTestRunner: Sendable {
         options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
-        // .deb files reach the guest as a repository, with what the guest lacks for them.
+        // .deb files reach the guest as a repository, with what the guest lacks for them
+        // and for the packager's tests.
         let content = scratch.appendingPathComponent("content")
-        if !prepared.debs.isEmpty {
-            try await serveDebs(prepared, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
+        let packagerTests = prepared.inputs.suite.map { PackagerTests(suite: $0, guestDirectory: Self.guestDirectory) }
+        if !prepared.debs.isEmpty || !(packagerTests?.dependencies.isEmpty ?? true) {
+            try await serveDebs(prepared, tests: packagerTests, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
         }
+        try await packagerTests?.pack(into: content)
         // Files reach a console-only guest on a read-only disk of their own.
-        let files = prepared.packages.map(\.file) + prepared.testScripts + prepared.debs.map(\.url)
+        let files =
+            prepared.packages.map(\.file) + prepared.testScripts + prepared.debs.map(\.url)
+            + (packagerTests == nil ? [] : [content.appendingPathComponent(PackagerTests.archiveName)])
         if prepared.channel == .serial, !files.isEmpty {
             try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
             for package in prepared.packages {
@@ -274,14 +297,14 @@ public struct PackageTestRunner: Sendable {
                         try await copy(prepared, into: channel, ssh: ssh, content: content)
                     }
                 }
-                try await runTests(prepared, channel: channel, session: session)
+                try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests)
             } catch {
                 await ssh?.close()
                 if prepared.inputs.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
                 throw error
             }
             await ssh?.close()
-            if prepared.inputs.request.keepOnFailure, session.tests.contains(where: { $0.verdict == .failed || $0.verdict == .error }) {
+            if prepared.inputs.request.keepOnFailure, session.tests.contains(where: { $0.verdict.failsTheRun }) {
                 guest.keepRunning()
             }
         }
@@ -291,16 +314,22 @@ public struct PackageTestRunner: Sendable {
     /// apt against the image's dpkg status, downloaded from Debian's mirror) as an apt
     /// repository at `repository`. When they cannot be resolved here (a dependency nobody
     /// provides, or no mirror), the guest's apt says so in the install test case.
-    private func serveDebs(_ prepared: PreparedRun, at repository: URL, scratch: URL, session: RunSession) async throws {
+    private func serveDebs(
+        _ prepared: PreparedRun, tests: PackagerTests?, at repository: URL, scratch: URL, session: RunSession
+    ) async throws {
         guard let architecture = prepared.profile.debianArchitecture else { return }
         let downloads = scratch.appendingPathComponent("downloads")
-        try await session.phases.timed("dependencies", "resolving the .deb packages' dependencies for \(architecture)") {
+        try await session.phases.timed("dependencies", "resolving the packages' and tests' dependencies for \(architecture)") {
             let status = try await GuestDpkgStatus.file(for: prepared.guest.image, cache: launcher.directories.cache)
             let resolver = DebianDependencyResolver(architecture: architecture, guestStatus: status)
             let resolution = try await resolver.resolve(
-                prepared.debs.map(\.package), localPackages: prepared.debs.map(\.url), into: downloads)
+                prepared.debs.map(\.package) + (tests?.dependencies ?? []), localPackages: prepared.debs.map(\.url), into: downloads)
             if case .unsatisfiable(let explanation) = resolution {
-                launcher.reporter.note("the .deb packages' dependencies cannot all be resolved here:\n  \(explanation)")
+                launcher.reporter.note("the dependencies cannot all be resolved here:\n  \(explanation)")
+            }
+            // Recommendations the mirror lacks are left out, one by one.
+            for recommended in tests?.recommendations ?? [] {
+                _ = try await resolver.resolve([recommended], localPackages: prepared.debs.map(\.url), into: downloads)
             }
         }
         _ = try await ServedRepository.make(
@@ -322,6 +351,10 @@ public struct PackageTestRunner: Sendable {
             for script in prepared.testScripts {
                 try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)
             }
+            let suite = content.appendingPathComponent(PackagerTests.archiveName)
+            if FileManager.default.fileExists(atPath: suite.path) {
+                try await ssh.copy(local: suite, toGuest: "\(directory)/\(PackagerTests.archiveName)", timeout: prepared.testTimeout)
+            }
             let repository = content.appendingPathComponent("repo")
             for name in (try? FileManager.default.contentsOfDirectory(atPath: repository.path)) ?? [] {
                 try await ssh.copy(
@@ -338,11 +371,13 @@ public struct PackageTestRunner: Sendable {
     static let payloadLabel = "VMTEST_PAYLOAD"
     static let guestDirectory = "/var/tmp/vmtest"
 
-    private func runTests(_ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
+    private func runTests(
+        _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession, packagerTests: PackagerTests?
+    ) async throws {
         let profile = prepared.profile
         if !prepared.debs.isEmpty {
             let names = prepared.debs.map { ShellWords.quote($0.package) }.joined(separator: " ")
-            let installed = try await session.test(kind: .install, name: "install-deb", command: Self.aptInstall(names), on: channel)
+            let installed = try await session.test(kind: .install, name: "install-deb", command: Self.apt("install " + names), on: channel)
             guard installed.verdict == .passed else {
                 session.skipRemaining(because: "the .deb packages did not install")
                 return
@@ -370,6 +405,11 @@ public struct PackageTestRunner: Sendable {
                 try await installedTests(of: package.name, prepared, channel: channel, session: session)
             }
         }
+        if let packagerTests {
+            let installer: (([String]) -> String)? =
+                profile.debianArchitecture == nil ? nil : { Self.apt("satisfy " + $0.map(ShellWords.quote).joined(separator: " ")) }
+            try await packagerTests.run(on: channel, session: session, results: prepared.results, installer: installer)
+        }
         for (index, command) in prepared.commands.enumerated() {
             _ = try await session.test(kind: .command, name: TestName.command(index, command), command: command, on: channel)
         }
@@ -393,9 +433,10 @@ public struct PackageTestRunner: Sendable {
         }
     }
 
-    /// apt in the guest, reading only the run's repository: the packages and what the
-    /// host found they lack are all there, so the guest needs no network.
-    static func aptInstall(_ names: String) -> String {
+    /// apt in the guest (`install NAMES`, `satisfy DEPENDENCIES`), reading only the run's
+    /// repository: the packages and what the host found they lack are all there, so the
+    /// guest needs no network.
+    static func apt(_ request: String) -> String {
         let list = "\(guestDirectory)/repo.list"
         let options = [
             "-o Dir::Etc::SourceList=\(list)", "-o Dir::Etc::SourceParts=-", "-o APT::Get::List-Cleanup=0",
@@ -405,7 +446,7 @@ public struct PackageTestRunner: Sendable {
             "set -e",
             "echo '\(ServedRepository.aptSource(at: "\(guestDirectory)/repo"))' > \(list)",
             "apt-get -q \(options) update",
-            "DEBIAN_FRONTEND=noninteractive apt-get -q -y \(options) --no-install-recommends install \(names)",
+            "DEBIAN_FRONTEND=noninteractive apt-get -q -y \(options) --no-install-recommends \(request)",
         ].joined(separator: "\n")
     }
 }

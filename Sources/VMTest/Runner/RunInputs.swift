@@ -8,6 +8,8 @@ public struct RunInputs: Sendable {
     public var packages: [RPMPackage]
     public var debs: [DebianPackageFile] = []
     public var testScripts: [URL]
+    /// The packager's own tests found under `--tests-from`.
+    public var suite: TestSource? = nil
     public var channel: ChannelKind
     public var results: URL
     public var workarounds: WorkaroundSelection

@@ -8,6 +8,10 @@ public struct RunRequest: Sendable {
     public var debPaths: [String] = []
     public var commands: [String]
     public var testsDirectory: String?
+    /// `--tests-from`: a source tree, a `.dsc` or an fmf tree whose tests run as written.
+    public var testsFrom: String?
+    /// `--filter`, in tmt's syntax, over the tmt tests found.
+    public var testFilter: String?
     public var channel: ChannelKind?
     /// nil means `./vmtest-results/RUN-ID`.
     public var resultsDirectory: String?

@@ -41,8 +41,16 @@ final class RunSession: Sendable {
 
     /// Runs one test case. A failing or timed-out command is a verdict; a broken
     /// channel is rethrown, because no later test could run either.
-    func test(kind: TestCaseResult.Kind, name: String, command: String, on channel: any GuestChannel) async throws -> TestCaseResult {
+    ///
+    /// - Parameters:
+    ///   - timeout: the test's own limit (a tmt `duration`); the run's `--test-timeout` otherwise.
+    ///   - judge: what the finished command means; by default its exit status does.
+    func test(
+        kind: TestCaseResult.Kind, name: String, command: String, on channel: any GuestChannel, timeout: Duration? = nil,
+        judge: ((CommandResult) -> SuiteOutcome)? = nil
+    ) async throws -> TestCaseResult {
         let start = ContinuousClock.now
+        let limit = timeout ?? prepared.testTimeout
         reporter.begin("test", name)
         var result = TestCaseResult(
             kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
@@ -51,23 +59,17 @@ final class RunSession: Sendable {
         let exports = guestPlan.testEnvironment.sorted { $0.key < $1.key }
             .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
         do {
-            let outcome = try await channel.run(exports + command, timeout: prepared.testTimeout)
+            let outcome = try await channel.run(exports + command, timeout: limit)
             result.exitStatus = outcome.exitStatus
             result.standardOutput = outcome.standardOutput
             result.standardError = outcome.standardError
-            switch outcome.exitStatus {
-            case 0: result.verdict = .passed
-            case 77 where kind.skipsOnExit77:
-                result.verdict = .skipped
-                result.message = "the test skipped itself (exit 77)"
-            default:
-                result.verdict = .failed
-                result.message = "exit status \(outcome.exitStatus)"
-            }
+            let judged = judge?(outcome) ?? .byExitStatus(outcome.exitStatus, skipsOnExit77: kind.skipsOnExit77)
+            result.verdict = judged.verdict
+            result.message = judged.message
         } catch let error as GuestChannelError {
             guard case .commandTimedOut = error.kind else { throw error }
             result.verdict = .failed
-            result.message = "timed out after \(Int(prepared.testTimeout.seconds)) s"
+            result.message = "timed out after \(Int(limit.seconds)) s"
             result.standardOutput = error.lastLines.joined(separator: "\n")
         }
         result.seconds = (ContinuousClock.now - start).seconds
@@ -78,12 +80,33 @@ final class RunSession: Sendable {
         return result
     }
 
+    /// Records a test that could not be run at all, as an error, and returns it.
+    func error(kind: TestCaseResult.Kind, name: String, because reason: String) -> TestCaseResult {
+        reporter.note("test: ERROR \(name) (\(reason))")
+        let result = TestCaseResult(
+            kind: kind, name: name, command: "", verdict: .error, exitStatus: nil,
+            seconds: 0, standardOutput: "", standardError: "", message: reason)
+        state.withLock { $0.tests.append(result) }
+        return result
+    }
+
+    /// Records a test that is not run, and why (autopkgtest's reasons, say).
+    func skip(kind: TestCaseResult.Kind, name: String, because reason: String) {
+        reporter.note("test: SKIPPED \(name) (\(reason))")
+        state.withLock {
+            $0.tests.append(
+                TestCaseResult(
+                    kind: kind, name: name, command: "", verdict: .skipped, exitStatus: nil,
+                    seconds: 0, standardOutput: "", standardError: "", message: reason))
+        }
+    }
+
     func skipRemaining(because reason: String) {
         let skipped =
             prepared.packages.flatMap { package in
                 prepared.profile.smokeTests.map { TestName.smoke($0, package) }
             } + prepared.commands.enumerated().map { TestName.command($0.offset, $0.element) }
-            + prepared.testScripts.map(\.lastPathComponent)
+            + prepared.testScripts.map(\.lastPathComponent) + (prepared.inputs.suite?.testNames ?? [])
         state.withLock {
             for name in skipped {
                 $0.tests.append(

@@ -53,6 +53,8 @@ extension RunInputError: BadInputError {}
 
 extension AcceleratorRequestError: BadInputError {}
 
+extension TestMetadataError: BadInputError {}
+
 extension ToolError: ExitStatusProviding {
     /// A missing tool is the host's setup, fixed by installing it; a tool that fails is the machinery.
     public var exitStatus: Int32 {

@@ -17,9 +17,11 @@ public struct DEP8Execution: Sendable {
         self.artifactsDirectory = artifactsDirectory
     }
 
-    /// Run once before the tests: the ordinary user, with a home of its own.
+    /// Run once before the tests: the ordinary user, with a home of its own, owning the
+    /// source tree as autopkgtest makes it (tests without `needs-root` write beside their
+    /// files, hello's upstream tests for one).
     public var setupCommand: String {
-        "id -u \(normalUser) >/dev/null 2>&1 || useradd --create-home --shell /bin/bash \(normalUser)"
+        "(id -u \(normalUser) >/dev/null 2>&1 || useradd --create-home --shell /bin/bash \(normalUser)) && chown -R \(normalUser) \(ShellWords.quote(sourceDirectory))"
     }
 
     /// The shell command that runs `test` in the guest; its exit status and streams are the test's.
@@ -39,6 +41,9 @@ public struct DEP8Execution: Sendable {
             [
                 "AUTOPKGTEST_TMP=\"$tmp\"", "ADTTMP=\"$tmp\"", "AUTOPKGTEST_ARTIFACTS=\(artifacts)", "ADT_ARTIFACTS=\(artifacts)",
                 "AUTOPKGTEST_TEST_NAME=\(ShellWords.quote(test.name))",
+                // vmtest's shell runs with LC_ALL=C; Debian's CI testbeds run tests in
+                // C.UTF-8, which tests expecting UTF-8 output (antiword's) are written for.
+                "LC_ALL=C.UTF-8", "LANG=C.UTF-8",
             ] + (asRoot ? ["AUTOPKGTEST_NORMAL_USER=\(normalUser)", "HOME=/root"] : ["HOME=~\(normalUser)"])
         let user = asRoot ? "" : "runuser -u \(normalUser) -- "
         // The wrapper says nothing on stderr itself, so what is there is the test's.

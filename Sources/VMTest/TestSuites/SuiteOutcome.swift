@@ -16,11 +16,37 @@ public enum SuiteOutcome: Sendable, Equatable {
     /// The test could not be judged: it ran out of time, or tmt `result: error`.
     case error(String)
 
-    /// Whether the run's verdict should count it as a failure.
-    public var failsTheRun: Bool {
+    /// The verdict reports give it.
+    public var verdict: RunReport.Verdict {
         switch self {
-        case .failed, .error: true
-        default: false
+        case .passed: .passed
+        case .failed: .failed
+        case .skipped: .skipped
+        case .expectedFailure: .xfail
+        case .flaky: .flaky
+        case .warned: .warn
+        case .info: .info
+        case .error: .error
+        }
+    }
+
+    /// Why, in one line, for the report.
+    public var message: String? {
+        switch self {
+        case .passed(let note): note
+        case .failed(let why), .skipped(let why), .flaky(let why), .warned(let why), .error(let why): why
+        case .expectedFailure: "failed, as `result: xfail` expects"
+        case .info: "result: info (informational only)"
+        }
+    }
+
+    /// How vmtest's own test cases are judged: by exit status, 77 a skip where the test's
+    /// kind says so (GNOME installed tests).
+    static func byExitStatus(_ status: Int32, skipsOnExit77: Bool) -> SuiteOutcome {
+        switch status {
+        case 0: .passed()
+        case 77 where skipsOnExit77: .skipped("the test skipped itself (exit 77)")
+        default: .failed("exit status \(status)")
         }
     }
 }

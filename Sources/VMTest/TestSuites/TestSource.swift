@@ -25,6 +25,14 @@ public struct TestSource: Sendable {
         return .tmt
     }
 
+    /// Each test's name, as its metadata writes it: what results call it.
+    public var testNames: [String] {
+        switch tests {
+        case .dep8(let tests): tests.map(\.name)
+        case .tmt(let tests): tests.map(\.name)
+        }
+    }
+
     /// What a person reads before the run starts: the format, where, how many tests.
     public var summary: String {
         switch tests {
