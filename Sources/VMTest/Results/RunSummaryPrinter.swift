@@ -13,7 +13,9 @@ public enum RunSummaryPrinter {
             return count == 0 ? nil : ", \(count) \(verdict.rawValue)"
         }.joined()
         for test in report.tests where test.verdict.failsTheRun || test.verdict == .flaky {
-            lines.append("\(test.verdict == .failed || test.verdict == .error ? "FAILED" : test.verdict.rawValue.uppercased()) \(test.name): \(test.message ?? "")")
+            lines.append(
+                "\(test.verdict == .failed || test.verdict == .error ? "FAILED" : test.verdict.rawValue.uppercased()) \(test.name): \(test.message ?? "")"
+            )
             let detail = (test.standardError.isEmpty ? test.standardOutput : test.standardError)
                 .split(separator: "\n").suffix(8)
             lines += detail.map { "  | \($0)" }

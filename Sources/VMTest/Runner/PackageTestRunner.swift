@@ -238,7 +238,8 @@ public struct PackageTestRunner: Sendable {
         let content = scratch.appendingPathComponent("content")
         let packagerTests = prepared.inputs.suite.map { PackagerTests(suite: $0, guestDirectory: Self.guestDirectory) }
         if !prepared.debs.isEmpty || !(packagerTests?.dependencies.isEmpty ?? true) {
-            try await serveDebs(prepared, tests: packagerTests, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
+            try await serveDebs(
+                prepared, tests: packagerTests, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
         }
         try await packagerTests?.pack(into: content)
         // Files reach a console-only guest on a read-only disk of their own.

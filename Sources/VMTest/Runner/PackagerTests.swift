@@ -57,7 +57,8 @@ struct PackagerTests: Sendable {
         if !dependencies.isEmpty {
             let installed: TestCaseResult
             if let installer {
-                installed = try await session.test(kind: .install, name: "install-test-dependencies", command: installer(dependencies), on: channel)
+                installed = try await session.test(
+                    kind: .install, name: "install-test-dependencies", command: installer(dependencies), on: channel)
             } else {
                 installed = session.error(
                     kind: .install, name: "install-test-dependencies",
@@ -86,7 +87,8 @@ struct PackagerTests: Sendable {
                 _ = try await session.test(kind: kind, name: test.name, command: execution.command(for: test), on: channel) {
                     DEP8Execution.judge(test, exitStatus: $0.exitStatus, standardError: $0.standardError)
                 }
-                try await fetchArtifacts(of: test.name, from: "\(artifactsDirectory)/\(test.name)", on: channel, session: session, results: results)
+                try await fetchArtifacts(
+                    of: test.name, from: "\(artifactsDirectory)/\(test.name)", on: channel, session: session, results: results)
             }
         case .tmt(let tests):
             let execution = TMTExecution(treeDirectory: treeDirectory, dataDirectory: artifactsDirectory)
@@ -96,7 +98,8 @@ struct PackagerTests: Sendable {
                 _ = try await session.test(
                     kind: kind, name: test.name, command: execution.command(for: test), on: channel, timeout: test.duration + .seconds(60)
                 ) { TMTExecution.judge(test, exitStatus: $0.exitStatus) }
-                try await fetchArtifacts(of: test.name, from: execution.dataFolder(for: test), on: channel, session: session, results: results)
+                try await fetchArtifacts(
+                    of: test.name, from: execution.dataFolder(for: test), on: channel, session: session, results: results)
             }
         }
     }
