@@ -28,7 +28,8 @@ import Testing
             .write(to: sources, atomically: true, encoding: .utf8)
         let options = [
             "-q", "-o", "Dir::Etc::SourceList=\(sources.path)", "-o", "Dir::Etc::SourceParts=-",
-            "-o", "Dir::State::Lists=\(apt.appendingPathComponent("lists").path)", "-o", "Dir::Cache=\(apt.appendingPathComponent("cache").path)",
+            "-o", "Dir::State::Lists=\(apt.appendingPathComponent("lists").path)", "-o",
+            "Dir::Cache=\(apt.appendingPathComponent("cache").path)",
             "-o", "APT::Sandbox::User=root",
         ]
         let update = try await ExternalTool.aptGet.finish(options + ["update"])
@@ -133,7 +134,8 @@ import Testing
                 "tests/write-data.sh": "#!/bin/sh\necho \"kept by $TMT_TEST_NAME\" > \"$TMT_TEST_DATA/out.txt\"\n",
             ])
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent("tests/write-data.sh").path)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent("tests/write-data.sh").path)
         let results = RunTests.results("fmf")
         defer { try? FileManager.default.removeItem(at: results) }
         let run = try await EndToEnd.vmtest([
