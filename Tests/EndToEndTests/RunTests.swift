@@ -234,6 +234,24 @@ import Testing
         }
         let arm64 = (try? Data(contentsOf: directory.appendingPathComponent("arm64.deb"))) ?? Data()
         write("truncated.deb", arm64.prefix(arm64.count / 2))
+        // Test metadata with a mistake each: DEP-8 control files and fmf trees.
+        let script = "#!/bin/sh\ntrue\n"
+        for (folder, files) in [
+            ("dep8-unknown-field", ["debian/tests/control": "Tests: a\nFrobnicate: yes\n", "debian/tests/a": script]),
+            ("dep8-unknown-restriction", ["debian/tests/control": "Tests: a\nRestrictions: needs-magic\n", "debian/tests/a": script]),
+            ("dep8-no-test", ["debian/tests/control": "Tests: a\n\nDepends: hello\n", "debian/tests/a": script]),
+            ("fmf-yaml", [".fmf/version": "1\n", "main.fmf": "/t:\n    test: [unclosed\n"]),
+            ("fmf-result", [".fmf/version": "1\n", "main.fmf": "/t:\n    test: \"true\"\n    result: maybe\n"]),
+            ("fmf-duration", [".fmf/version": "1\n", "main.fmf": "/t:\n    test: \"true\"\n    duration: soon\n"]),
+            ("fmf-one-test", [".fmf/version": "1\n", "main.fmf": "/t:\n    test: \"true\"\n"]),
+        ] {
+            for (path, text) in files {
+                try? FileManager.default.createDirectory(
+                    at: directory.appendingPathComponent("\(folder)/\(path)").deletingLastPathComponent(), withIntermediateDirectories: true
+                )
+                write("\(folder)/\(path)", Data(text.utf8))
+            }
+        }
         return directory
     }
 
@@ -296,6 +314,22 @@ import Testing
             .init(arguments: ["run", fixture("bad-workaround.yaml"), "--test", "true"], message: "java-single-cpu"),
             .init(arguments: ["profiles", "validate", fixture("zero-cpus.yaml")], message: "line"),
             .init(arguments: ["boot"], message: "Missing expected argument"),
+            // Test metadata (--tests-from)
+            .init(
+                arguments: run + ["--tests-from", fixture("dep8-unknown-field")],
+                message: "debian/tests/control, line 2: unknown field `Frobnicate`"),
+            .init(
+                arguments: run + ["--tests-from", fixture("dep8-unknown-restriction")],
+                message: "debian/tests/control, line 2: unknown restriction `needs-magic`"),
+            .init(
+                arguments: run + ["--tests-from", fixture("dep8-no-test")],
+                message: "debian/tests/control, line 3: a stanza has neither `Tests` nor `Test-Command`"),
+            .init(arguments: run + ["--tests-from", fixture("fmf-yaml")], message: "main.fmf, line 3: YAML syntax error"),
+            .init(arguments: run + ["--tests-from", fixture("fmf-result")], message: "main.fmf, line 3: /t: `result` must be one of"),
+            .init(arguments: run + ["--tests-from", fixture("fmf-duration")], message: "main.fmf, line 3: /t: `duration` must be a time"),
+            .init(arguments: run + ["--tests-from", "/etc/passwd"], message: "is neither a directory nor a Debian source package"),
+            .init(arguments: run + ["--tests-from", fixture("fmf-one-test"), "--filter", "tag:none"], message: "nothing would run"),
+            .init(arguments: run + ["--test", "true", "--filter", "tag:x"], message: "--filter selects among --tests-from's tests"),
         ]
     }
 

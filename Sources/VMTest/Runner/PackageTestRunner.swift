@@ -102,6 +102,11 @@ public struct PackageTestRunner: Sendable {
             URL(fileURLWithPath: path), scratch: scratch, prefer: profile.debianArchitecture != nil ? .dep8 : .tmt,
             architecture: profile.dpkgArchitecture, packagesUnderTest: debs.map(\.package),
             filter: try request.testFilter.map { try TMTFilter($0) })
+        guard !suite.testNames.isEmpty else {
+            throw RunInputError(
+                subject: path, problem: "\(suite.summary): nothing would run",
+                fix: request.testFilter == nil ? "enable a test, or leave --tests-from out" : "loosen --filter \(request.testFilter!)")
+        }
         launcher.reporter.note(suite.summary)
         return suite
     }

@@ -33,14 +33,25 @@ public enum DEP8Control {
             let words: (String) -> [String] = { name in
                 (stanza[name] ?? "").replacingOccurrences(of: ",", with: " ").split(whereSeparator: \.isWhitespace).map(String.init)
             }
+            // A misspelt field or restriction would quietly change what a test means; it is
+            // refused before anything boots, where autopkgtest would skip the test.
+            // X- fields are extensions by deb822's convention, and left alone.
+            if let unknown = stanza.fields.first(where: { !knownFields.contains($0.name.lowercased()) && !$0.name.hasPrefix("X-") }) {
+                throw invalid(
+                    "unknown field `\(unknown.name)`",
+                    fix:
+                        "use one of Tests, Test-Command, Restrictions, Features, Depends, Tests-Directory, Classes, Architecture (or X-\(unknown.name) for one of your own)",
+                    at: unknown.line)
+            }
             var restrictions = Set<DEP8Restriction>()
-            var unknownRestriction: String?
             for word in words("Restrictions") {
-                if let restriction = DEP8Restriction(rawValue: word) {
-                    restrictions.insert(restriction)
-                } else if unknownRestriction == nil {
-                    unknownRestriction = word
+                guard let restriction = DEP8Restriction(rawValue: word) else {
+                    throw invalid(
+                        "unknown restriction `\(word)`",
+                        fix: "use one autopkgtest knows: \(DEP8Restriction.allCases.map(\.rawValue).joined(separator: ", "))",
+                        at: stanza.field("Restrictions")?.line)
                 }
+                restrictions.insert(restriction)
             }
             var featureName: String?
             for feature in words("Features") where feature == "test-name" || feature.hasPrefix("test-name=") {
@@ -63,11 +74,8 @@ public enum DEP8Control {
                     "Depends: \(error)", fix: "write it as a dpkg dependency field, e.g. `Depends: @, python3 (>= 3.9)`",
                     at: stanza.field("Depends")?.line)
             }
-            let unknownField = stanza.fields.first { !knownFields.contains($0.name.lowercased()) }
             let architectures = words("Architecture")
             func skipReason() -> String? {
-                if let unknownField { return "unknown field \(unknownField.name)" }
-                if let unknownRestriction { return "unknown restriction \(unknownRestriction)" }
                 if let reason = restrictions.lazy.sorted(by: { $0.rawValue < $1.rawValue }).compactMap(\.unsupportedReason).first {
                     return reason
                 }

@@ -1,5 +1,5 @@
 /// The restrictions a DEP-8 stanza may declare (autopkgtest's `README.package-tests`).
-/// A test declaring one autopkgtest does not know is skipped, never run half-understood.
+/// A stanza declaring one autopkgtest does not know is refused (a misspelling, most likely).
 public enum DEP8Restriction: String, Sendable, CaseIterable {
     case allowStderr = "allow-stderr"
     case breaksTestbed = "breaks-testbed"
