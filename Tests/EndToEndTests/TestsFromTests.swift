@@ -129,6 +129,11 @@ import Testing
                 /disabled:
                     test: "false"
                     enabled: false
+                /reboot:
+                    summary: resumed after tmt-reboot with the count, what it wrote kept
+                    test: |
+                        if [ "$TMT_REBOOT_COUNT" -eq 0 ]; then echo before > /var/tmp/kept; tmt-reboot; fi
+                        test "$TMT_REBOOT_COUNT" -eq 1 && grep -x before /var/tmp/kept
 
                 """,
                 "tests/write-data.sh": "#!/bin/sh\necho \"kept by $TMT_TEST_NAME\" > \"$TMT_TEST_DATA/out.txt\"\n",
@@ -143,7 +148,7 @@ import Testing
         ])
         #expect(run.status == 1, "a test that ran out of its duration fails the run: \(run.error)")
         #expect(run.error.contains("tmt tests from the fmf tree"), "\(run.error)")
-        #expect(run.error.contains("5 selected, 2 left out"), "\(run.error)")
+        #expect(run.error.contains("6 selected, 2 left out"), "\(run.error)")
         let tests = try Self.summary(in: results).tests
         let verdicts = Dictionary(tests.map { ($0.name, $0.verdict) }, uniquingKeysWith: { first, _ in first })
         #expect(verdicts["install-test-dependencies"] == "passed", "jq is required: \(tests)")
@@ -153,11 +158,89 @@ import Testing
         #expect(verdicts["/tests/times-out"] == "error", "\(tests)")
         #expect(tests.first { $0.name == "/tests/times-out" }?.message?.contains("timed out after 5 s") == true, "\(tests)")
         #expect(verdicts["/tests/data"] == "passed", "\(tests)")
+        #expect(verdicts["/tests/reboot"] == "passed", "\(tests)")
+        #expect(run.error.contains("test /tests/reboot asked for reboot 1"), "\(run.error)")
         #expect(verdicts["/tests/slow"] == nil && verdicts["/tests/disabled"] == nil, "\(tests)")
         let data = try String(contentsOf: results.appendingPathComponent("artifacts/tests_data/out.txt"), encoding: .utf8)
         #expect(data == "kept by /tests/data\n")
         let junit = try String(contentsOf: results.appendingPathComponent("junit.xml"), encoding: .utf8)
         #expect(junit.contains("<property name='verdict' value='xfail'/>"), "\(junit)")
         #expect(run.error.contains("1 xfail"), "the summary line counts it: \(run.error)")
+    }
+
+    @Test func dep8RestrictionsAndAReboot() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let script = { (body: String) in "#!/bin/sh\nset -e\n\(body)\n" }
+        let root = try Self.tree(
+            "dep8",
+            [
+                "debian/tests/control": """
+                Tests: resumes
+                Restrictions: needs-root, needs-reboot
+
+                Tests: unprivileged
+
+                Tests: noisy
+                Restrictions: allow-stderr
+
+                Tests: chatty-stderr
+
+                Tests: maybe
+                Restrictions: skippable
+
+                Tests: wobbly
+                Restrictions: flaky
+
+                Tests: breaker
+                Restrictions: breaks-testbed, needs-root
+
+                Tests: online
+                Restrictions: needs-internet
+
+                Test-Command: test -w "$AUTOPKGTEST_TMP" && echo artifact > "$AUTOPKGTEST_ARTIFACTS/out.txt"
+                Features: test-name=artifacts
+                Restrictions: superficial
+
+                """,
+                "debian/tests/resumes": script(
+                    """
+                    case "${AUTOPKGTEST_REBOOT_MARK:-}" in
+                    "") echo one > /var/tmp/step; /tmp/autopkgtest-reboot first ;;
+                    first) grep -x one /var/tmp/step ;;
+                    *) exit 1 ;;
+                    esac
+                    """),
+                "debian/tests/unprivileged": script(#"test "$(id -u)" -ne 0 && touch written-beside-the-tests"#),
+                "debian/tests/noisy": script("echo a warning >&2"),
+                "debian/tests/chatty-stderr": script("echo a warning >&2"),
+                "debian/tests/maybe": script("exit 77"),
+                "debian/tests/wobbly": script("exit 3"),
+                "debian/tests/breaker": script("rm -f /usr/bin/env"),
+                "debian/tests/online": script("true"),
+            ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let results = RunTests.results("dep8-restrictions")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--tests-from", root.path, "--results", results.path])
+        #expect(run.status == 1, "chatty-stderr fails the run: \(run.error)")
+        let tests = try Self.summary(in: results).tests
+        #expect(
+            tests.map(\.name) == [
+                "resumes", "unprivileged", "noisy", "chatty-stderr", "maybe", "wobbly", "online", "artifacts", "breaker",
+            ],
+            "breaks-testbed runs last: \(tests.map(\.name))")
+        let verdicts = Dictionary(tests.map { ($0.name, $0.verdict) }, uniquingKeysWith: { first, _ in first })
+        #expect(verdicts["resumes"] == "passed", "resumed after autopkgtest-reboot with its mark: \(tests)")
+        #expect(run.error.contains("test resumes asked for reboot 1 (mark first)"), "\(run.error)")
+        #expect(verdicts["unprivileged"] == "passed", "\(tests)")
+        #expect(verdicts["noisy"] == "passed" && verdicts["chatty-stderr"] == "failed", "\(tests)")
+        #expect(verdicts["maybe"] == "skipped" && verdicts["online"] == "skipped", "\(tests)")
+        #expect(verdicts["wobbly"] == "flaky" && verdicts["breaker"] == "passed", "\(tests)")
+        #expect(verdicts["artifacts"] == "passed", "\(tests)")
+        let artifact = try String(contentsOf: results.appendingPathComponent("artifacts/artifacts/out.txt"), encoding: .utf8)
+        #expect(artifact == "artifact\n")
+        let junit = try String(contentsOf: results.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("<flakyFailure"), "\(junit)")
+        #expect(run.error.contains("1 flaky"), "\(run.error)")
     }
 }

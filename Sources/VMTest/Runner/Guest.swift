@@ -22,6 +22,8 @@ public struct Guest: Sendable {
     /// How it was decided to boot: the prepared plan, or the one decided again when the
     /// hypervisor refused a 32-bit vCPU.
     public let plan: GuestPlan
+    /// Boots it again from its disk; the shell to use afterwards is returned.
+    public let reboot: GuestReboot
     let keepSwitch: KeepSwitch
 
     /// Leaves the guest running (and its overlay on disk) when the scope ends, for a

@@ -214,10 +214,26 @@ public struct GuestLauncher: Sendable {
                     try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
                 }
             }
+            var again = definition
+            again.appendsToConsoleLog = true
+            let reboot = GuestReboot { [again] in
+                await teardown.closeConsole()
+                if let domain = teardown.domain { _ = try await domain.destroyIfRunning() }
+                let domain = try await Self.create(
+                    again, on: hypervisor, phases: phases, phase: "reboot", detail: "booting \(again.name) again from its disk")
+                teardown.started(domain, uri: hypervisor.uri)
+                let console = try await GuestConsole.open(on: domain, again, record: { transcript.append($0) })
+                teardown.opened(console)
+                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
+                    try await console.shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+                }
+                return console.shell
+            }
             let guest = Guest(
                 runID: plan.runID, profile: profile, domainName: definition.name, accelerator: plan.mode, image: plan.image,
                 consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
-                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, plan: plan, keepSwitch: teardown.keepSwitch)
+                sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, plan: plan, reboot: reboot,
+                keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result

@@ -303,7 +303,9 @@ public struct PackageTestRunner: Sendable {
                         try await copy(prepared, into: channel, ssh: ssh, content: content)
                     }
                 }
-                try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests)
+                // A reboot opens a new console; an SSH connection would not survive it.
+                let reboot: (() async throws -> any GuestChannel)? = ssh == nil ? { try await guest.reboot() } : nil
+                try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests, reboot: reboot)
             } catch {
                 await ssh?.close()
                 if prepared.inputs.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
@@ -378,7 +380,8 @@ public struct PackageTestRunner: Sendable {
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(
-        _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession, packagerTests: PackagerTests?
+        _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession, packagerTests: PackagerTests?,
+        reboot: (() async throws -> any GuestChannel)?
     ) async throws {
         let profile = prepared.profile
         if !prepared.debs.isEmpty {
@@ -411,10 +414,12 @@ public struct PackageTestRunner: Sendable {
                 try await installedTests(of: package.name, prepared, channel: channel, session: session)
             }
         }
+        var channel = channel
         if let packagerTests {
             let installer: (([String]) -> String)? =
                 profile.debianArchitecture == nil ? nil : { Self.apt("satisfy " + $0.map(ShellWords.quote).joined(separator: " ")) }
-            try await packagerTests.run(on: channel, session: session, results: prepared.results, installer: installer)
+            channel = try await packagerTests.run(
+                on: channel, session: session, results: prepared.results, installer: installer, reboot: reboot)
         }
         for (index, command) in prepared.commands.enumerated() {
             _ = try await session.test(kind: .command, name: TestName.command(index, command), command: command, on: channel)

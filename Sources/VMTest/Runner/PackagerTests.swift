@@ -48,11 +48,15 @@ struct PackagerTests: Sendable {
     ///
     /// - Parameter installer: the guest command that installs dependency strings, or nil
     ///   when the guest has no package repository vmtest serves (an RPM profile).
+    /// - Parameter reboot: boots the guest again and returns the channel to use then; nil
+    ///   when the channel cannot follow a reboot (SSH).
+    /// - Returns: the channel to go on with: a new one when a test rebooted the guest.
     func run(
-        on channel: any GuestChannel, session: RunSession, results: URL, installer: ((_ satisfy: [String]) -> String)?
-    ) async throws {
+        on channel: any GuestChannel, session: RunSession, results: URL, installer: ((_ satisfy: [String]) -> String)?,
+        reboot: (() async throws -> any GuestChannel)?
+    ) async throws -> any GuestChannel {
         let kind: TestCaseResult.Kind = suite.format == .dep8 ? .dep8 : .tmt
-        let unpacked = try await channel.run(unpackCommand, timeout: session.prepared.testTimeout)
+        let unpacked = try await channel.run(unpackCommand + "\n" + installHelpers, timeout: session.prepared.testTimeout)
         guard unpacked.succeeded else { throw GuestStepError(step: "unpacking the tests' tree in the guest", result: unpacked) }
         if !dependencies.isEmpty {
             let installed: TestCaseResult
@@ -66,7 +70,7 @@ struct PackagerTests: Sendable {
             }
             guard installed.verdict == .passed else {
                 for name in suite.testNames { session.skip(kind: kind, name: name, because: "their dependencies did not install") }
-                return
+                return channel
             }
         }
         if let installer, !recommendations.isEmpty {
@@ -74,17 +78,25 @@ struct PackagerTests: Sendable {
             let each = recommendations.map { installer([$0]) + " || echo \"recommended \(ShellWords.quote($0)) not installed\"" }
             _ = try await channel.run(each.joined(separator: "\n"), timeout: session.prepared.testTimeout)
         }
+        var channel = channel
         switch suite.tests {
         case .dep8(let tests):
             let execution = DEP8Execution(sourceDirectory: treeDirectory, artifactsDirectory: artifactsDirectory)
             let user = try await channel.run(execution.setupCommand, timeout: session.prepared.testTimeout)
             guard user.succeeded else { throw GuestStepError(step: "adding the tests' ordinary user", result: user) }
-            for test in tests {
+            // A test that breaks the testbed, or wants a machine of its own, runs after the
+            // others: the guest is thrown away after the last.
+            let ordered =
+                tests.filter { !$0.has(.breaksTestbed) && !$0.has(.isolationMachine) }
+                + tests.filter { $0.has(.breaksTestbed) || $0.has(.isolationMachine) }
+            for test in ordered {
                 if let reason = test.skipReason {
                     session.skip(kind: kind, name: test.name, because: reason)
                     continue
                 }
-                _ = try await session.test(kind: kind, name: test.name, command: execution.command(for: test), on: channel) {
+                try await runResumingAfterReboots(test.name, kind: kind, on: &channel, session: session, reboot: reboot) { mark, _ in
+                    execution.command(for: test, rebootMark: mark)
+                } judge: {
                     DEP8Execution.judge(test, exitStatus: $0.exitStatus, standardError: $0.standardError)
                 }
                 try await fetchArtifacts(
@@ -95,13 +107,88 @@ struct PackagerTests: Sendable {
             for test in tests {
                 // tmt's own limit ends the test (`timeout` in the guest); the channel's is a
                 // backstop for a guest that stops answering.
-                _ = try await session.test(
-                    kind: kind, name: test.name, command: execution.command(for: test), on: channel, timeout: test.duration + .seconds(60)
-                ) { TMTExecution.judge(test, exitStatus: $0.exitStatus) }
+                try await runResumingAfterReboots(
+                    test.name, kind: kind, on: &channel, session: session, reboot: reboot, timeout: test.duration + .seconds(60)
+                ) { _, count in
+                    execution.command(for: test, rebootCount: count)
+                } judge: {
+                    TMTExecution.judge(test, exitStatus: $0.exitStatus)
+                }
                 try await fetchArtifacts(
                     of: test.name, from: execution.dataFolder(for: test), on: channel, session: session, results: results)
             }
         }
+        return channel
+    }
+
+    /// How many times one test may have the guest rebooted before it counts as looping.
+    static let rebootLimit = 5
+
+    /// Runs a test; when it asked for a reboot (its helper left a mark and ended it), boots
+    /// the guest again and runs it again with the mark and the count of reboots so far,
+    /// until it ends without asking. Only that last run is judged and recorded.
+    private func runResumingAfterReboots(
+        _ name: String, kind: TestCaseResult.Kind, on channel: inout any GuestChannel, session: RunSession,
+        reboot: (() async throws -> any GuestChannel)?, timeout: Duration? = nil,
+        command: (_ mark: String?, _ count: Int) -> String, judge: @escaping (CommandResult) -> SuiteOutcome
+    ) async throws {
+        let start = ContinuousClock.now
+        session.reporter.begin("test", name)
+        var mark: String?
+        var count = 0
+        while true {
+            let text = command(mark, count)
+            let attempt = try await session.attempt(text, on: channel, timeout: timeout)
+            let asked = try await channel.run(takeRebootMark, timeout: session.prepared.testTimeout)
+            let requested = asked.standardOutput.trimmingCharacters(in: .newlines)
+            guard asked.succeeded, !requested.isEmpty else {
+                _ = session.record(kind: kind, name: name, command: text, attempt, since: start, judge: judge)
+                return
+            }
+            guard let reboot else {
+                _ = session.error(kind: kind, name: name, because: "asked for a reboot; vmtest reboots guests on the serial channel only")
+                return
+            }
+            guard count < Self.rebootLimit else {
+                _ = session.error(
+                    kind: kind, name: name, because: "asked for a reboot \(count + 1) times; vmtest stops at \(Self.rebootLimit)")
+                return
+            }
+            count += 1
+            mark = requested
+            session.reporter.note("test \(name) asked for reboot \(count) (mark \(requested))")
+            channel = try await reboot()
+            let helpers = try await channel.run(installHelpers, timeout: session.prepared.testTimeout)
+            guard helpers.succeeded else { throw GuestStepError(step: "installing the reboot helpers again", result: helpers) }
+        }
+    }
+
+    /// Where a reboot helper leaves its mark; writable by the tests' ordinary user too.
+    var rebootFolder: String { "\(guestDirectory)/reboot" }
+
+    /// The reboot helpers tests call, as their frameworks name them: autopkgtest's
+    /// `/tmp/autopkgtest-reboot MARK` and tmt's `tmt-reboot`. Each leaves its mark and
+    /// ends the test's process group; vmtest then boots the guest again. /tmp is
+    /// emptied at boot, so they are put back after each reboot.
+    var installHelpers: String {
+        let helper = """
+            #!/bin/sh
+            # vmtest: a reboot for the running test. Leave the mark, flush the disk, end the test.
+            echo "${1:-tmt-reboot}" > \(rebootFolder)/mark
+            sync
+            kill -KILL 0
+            """
+        return [
+            "set -e", "mkdir -p \(rebootFolder)", "chmod 1777 \(rebootFolder)",
+            "cat > /usr/local/bin/tmt-reboot <<'VMTEST_EOF'\n\(helper)\nVMTEST_EOF",
+            "chmod 755 /usr/local/bin/tmt-reboot", "cp /usr/local/bin/tmt-reboot /tmp/autopkgtest-reboot",
+        ].joined(separator: "\n")
+    }
+
+    /// Prints the mark a helper left, and removes it for good: the removal is flushed to
+    /// disk before the power cycle, or the guest would boot with the mark still there.
+    var takeRebootMark: String {
+        "if [ -f \(rebootFolder)/mark ]; then cat \(rebootFolder)/mark; rm -f \(rebootFolder)/mark; sync; fi"
     }
 
     /// Brings a test's artifacts folder back into `results/artifacts/NAME`, when the test

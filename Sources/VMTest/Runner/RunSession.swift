@@ -50,27 +50,52 @@ final class RunSession: Sendable {
         judge: ((CommandResult) -> SuiteOutcome)? = nil
     ) async throws -> TestCaseResult {
         let start = ContinuousClock.now
-        let limit = timeout ?? prepared.testTimeout
         reporter.begin("test", name)
-        var result = TestCaseResult(
-            kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
-            seconds: 0, standardOutput: "", standardError: "", message: nil)
+        let attempt = try await self.attempt(command, on: channel, timeout: timeout)
+        return record(kind: kind, name: name, command: command, attempt, since: start, judge: judge)
+    }
+
+    /// How one run of a test's command ended.
+    enum Attempt: Sendable {
+        case finished(CommandResult)
+        /// It ran out of time; the console's last lines say where it was.
+        case timedOut(after: Duration, lastLines: [String])
+    }
+
+    /// Runs a test's command with the workarounds' environment, within its limit.
+    func attempt(_ command: String, on channel: any GuestChannel, timeout: Duration? = nil) async throws -> Attempt {
+        let limit = timeout ?? prepared.testTimeout
         // What the workarounds ask of test commands (e.g. JAVA_TOOL_OPTIONS=-Xint).
         let exports = guestPlan.testEnvironment.sorted { $0.key < $1.key }
             .map { "export \($0.key)=\(ShellWords.quote($0.value)); " }.joined()
         do {
-            let outcome = try await channel.run(exports + command, timeout: limit)
+            return .finished(try await channel.run(exports + command, timeout: limit))
+        } catch let error as GuestChannelError {
+            guard case .commandTimedOut = error.kind else { throw error }
+            return .timedOut(after: limit, lastLines: error.lastLines)
+        }
+    }
+
+    /// Judges an attempt and records it as the test's result.
+    func record(
+        kind: TestCaseResult.Kind, name: String, command: String, _ attempt: Attempt, since start: ContinuousClock.Instant,
+        judge: ((CommandResult) -> SuiteOutcome)? = nil
+    ) -> TestCaseResult {
+        var result = TestCaseResult(
+            kind: kind, name: name, command: command, verdict: .passed, exitStatus: nil,
+            seconds: 0, standardOutput: "", standardError: "", message: nil)
+        switch attempt {
+        case .finished(let outcome):
             result.exitStatus = outcome.exitStatus
             result.standardOutput = outcome.standardOutput
             result.standardError = outcome.standardError
             let judged = judge?(outcome) ?? .byExitStatus(outcome.exitStatus, skipsOnExit77: kind.skipsOnExit77)
             result.verdict = judged.verdict
             result.message = judged.message
-        } catch let error as GuestChannelError {
-            guard case .commandTimedOut = error.kind else { throw error }
+        case .timedOut(let limit, let lastLines):
             result.verdict = .failed
             result.message = "timed out after \(Int(limit.seconds)) s"
-            result.standardOutput = error.lastLines.joined(separator: "\n")
+            result.standardOutput = lastLines.joined(separator: "\n")
         }
         result.seconds = (ContinuousClock.now - start).seconds
         let verdict = result.verdict

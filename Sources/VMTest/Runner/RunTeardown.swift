@@ -34,6 +34,15 @@ final class RunTeardown: Sendable {
         made.withLock { $0.console = console }
     }
 
+    /// Closes the console opened last, before the domain is started again (a reboot).
+    func closeConsole() async {
+        let console = made.withLock { made in
+            defer { made.console = nil }
+            return made.console
+        }
+        await console?.close()
+    }
+
     func consoleTail(lines: Int = 20) -> [String] {
         guard let text = try? String(contentsOf: consoleLog, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }

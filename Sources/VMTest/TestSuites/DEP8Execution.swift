@@ -25,7 +25,10 @@ public struct DEP8Execution: Sendable {
     }
 
     /// The shell command that runs `test` in the guest; its exit status and streams are the test's.
-    public func command(for test: DEP8Test) -> String {
+    ///
+    /// - Parameter rebootMark: the mark the test gave `autopkgtest-reboot` before the
+    ///   reboot it is resumed after (`AUTOPKGTEST_REBOOT_MARK`).
+    public func command(for test: DEP8Test, rebootMark: String? = nil) -> String {
         let source = ShellWords.quote(sourceDirectory)
         let artifacts = ShellWords.quote("\(artifactsDirectory)/\(test.name)")
         let program: String
@@ -44,13 +47,16 @@ public struct DEP8Execution: Sendable {
                 // vmtest's shell runs with LC_ALL=C; Debian's CI testbeds run tests in
                 // C.UTF-8, which tests expecting UTF-8 output (antiword's) are written for.
                 "LC_ALL=C.UTF-8", "LANG=C.UTF-8",
-            ] + (asRoot ? ["AUTOPKGTEST_NORMAL_USER=\(normalUser)", "HOME=/root"] : ["HOME=~\(normalUser)"])
+            ] + (rebootMark.map { ["AUTOPKGTEST_REBOOT_MARK=\(ShellWords.quote($0))"] } ?? [])
+            + (asRoot ? ["AUTOPKGTEST_NORMAL_USER=\(normalUser)", "HOME=/root"] : ["HOME=~\(normalUser)"])
         let user = asRoot ? "" : "runuser -u \(normalUser) -- "
         // The wrapper says nothing on stderr itself, so what is there is the test's.
         return [
             "tmp=$(mktemp -d /tmp/autopkgtest.XXXXXX) && mkdir -p \(artifacts) && chmod 1777 \"$tmp\" \(artifacts) || exit 125",
             "cd \(source) || exit 125",
-            "\(user)env \(environment.joined(separator: " ")) sh -c \(ShellWords.quote(program))",
+            // A process group of its own, which `autopkgtest-reboot` ends (`kill -KILL 0`)
+            // without taking the console's shell with it.
+            "\(user)setsid -w env \(environment.joined(separator: " ")) sh -c \(ShellWords.quote(program))",
             "status=$?; rm -rf \"$tmp\"; exit $status",
         ].joined(separator: "\n")
     }

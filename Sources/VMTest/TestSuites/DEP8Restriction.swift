@@ -25,6 +25,7 @@ public enum DEP8Restriction: String, Sendable, CaseIterable {
         case .buildNeeded: "needs a built source tree; vmtest tests installed packages and builds nothing"
         case .hintTestsuiteTriggers: "a hint for dpkg-source, never run (autopkgtest does the same)"
         case .needsSudo: "needs a non-root user with sudo, which vmtest's guests do not set up"
+        case .needsInternet: "needs the internet; vmtest's guests are offline (their packages come from the run's own repository)"
         default: nil
         }
     }
