@@ -61,7 +61,7 @@ import Testing
     /// bits set", bare QEMU's boots too), or stopped answering in the middle of a test, in
     /// about half of its boots (2026-11-30: 2 of 4 with 1 or 2 vCPUs; CI: 1 of 2). Such a run
     /// ends with exit 3, or with a test timed out; any other result is the result.
-    static func nested(_ arguments: [String], results: URL?, budget: Duration = .minutes(22)) async throws -> (
+    static func nested(_ arguments: [String], results: URL?, budget: Duration = .seconds(22 * 60)) async throws -> (
         status: Int32, output: String, error: String
     ) {
         let start = ContinuousClock.now
@@ -148,7 +148,7 @@ import Testing
                 [
                     "run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--test", "uname -m", "--test", "getconf LONG_BIT",
                     "--cold", "--timeout", "900",
-                ], results: results, budget: .minutes(10))
+                ], results: results, budget: .seconds(10 * 60))
             #expect(run.status == 0, "\(run.error)")
             let summary = try Self.summary(in: results)
             #expect(summary.accelerator == "kvm")
@@ -160,7 +160,7 @@ import Testing
             _ = try EndToEnd.catalog.load("debian12-arm64")
             let arm64 = try await Self.nested(
                 ["boot", "debian12-arm64", "--connect", uri, "--cold", "--timeout", "1200", "--", "uname -m"], results: nil,
-                budget: .minutes(10))
+                budget: .seconds(10 * 60))
             #expect(arm64.status == 0, "\(arm64.error)")
             #expect(arm64.output == "aarch64\n")
             #expect(arm64.error.contains("running as kvm, aarch64 kernel"), "\(arm64.error)")
