@@ -60,15 +60,19 @@ import Testing
             packages:
               - rpms
               - {name: both, rpms: [rpms/a-1.0.rpm], debs: [rpms/x_1.0_armhf.deb, rpms/y_2.0_armhf.deb]}
+              - {name: own-tests, testsFrom: rpms}
             """, in: folder)
-        #expect(sets.map(\.name) == ["a-1.0", "x_1.0_armhf", "y_2.0_armhf", "both"])
+        #expect(sets.map(\.name) == ["a-1.0", "x_1.0_armhf", "y_2.0_armhf", "both", "own-tests"])
+        #expect(sets[4].testsFrom == folder.appendingPathComponent("rpms").path && sets[4].rpms.isEmpty && sets[4].debs.isEmpty)
+        #expect(sets[3].testsFrom == nil)
         #expect(sets[1].rpms.isEmpty && sets[1].debs.map { URL(fileURLWithPath: $0).lastPathComponent } == ["x_1.0_armhf.deb"])
         #expect(sets[3].rpms.count == 1 && sets[3].debs.count == 2)
     }
 
     static let badPlans: [(String, Int, String)] = [
         ("profiles: [debian12-armhf]\npackages:\n  - {name: x, debs: [rpms/missing.deb]}\n", 3, "no such .deb"),
-        ("profiles: [debian12-armhf]\npackages:\n  - {name: x}\n", 3, "has no RPM and no .deb"),
+        ("profiles: [debian12-armhf]\npackages:\n  - {name: x}\n", 3, "has no RPM, no .deb and no tests"),
+        ("profiles: [debian12-armhf]\npackages:\n  - {name: x, testsFrom: nowhere}\n", 3, "no such source tree, .dsc or fmf tree"),
         ("profiles: [debian12-armhf]\npackages: [rpms]\nhypervisor: []\n", 3, "did you mean 'hypervisors'"),
         ("profiles: []\npackages: [rpms]\n", 1, "names no profile"),
         ("profiles: [debian12-armhf, debain12-armhf]\npackages: [rpms]\n", 1, "profile 'debain12-armhf' cannot be used"),

@@ -189,8 +189,11 @@ public enum NightlyReportWriter {
                     rows += "<td></td>"
                     continue
                 }
-                let links = ["junit.xml", "console.log", "summary.json"]
-                    .map { "<a href=\"\(escape(final.results))/\($0)\">\($0.split(separator: ".")[0])</a>" }.joined(separator: " ")
+                // What the tests left behind (AUTOPKGTEST_ARTIFACTS, TMT_TEST_DATA), when they did.
+                let artifacts = FileManager.default.fileExists(atPath: "\(final.results)/artifacts") ? ["artifacts/"] : []
+                let links = (["junit.xml", "console.log", "summary.json"] + artifacts)
+                    .map { "<a href=\"\(escape(final.results))/\($0)\">\($0.split(separator: ".")[0].split(separator: "/")[0])</a>" }
+                    .joined(separator: " ")
                 let tests = run.tests.summary
                 let note = attemptsNote(run)
                 rows +=

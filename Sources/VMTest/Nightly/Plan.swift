@@ -10,6 +10,7 @@ import Foundation
 ///   - builds/foo-*.armv7hl.rpm     # a glob: each match is a set of its own
 ///   - {name: foo-with-bar, rpms: [foo-1.0-1.armv7hl.rpm, bar-2.1-1.armv7hl.rpm]}
 ///   - {name: baz, debs: [baz_1.0-1_armhf.deb]}   # Debian profiles
+///   - {name: hello, testsFrom: hello_2.10-3.dsc}  # the source's own tests (`vmtest run --tests-from`)
 /// tests: ["foo --version"]
 /// timeout: 1800
 /// retries: 1
@@ -45,7 +46,7 @@ public struct Plan: Sendable, Hashable {
 /// own), or a named set of RPMs and .debs installed together.
 public enum PackageEntry: Sendable, Hashable {
     case path(String)
-    case set(name: String, rpms: [String], debs: [String])
+    case set(name: String, rpms: [String], debs: [String], testsFrom: String?)
 }
 
 /// A libvirt hypervisor the plan may use, and how many guests it may run at once.
@@ -87,7 +88,7 @@ extension Plan: Decodable {
 
 extension PackageEntry: Decodable {
     enum CodingKeys: String, CodingKey {
-        case name, rpms, debs
+        case name, rpms, debs, testsFrom
     }
 
     public init(from decoder: any Decoder) throws {
@@ -99,7 +100,8 @@ extension PackageEntry: Decodable {
         self = .set(
             name: try container.decode(String.self, forKey: .name),
             rpms: try container.decodeIfPresent([String].self, forKey: .rpms) ?? [],
-            debs: try container.decodeIfPresent([String].self, forKey: .debs) ?? [])
+            debs: try container.decodeIfPresent([String].self, forKey: .debs) ?? [],
+            testsFrom: try container.decodeIfPresent(String.self, forKey: .testsFrom))
     }
 }
 
@@ -120,6 +122,8 @@ public struct PackageSet: Sendable, Hashable, Codable {
     public var name: String
     public var rpms: [String]
     public var debs: [String] = []
+    /// Tests the packager wrote, run with the set (`vmtest run --tests-from`).
+    public var testsFrom: String?
 
     /// One file, an RPM or a .deb by its extension.
     init(file: URL) {
@@ -128,10 +132,11 @@ public struct PackageSet: Sendable, Hashable, Codable {
         debs = file.pathExtension == "deb" ? [file.path] : []
     }
 
-    init(name: String, rpms: [String], debs: [String] = []) {
+    init(name: String, rpms: [String], debs: [String] = [], testsFrom: String? = nil) {
         self.name = name
         self.rpms = rpms
         self.debs = debs
+        self.testsFrom = testsFrom
     }
 }
 
@@ -232,10 +237,21 @@ public enum PlanLoader {
                         fix: "check the path (relative paths start at the plan's folder)")
                 }
                 expanded = files.map(PackageSet.init(file:))
-            case .set(let name, let rpms, let debs):
-                if rpms.isEmpty && debs.isEmpty {
+            case .set(let name, let rpms, let debs, let testsFrom):
+                if rpms.isEmpty && debs.isEmpty && testsFrom == nil {
                     throw fail(
-                        "packages.\(index)", "package set '\(name)' has no RPM and no .deb", fix: "list its files under rpms: or debs:")
+                        "packages.\(index)", "package set '\(name)' has no RPM, no .deb and no tests",
+                        fix: "list its files under rpms: or debs:, or its tests' source under testsFrom:")
+                }
+                var tests: String?
+                if let testsFrom {
+                    let source = resolve(testsFrom, in: plan.directory)
+                    guard FileManager.default.fileExists(atPath: source.path) else {
+                        throw fail(
+                            "packages.\(index).testsFrom", "no such source tree, .dsc or fmf tree: \(testsFrom)",
+                            fix: "check the path (relative paths start at the plan's folder)")
+                    }
+                    tests = source.path
                 }
                 func existing(_ paths: [String], key: String, kind: String) throws(PlanError) -> [String] {
                     var files: [String] = []
@@ -252,7 +268,8 @@ public enum PlanLoader {
                 }
                 expanded = [
                     PackageSet(
-                        name: name, rpms: try existing(rpms, key: "rpms", kind: "RPM"), debs: try existing(debs, key: "debs", kind: ".deb"))
+                        name: name, rpms: try existing(rpms, key: "rpms", kind: "RPM"), debs: try existing(debs, key: "debs", kind: ".deb"),
+                        testsFrom: tests)
                 ]
             }
             for set in expanded where sets.contains(where: { $0.name == set.name }) {
