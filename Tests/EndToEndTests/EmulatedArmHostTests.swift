@@ -113,7 +113,7 @@ import Testing
             let results = RunTests.results("a57")
             defer { try? FileManager.default.removeItem(at: results) }
             let run = try await Self.nested(
-                ["run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--cold", "--timeout", "900"], results: results)
+                ["run", "debian12-armhf", "--connect", uri, "--rpm", hello, "--cold", "--timeout", "1000"], results: results)
             #expect(run.status == 0, "\(run.error)")
             let summary = try Self.summary(in: results)
             #expect(summary.accelerator == "kvm")
