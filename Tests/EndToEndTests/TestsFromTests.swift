@@ -129,6 +129,12 @@ import Testing
                 /disabled:
                     test: "false"
                     enabled: false
+                /path:
+                    summary: runs from the folder `path` names, with what it recommends that exists
+                    path: /tests/files
+                    framework: shell
+                    test: ./here.sh
+                    recommend: [vmtest-no-such-package, tree]
                 /reboot:
                     summary: resumed after tmt-reboot with the count, what it wrote kept
                     test: |
@@ -137,10 +143,13 @@ import Testing
 
                 """,
                 "tests/write-data.sh": "#!/bin/sh\necho \"kept by $TMT_TEST_NAME\" > \"$TMT_TEST_DATA/out.txt\"\n",
+                "tests/files/here.sh": "#!/bin/sh\ntest -f beside-here && command -v tree\n",
+                "tests/files/beside-here": "",
             ])
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.setAttributes(
-            [.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent("tests/write-data.sh").path)
+        for script in ["tests/write-data.sh", "tests/files/here.sh"] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent(script).path)
+        }
         let results = RunTests.results("fmf")
         defer { try? FileManager.default.removeItem(at: results) }
         let run = try await EndToEnd.vmtest([
@@ -148,7 +157,7 @@ import Testing
         ])
         #expect(run.status == 1, "a test that ran out of its duration fails the run: \(run.error)")
         #expect(run.error.contains("tmt tests from the fmf tree"), "\(run.error)")
-        #expect(run.error.contains("6 selected, 2 left out"), "\(run.error)")
+        #expect(run.error.contains("7 selected, 2 left out"), "\(run.error)")
         let tests = try Self.summary(in: results).tests
         let verdicts = Dictionary(tests.map { ($0.name, $0.verdict) }, uniquingKeysWith: { first, _ in first })
         #expect(verdicts["install-test-dependencies"] == "passed", "jq is required: \(tests)")
@@ -159,6 +168,7 @@ import Testing
         #expect(tests.first { $0.name == "/tests/times-out" }?.message?.contains("timed out after 5 s") == true, "\(tests)")
         #expect(verdicts["/tests/data"] == "passed", "\(tests)")
         #expect(verdicts["/tests/reboot"] == "passed", "\(tests)")
+        #expect(verdicts["/tests/path"] == "passed", "ran in tests/files, tree recommended and installed: \(tests)")
         #expect(run.error.contains("test /tests/reboot asked for reboot 1"), "\(run.error)")
         #expect(verdicts["/tests/slow"] == nil && verdicts["/tests/disabled"] == nil, "\(tests)")
         let data = try String(contentsOf: results.appendingPathComponent("artifacts/tests_data/out.txt"), encoding: .utf8)

@@ -242,7 +242,7 @@ public struct PackageTestRunner: Sendable {
         // and for the packager's tests.
         let content = scratch.appendingPathComponent("content")
         let packagerTests = prepared.inputs.suite.map { PackagerTests(suite: $0, guestDirectory: Self.guestDirectory) }
-        if !prepared.debs.isEmpty || !(packagerTests?.dependencies.isEmpty ?? true) {
+        if !prepared.debs.isEmpty || packagerTests.map({ !$0.dependencies.isEmpty || !$0.recommendations.isEmpty }) == true {
             try await serveDebs(
                 prepared, tests: packagerTests, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
         }

@@ -96,8 +96,8 @@ struct PackagerTests: Sendable {
                 }
                 try await runResumingAfterReboots(test.name, kind: kind, on: &channel, session: session, reboot: reboot) { mark, _ in
                     execution.command(for: test, rebootMark: mark)
-                } judge: {
-                    DEP8Execution.judge(test, exitStatus: $0.exitStatus, standardError: $0.standardError)
+                } judge: { result, _ in
+                    DEP8Execution.judge(test, exitStatus: result.exitStatus, standardError: result.standardError)
                 }
                 try await fetchArtifacts(
                     of: test.name, from: "\(artifactsDirectory)/\(test.name)", on: channel, session: session, results: results)
@@ -107,12 +107,15 @@ struct PackagerTests: Sendable {
             for test in tests {
                 // tmt's own limit ends the test (`timeout` in the guest); the channel's is a
                 // backstop for a guest that stops answering.
+                // A beakerlib test's verdict is its journal's, read after it ends.
+                let journal = test.framework == .beakerlib ? execution.beakerlibResultCommand(for: test) : nil
                 try await runResumingAfterReboots(
-                    test.name, kind: kind, on: &channel, session: session, reboot: reboot, timeout: test.duration + .seconds(60)
+                    test.name, kind: kind, on: &channel, session: session, reboot: reboot, timeout: test.duration + .seconds(60),
+                    afterwards: journal
                 ) { _, count in
                     execution.command(for: test, rebootCount: count)
-                } judge: {
-                    TMTExecution.judge(test, exitStatus: $0.exitStatus)
+                } judge: { result, journal in
+                    TMTExecution.judge(test, exitStatus: result.exitStatus, beakerlibResult: journal)
                 }
                 try await fetchArtifacts(
                     of: test.name, from: execution.dataFolder(for: test), on: channel, session: session, results: results)
@@ -126,11 +129,12 @@ struct PackagerTests: Sendable {
 
     /// Runs a test; when it asked for a reboot (its helper left a mark and ended it), boots
     /// the guest again and runs it again with the mark and the count of reboots so far,
-    /// until it ends without asking. Only that last run is judged and recorded.
+    /// until it ends without asking. Only that last run is judged and recorded, together
+    /// with what the `afterwards` command printed then (a beakerlib journal's verdict).
     private func runResumingAfterReboots(
         _ name: String, kind: TestCaseResult.Kind, on channel: inout any GuestChannel, session: RunSession,
-        reboot: (() async throws -> any GuestChannel)?, timeout: Duration? = nil,
-        command: (_ mark: String?, _ count: Int) -> String, judge: @escaping (CommandResult) -> SuiteOutcome
+        reboot: (() async throws -> any GuestChannel)?, timeout: Duration? = nil, afterwards: String? = nil,
+        command: (_ mark: String?, _ count: Int) -> String, judge: @escaping (CommandResult, _ afterwards: String?) -> SuiteOutcome
     ) async throws {
         let start = ContinuousClock.now
         session.reporter.begin("test", name)
@@ -142,7 +146,12 @@ struct PackagerTests: Sendable {
             let asked = try await channel.run(takeRebootMark, timeout: session.prepared.testTimeout)
             let requested = asked.standardOutput.trimmingCharacters(in: .newlines)
             guard asked.succeeded, !requested.isEmpty else {
-                _ = session.record(kind: kind, name: name, command: text, attempt, since: start, judge: judge)
+                var printed: String?
+                if let afterwards {
+                    printed = try await channel.run(afterwards, timeout: session.prepared.testTimeout).standardOutput
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                _ = session.record(kind: kind, name: name, command: text, attempt, since: start) { judge($0, printed) }
                 return
             }
             guard let reboot else {
