@@ -102,6 +102,31 @@ import Testing
         #expect(run.error.contains("FAILED install"))
     }
 
+    /// A test that calls `vmtest-reboot` is ended, the guest (restored from its saved
+    /// state) boots again from its disk, and the test runs again with VMTEST_REBOOT_COUNT=1,
+    /// what it wrote before still there; the next test runs on the rebooted guest.
+    @Test func aTestThatRebootsRunsAgainAfterTheGuestComesBack() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let results = Self.results("reboot")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let first =
+            #"if [ "$VMTEST_REBOOT_COUNT" = 0 ]; then echo kept > /var/tmp/kept; vmtest-reboot; fi; test "$VMTEST_REBOOT_COUNT" = 1 && cat /var/tmp/kept"#
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--test", first, "--test", "cat /var/tmp/kept && echo count=$VMTEST_REBOOT_COUNT", "--results",
+            results.path,
+        ])
+        #expect(run.status == 0, "stderr: \(run.error)")
+        #expect(run.error.contains("asked for reboot 1"), "\(run.error)")
+        #expect(run.error.contains("reboot: booting"), "\(run.error)")
+        let summary = try Self.summary(in: results)
+        #expect(summary.warmState != nil, "the guest was restored, then rebooted")
+        #expect(summary.tests.map(\.verdict) == ["passed", "passed"], "\(summary.tests)")
+        let log = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: results.appendingPathComponent("tests").path).first { $0.hasPrefix("02-") })
+        let second = try String(contentsOf: results.appendingPathComponent("tests/\(log)"), encoding: .utf8)
+        #expect(second.contains("kept\ncount=0"), "\(second)")
+    }
+
     @Test func aPackageOverSSH() async throws {
         _ = try await EndToEnd.debianProfile()
         let hello = try #require(try await Self.examplePackages()["vmtest-hello"])

@@ -304,8 +304,10 @@ public struct PackageTestRunner: Sendable {
                     }
                 }
                 // A reboot opens a new console; an SSH connection would not survive it.
-                let reboot: (() async throws -> any GuestChannel)? = ssh == nil ? { try await guest.reboot() } : nil
-                try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests, reboot: reboot)
+                var reboot: (@Sendable () async throws -> any GuestChannel)?
+                if ssh == nil { reboot = { try await guest.reboot() as GuestShell } }
+                let reboots = TestReboots(guestDirectory: Self.guestDirectory, reboot: reboot)
+                try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests, reboots: reboots)
             } catch {
                 await ssh?.close()
                 if prepared.inputs.request.keepOnFailure, !(error is CancellationError), !(error is Interrupted) { guest.keepRunning() }
@@ -380,10 +382,21 @@ public struct PackageTestRunner: Sendable {
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(
-        _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession, packagerTests: PackagerTests?,
-        reboot: (() async throws -> any GuestChannel)?
+        _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession, packagerTests: PackagerTests?, reboots: TestReboots
     ) async throws {
         let profile = prepared.profile
+        var channel = channel
+        let helpers = try await channel.run(reboots.installHelpers, timeout: prepared.testTimeout)
+        guard helpers.succeeded else { throw GuestStepError(step: "installing vmtest-reboot in the guest", result: helpers) }
+        /// A test of vmtest's own kinds: judged by its exit status, run again after each
+        /// reboot it asks for (`vmtest-reboot`) with `VMTEST_REBOOT_COUNT` set.
+        func test(_ kind: TestCaseResult.Kind, _ name: String, _ command: String) async throws {
+            try await reboots.run(name, kind: kind, on: &channel, session: session) { _, count in
+                "export VMTEST_REBOOT_COUNT=\(count)\n" + command
+            } judge: { result, _ in
+                .byExitStatus(result.exitStatus, skipsOnExit77: kind.skipsOnExit77)
+            }
+        }
         if !prepared.debs.isEmpty {
             let names = prepared.debs.map { ShellWords.quote($0.package) }.joined(separator: " ")
             let installed = try await session.test(kind: .install, name: "install-deb", command: Self.apt("install " + names), on: channel)
@@ -395,7 +408,9 @@ public struct PackageTestRunner: Sendable {
                 _ = try await session.test(
                     kind: .smoke, name: "dpkg-verify \(deb.package)", command: "dpkg --verify \(ShellWords.quote(deb.package))",
                     on: channel)
-                try await installedTests(of: deb.package, prepared, channel: channel, session: session)
+                for (name, command) in try await installedTests(of: deb.package, prepared, channel: channel) {
+                    try await test(.installedTests, name, command)
+                }
             }
         }
         if !prepared.packages.isEmpty {
@@ -411,36 +426,38 @@ public struct PackageTestRunner: Sendable {
                     let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
                     _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
                 }
-                try await installedTests(of: package.name, prepared, channel: channel, session: session)
+                for (name, command) in try await installedTests(of: package.name, prepared, channel: channel) {
+                    try await test(.installedTests, name, command)
+                }
             }
         }
-        var channel = channel
         if let packagerTests {
             let installer: (([String]) -> String)? =
                 profile.debianArchitecture == nil ? nil : { Self.apt("satisfy " + $0.map(ShellWords.quote).joined(separator: " ")) }
             channel = try await packagerTests.run(
-                on: channel, session: session, results: prepared.results, installer: installer, reboot: reboot)
+                on: channel, session: session, results: prepared.results, installer: installer, reboots: reboots)
         }
         for (index, command) in prepared.commands.enumerated() {
-            _ = try await session.test(kind: .command, name: TestName.command(index, command), command: command, on: channel)
+            try await test(.command, TestName.command(index, command), command)
         }
         for script in prepared.testScripts {
-            _ = try await session.test(
-                kind: .testsDir, name: script.lastPathComponent,
-                command: "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))", on: channel)
+            try await test(
+                .testsDir, script.lastPathComponent, "\(Self.guestDirectory)/tests/\(ShellWords.quote(script.lastPathComponent))")
         }
     }
 
-    /// GNOME-style installed tests a package ships (`/usr/share/installed-tests/NAME/*.test`),
-    /// each one test case.
-    private func installedTests(of package: String, _ prepared: PreparedRun, channel: any GuestChannel, session: RunSession) async throws {
+    /// GNOME-style installed tests a package ships (`/usr/share/installed-tests/NAME/*.test`):
+    /// each one's name and command, one test case each.
+    private func installedTests(of package: String, _ prepared: PreparedRun, channel: any GuestChannel) async throws -> [(
+        name: String, command: String
+    )] {
         let listing = try await channel.run(
             "for f in /usr/share/installed-tests/\(ShellWords.quote(package))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
             timeout: prepared.testTimeout)
-        for line in listing.standardOutput.split(separator: "\n") {
+        return listing.standardOutput.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[1].isEmpty else { continue }
-            _ = try await session.test(kind: .installedTests, name: "\(package)/\(parts[0])", command: parts[1], on: channel)
+            guard parts.count == 2, !parts[1].isEmpty else { return nil }
+            return ("\(package)/\(parts[0])", parts[1])
         }
     }
 

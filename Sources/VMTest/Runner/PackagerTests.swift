@@ -48,15 +48,14 @@ struct PackagerTests: Sendable {
     ///
     /// - Parameter installer: the guest command that installs dependency strings, or nil
     ///   when the guest has no package repository vmtest serves (an RPM profile).
-    /// - Parameter reboot: boots the guest again and returns the channel to use then; nil
-    ///   when the channel cannot follow a reboot (SSH).
+    /// - Parameter reboots: runs each test, again after each reboot it asks for.
     /// - Returns: the channel to go on with: a new one when a test rebooted the guest.
     func run(
         on channel: any GuestChannel, session: RunSession, results: URL, installer: ((_ satisfy: [String]) -> String)?,
-        reboot: (() async throws -> any GuestChannel)?
+        reboots: TestReboots
     ) async throws -> any GuestChannel {
         let kind: TestCaseResult.Kind = suite.format == .dep8 ? .dep8 : .tmt
-        let unpacked = try await channel.run(unpackCommand + "\n" + installHelpers, timeout: session.prepared.testTimeout)
+        let unpacked = try await channel.run(unpackCommand, timeout: session.prepared.testTimeout)
         guard unpacked.succeeded else { throw GuestStepError(step: "unpacking the tests' tree in the guest", result: unpacked) }
         if !dependencies.isEmpty {
             let installed: TestCaseResult
@@ -94,7 +93,7 @@ struct PackagerTests: Sendable {
                     session.skip(kind: kind, name: test.name, because: reason)
                     continue
                 }
-                try await runResumingAfterReboots(test.name, kind: kind, on: &channel, session: session, reboot: reboot) { mark, _ in
+                try await reboots.run(test.name, kind: kind, on: &channel, session: session) { mark, _ in
                     execution.command(for: test, rebootMark: mark)
                 } judge: { result, _ in
                     DEP8Execution.judge(test, exitStatus: result.exitStatus, standardError: result.standardError)
@@ -109,9 +108,8 @@ struct PackagerTests: Sendable {
                 // backstop for a guest that stops answering.
                 // A beakerlib test's verdict is its journal's, read after it ends.
                 let journal = test.framework == .beakerlib ? execution.beakerlibResultCommand(for: test) : nil
-                try await runResumingAfterReboots(
-                    test.name, kind: kind, on: &channel, session: session, reboot: reboot, timeout: test.duration + .seconds(60),
-                    afterwards: journal
+                try await reboots.run(
+                    test.name, kind: kind, on: &channel, session: session, timeout: test.duration + .seconds(60), afterwards: journal
                 ) { _, count in
                     execution.command(for: test, rebootCount: count)
                 } judge: { result, journal in
@@ -122,82 +120,6 @@ struct PackagerTests: Sendable {
             }
         }
         return channel
-    }
-
-    /// How many times one test may have the guest rebooted before it counts as looping.
-    static let rebootLimit = 5
-
-    /// Runs a test; when it asked for a reboot (its helper left a mark and ended it), boots
-    /// the guest again and runs it again with the mark and the count of reboots so far,
-    /// until it ends without asking. Only that last run is judged and recorded, together
-    /// with what the `afterwards` command printed then (a beakerlib journal's verdict).
-    private func runResumingAfterReboots(
-        _ name: String, kind: TestCaseResult.Kind, on channel: inout any GuestChannel, session: RunSession,
-        reboot: (() async throws -> any GuestChannel)?, timeout: Duration? = nil, afterwards: String? = nil,
-        command: (_ mark: String?, _ count: Int) -> String, judge: @escaping (CommandResult, _ afterwards: String?) -> SuiteOutcome
-    ) async throws {
-        let start = ContinuousClock.now
-        session.reporter.begin("test", name)
-        var mark: String?
-        var count = 0
-        while true {
-            let text = command(mark, count)
-            let attempt = try await session.attempt(text, on: channel, timeout: timeout)
-            let asked = try await channel.run(takeRebootMark, timeout: session.prepared.testTimeout)
-            let requested = asked.standardOutput.trimmingCharacters(in: .newlines)
-            guard asked.succeeded, !requested.isEmpty else {
-                var printed: String?
-                if let afterwards {
-                    printed = try await channel.run(afterwards, timeout: session.prepared.testTimeout).standardOutput
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                _ = session.record(kind: kind, name: name, command: text, attempt, since: start) { judge($0, printed) }
-                return
-            }
-            guard let reboot else {
-                _ = session.error(kind: kind, name: name, because: "asked for a reboot; vmtest reboots guests on the serial channel only")
-                return
-            }
-            guard count < Self.rebootLimit else {
-                _ = session.error(
-                    kind: kind, name: name, because: "asked for a reboot \(count + 1) times; vmtest stops at \(Self.rebootLimit)")
-                return
-            }
-            count += 1
-            mark = requested
-            session.reporter.note("test \(name) asked for reboot \(count) (mark \(requested))")
-            channel = try await reboot()
-            let helpers = try await channel.run(installHelpers, timeout: session.prepared.testTimeout)
-            guard helpers.succeeded else { throw GuestStepError(step: "installing the reboot helpers again", result: helpers) }
-        }
-    }
-
-    /// Where a reboot helper leaves its mark; writable by the tests' ordinary user too.
-    var rebootFolder: String { "\(guestDirectory)/reboot" }
-
-    /// The reboot helpers tests call, as their frameworks name them: autopkgtest's
-    /// `/tmp/autopkgtest-reboot MARK` and tmt's `tmt-reboot`. Each leaves its mark and
-    /// ends the test's process group; vmtest then boots the guest again. /tmp is
-    /// emptied at boot, so they are put back after each reboot.
-    var installHelpers: String {
-        let helper = """
-            #!/bin/sh
-            # vmtest: a reboot for the running test. Leave the mark, flush the disk, end the test.
-            echo "${1:-tmt-reboot}" > \(rebootFolder)/mark
-            sync
-            kill -KILL 0
-            """
-        return [
-            "set -e", "mkdir -p \(rebootFolder)", "chmod 1777 \(rebootFolder)",
-            "cat > /usr/local/bin/tmt-reboot <<'VMTEST_EOF'\n\(helper)\nVMTEST_EOF",
-            "chmod 755 /usr/local/bin/tmt-reboot", "cp /usr/local/bin/tmt-reboot /tmp/autopkgtest-reboot",
-        ].joined(separator: "\n")
-    }
-
-    /// Prints the mark a helper left, and removes it for good: the removal is flushed to
-    /// disk before the power cycle, or the guest would boot with the mark still there.
-    var takeRebootMark: String {
-        "if [ -f \(rebootFolder)/mark ]; then cat \(rebootFolder)/mark; rm -f \(rebootFolder)/mark; sync; fi"
     }
 
     /// Brings a test's artifacts folder back into `results/artifacts/NAME`, when the test

@@ -1,0 +1,89 @@
+/// Reboots a test asks for, whatever wrote it: `vmtest-reboot` in a `--test` command or an
+/// installed test, `/tmp/autopkgtest-reboot MARK` in a DEP-8 test, `tmt-reboot` in a tmt
+/// test. The test is ended, the guest boots again from its disk (``GuestReboot``), and the
+/// test runs again from its start, told how many reboots it has had (`VMTEST_REBOOT_COUNT`,
+/// `TMT_REBOOT_COUNT`) or the mark it left (`AUTOPKGTEST_REBOOT_MARK`).
+struct TestReboots: Sendable {
+    /// Where the run's files are in the guest; the helpers' marks go to its `reboot/`.
+    let guestDirectory: String
+    /// Boots the guest again and returns the channel to use then; nil when the channel
+    /// cannot follow a reboot (SSH).
+    let reboot: (@Sendable () async throws -> any GuestChannel)?
+
+    /// How many times one test may have the guest rebooted before it counts as looping.
+    static let limit = 5
+
+    /// Runs a test; when it asked for a reboot (its helper left a mark and ended it), boots
+    /// the guest again and runs it again with the mark and the count of reboots so far,
+    /// until it ends without asking. Only that last run is judged and recorded, together
+    /// with what the `afterwards` command printed then (a beakerlib journal's verdict).
+    func run(
+        _ name: String, kind: TestCaseResult.Kind, on channel: inout any GuestChannel, session: RunSession,
+        timeout: Duration? = nil, afterwards: String? = nil,
+        command: (_ mark: String?, _ count: Int) -> String, judge: @escaping (CommandResult, _ afterwards: String?) -> SuiteOutcome
+    ) async throws {
+        let start = ContinuousClock.now
+        session.reporter.begin("test", name)
+        var mark: String?
+        var count = 0
+        while true {
+            let text = command(mark, count)
+            let attempt = try await session.attempt(text, on: channel, timeout: timeout)
+            let asked = try await channel.run(takeRebootMark, timeout: session.prepared.testTimeout)
+            let requested = asked.standardOutput.trimmingCharacters(in: .newlines)
+            guard asked.succeeded, !requested.isEmpty else {
+                var printed: String?
+                if let afterwards {
+                    printed = try await channel.run(afterwards, timeout: session.prepared.testTimeout).standardOutput
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                _ = session.record(kind: kind, name: name, command: text, attempt, since: start) { judge($0, printed) }
+                return
+            }
+            guard let reboot = self.reboot else {
+                _ = session.error(kind: kind, name: name, because: "asked for a reboot; vmtest reboots guests on the serial channel only")
+                return
+            }
+            guard count < Self.limit else {
+                _ = session.error(
+                    kind: kind, name: name, because: "asked for a reboot \(count + 1) times; vmtest stops at \(Self.limit)")
+                return
+            }
+            count += 1
+            mark = requested
+            session.reporter.note("test \(name) asked for reboot \(count) (mark \(requested))")
+            channel = try await reboot()
+            let helpers = try await channel.run(installHelpers, timeout: session.prepared.testTimeout)
+            guard helpers.succeeded else { throw GuestStepError(step: "installing the reboot helpers again", result: helpers) }
+        }
+    }
+
+    /// Where a reboot helper leaves its mark; writable by the tests' ordinary user too.
+    var rebootFolder: String { "\(guestDirectory)/reboot" }
+
+    /// The reboot helpers tests call, as their frameworks name them: vmtest's own
+    /// `vmtest-reboot`, autopkgtest's `/tmp/autopkgtest-reboot MARK` and tmt's
+    /// `tmt-reboot`. Each leaves its mark and ends the test's process group; vmtest then
+    /// boots the guest again. /tmp is emptied at boot, so they are put back after each reboot.
+    var installHelpers: String {
+        let helper = """
+            #!/bin/sh
+            # vmtest: a reboot for the running test. Leave the mark, flush the disk, end the test.
+            echo "${1:-reboot}" > \(rebootFolder)/mark
+            sync
+            kill -KILL 0
+            """
+        return [
+            "set -e", "mkdir -p \(rebootFolder)", "chmod 1777 \(rebootFolder)",
+            "cat > /usr/local/bin/vmtest-reboot <<'VMTEST_EOF'\n\(helper)\nVMTEST_EOF",
+            "chmod 755 /usr/local/bin/vmtest-reboot", "cp /usr/local/bin/vmtest-reboot /usr/local/bin/tmt-reboot",
+            "cp /usr/local/bin/vmtest-reboot /tmp/autopkgtest-reboot",
+        ].joined(separator: "\n")
+    }
+
+    /// Prints the mark a helper left, and removes it for good: the removal is flushed to
+    /// disk before the power cycle, or the guest would boot with the mark still there.
+    var takeRebootMark: String {
+        "if [ -f \(rebootFolder)/mark ]; then cat \(rebootFolder)/mark; rm -f \(rebootFolder)/mark; sync; fi"
+    }
+}
