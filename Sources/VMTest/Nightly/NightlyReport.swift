@@ -190,10 +190,9 @@ public enum NightlyReportWriter {
                     continue
                 }
                 // What the tests left behind (AUTOPKGTEST_ARTIFACTS, TMT_TEST_DATA), when they did.
-                let artifacts = FileManager.default.fileExists(atPath: "\(final.results)/artifacts") ? ["artifacts/"] : []
-                let links = (["junit.xml", "console.log", "summary.json"] + artifacts)
-                    .map { "<a href=\"\(escape(final.results))/\($0)\">\($0.split(separator: ".")[0].split(separator: "/")[0])</a>" }
-                    .joined(separator: " ")
+                var targets = [("junit.xml", "junit"), ("console.log", "console"), ("summary.json", "summary")]
+                if FileManager.default.fileExists(atPath: "\(final.results)/artifacts") { targets.append(("artifacts/", "artifacts")) }
+                let links = targets.map { "<a href=\"\(escape(final.results))/\($0.0)\">\($0.1)</a>" }.joined(separator: " ")
                 let tests = run.tests.summary
                 let note = attemptsNote(run)
                 rows +=

@@ -55,9 +55,7 @@ public enum JUnitXML {
             // own name in a property, and map to the nearest JUnit element: xfail is a
             // skip, warn a failure, a flaky failure Surefire's <flakyFailure> (which
             // Jenkins shows on a passing test), info a pass.
-            switch test.verdict {
-            case .passed, .skipped, .failed, .error: break
-            case .xfail, .flaky, .warn, .info:
+            if RunReport.Verdict.packagersOwn.contains(test.verdict) {
                 xml.open("properties")
                 xml.element("property", ["name": "verdict", "value": test.verdict.rawValue])
                 xml.close("properties")

@@ -60,6 +60,9 @@ public struct RunReport: Sendable, Codable, Hashable {
 
         /// Whether a test with this verdict fails the run.
         public var failsTheRun: Bool { self == .failed || self == .error || self == .warn }
+
+        /// The outcomes packagers' test formats have and JUnit does not.
+        public static let packagersOwn: [Verdict] = [.xfail, .flaky, .warn, .info]
     }
 
     public var verdict: Verdict {

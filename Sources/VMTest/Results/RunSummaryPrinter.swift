@@ -8,7 +8,7 @@ public enum RunSummaryPrinter {
         let failed = report.tests.filter { $0.verdict.failsTheRun }.count
         let skipped = report.tests.filter { $0.verdict == .skipped }.count
         // Outcomes of packagers' own tests, said only when there are any.
-        let others = [RunReport.Verdict.xfail, .flaky, .warn, .info].compactMap { verdict -> String? in
+        let others = RunReport.Verdict.packagersOwn.compactMap { verdict -> String? in
             let count = report.tests.filter { $0.verdict == verdict }.count
             return count == 0 ? nil : ", \(count) \(verdict.rawValue)"
         }.joined()

@@ -196,9 +196,19 @@ public struct GuestLauncher: Sendable {
             }
             let domain = teardown.domain!
             let transcript = try TranscriptFile(url: runDirectory.appendingPathComponent("channel.log"))
-            let console = try await GuestConsole.open(on: domain, definition, record: { transcript.append($0) })
-            teardown.opened(console)
-            let shell = console.shell
+            /// Opens the command console of a started domain, for the teardown to close.
+            let attach: @Sendable (Domain, DomainDefinition) async throws -> GuestShell = { domain, definition in
+                let console = try await GuestConsole.open(on: domain, definition, record: { transcript.append($0) })
+                teardown.opened(console)
+                return console.shell
+            }
+            /// Waits for the shell of a guest booted from its kernel.
+            let waitUntilReady: @Sendable (GuestShell) async throws -> Void = { shell in
+                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
+                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+                }
+            }
+            let shell = try await attach(domain, definition)
             if start.isWarm {
                 try await domain.resume()
                 try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
@@ -210,9 +220,7 @@ public struct GuestLauncher: Sendable {
                     guard refreshed.exitStatus == 0 else { throw GuestStepError(step: "refreshing the restored guest", result: refreshed) }
                 }
             } else {
-                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
-                }
+                try await waitUntilReady(shell)
             }
             var again = definition
             again.appendsToConsoleLog = true
@@ -222,12 +230,9 @@ public struct GuestLauncher: Sendable {
                 let domain = try await Self.create(
                     again, on: hypervisor, phases: phases, phase: "reboot", detail: "booting \(again.name) again from its disk")
                 teardown.started(domain, uri: hypervisor.uri)
-                let console = try await GuestConsole.open(on: domain, again, record: { transcript.append($0) })
-                teardown.opened(console)
-                try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await console.shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
-                }
-                return console.shell
+                let shell = try await attach(domain, again)
+                try await waitUntilReady(shell)
+                return shell
             }
             let guest = Guest(
                 runID: plan.runID, profile: profile, domainName: definition.name, accelerator: plan.mode, image: plan.image,

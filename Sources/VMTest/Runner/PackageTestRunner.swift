@@ -393,8 +393,6 @@ public struct PackageTestRunner: Sendable {
         func test(_ kind: TestCaseResult.Kind, _ name: String, _ command: String) async throws {
             try await reboots.run(name, kind: kind, on: &channel, session: session) { _, count in
                 "export VMTEST_REBOOT_COUNT=\(count)\n" + command
-            } judge: { result, _ in
-                .byExitStatus(result.exitStatus, skipsOnExit77: kind.skipsOnExit77)
             }
         }
         if !prepared.debs.isEmpty {

@@ -60,6 +60,12 @@ final class RunSession: Sendable {
         case finished(CommandResult)
         /// It ran out of time; the console's last lines say where it was.
         case timedOut(after: Duration, lastLines: [String])
+
+        /// It finished with exit status 0.
+        var succeeded: Bool {
+            guard case .finished(let result) = self else { return false }
+            return result.succeeded
+        }
     }
 
     /// Runs a test's command with the workarounds' environment, within its limit.
