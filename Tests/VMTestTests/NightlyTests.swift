@@ -60,7 +60,7 @@ import Testing
             packages:
               - rpms
               - {name: both, rpms: [rpms/a-1.0.rpm], debs: [rpms/x_1.0_armhf.deb, rpms/y_2.0_armhf.deb]}
-              - {name: own-tests, testsFrom: rpms}
+              - {name: own-tests, tests-from: rpms}
             """, in: folder)
         #expect(sets.map(\.name) == ["a-1.0", "x_1.0_armhf", "y_2.0_armhf", "both", "own-tests"])
         #expect(sets[4].testsFrom == folder.appendingPathComponent("rpms").path && sets[4].rpms.isEmpty && sets[4].debs.isEmpty)
@@ -72,7 +72,7 @@ import Testing
     static let badPlans: [(String, Int, String)] = [
         ("profiles: [debian12-armhf]\npackages:\n  - {name: x, debs: [rpms/missing.deb]}\n", 3, "no such .deb"),
         ("profiles: [debian12-armhf]\npackages:\n  - {name: x}\n", 3, "has no RPM, no .deb and no tests"),
-        ("profiles: [debian12-armhf]\npackages:\n  - {name: x, testsFrom: nowhere}\n", 3, "no such source tree, .dsc or fmf tree"),
+        ("profiles: [debian12-armhf]\npackages:\n  - {name: x, tests-from: nowhere}\n", 3, "no such source tree, .dsc or fmf tree"),
         ("profiles: [debian12-armhf]\npackages: [rpms]\nhypervisor: []\n", 3, "did you mean 'hypervisors'"),
         ("profiles: []\npackages: [rpms]\n", 1, "names no profile"),
         ("profiles: [debian12-armhf, debain12-armhf]\npackages: [rpms]\n", 1, "profile 'debain12-armhf' cannot be used"),

@@ -10,7 +10,7 @@ import Foundation
 ///   - builds/foo-*.armv7hl.rpm     # a glob: each match is a set of its own
 ///   - {name: foo-with-bar, rpms: [foo-1.0-1.armv7hl.rpm, bar-2.1-1.armv7hl.rpm]}
 ///   - {name: baz, debs: [baz_1.0-1_armhf.deb]}   # Debian profiles
-///   - {name: hello, testsFrom: hello_2.10-3.dsc}  # the source's own tests (`vmtest run --tests-from`)
+///   - {name: hello, tests-from: hello_2.10-3.dsc}  # the source's own tests (`vmtest run --tests-from`)
 /// tests: ["foo --version"]
 /// timeout: 1800
 /// retries: 1
@@ -88,7 +88,9 @@ extension Plan: Decodable {
 
 extension PackageEntry: Decodable {
     enum CodingKeys: String, CodingKey {
-        case name, rpms, debs, testsFrom
+        case name, rpms, debs
+        /// Spelt as `vmtest run --tests-from` is.
+        case testsFrom = "tests-from"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -241,14 +243,14 @@ public enum PlanLoader {
                 if rpms.isEmpty && debs.isEmpty && testsFrom == nil {
                     throw fail(
                         "packages.\(index)", "package set '\(name)' has no RPM, no .deb and no tests",
-                        fix: "list its files under rpms: or debs:, or its tests' source under testsFrom:")
+                        fix: "list its files under rpms: or debs:, or its tests' source under tests-from:")
                 }
                 var tests: String?
                 if let testsFrom {
                     let source = resolve(testsFrom, in: plan.directory)
                     guard FileManager.default.fileExists(atPath: source.path) else {
                         throw fail(
-                            "packages.\(index).testsFrom", "no such source tree, .dsc or fmf tree: \(testsFrom)",
+                            "packages.\(index).tests-from", "no such source tree, .dsc or fmf tree: \(testsFrom)",
                             fix: "check the path (relative paths start at the plan's folder)")
                     }
                     tests = source.path
