@@ -211,12 +211,16 @@ public struct GuestLauncher: Sendable {
             let shell = try await attach(domain, definition)
             if start.isWarm {
                 try await domain.resume()
+                // A restored guest has the same limit to be ready in as a booted one: a fixed
+                // minute was too little on a loaded host (seven guests on two cores in the CI
+                // batch: one refresh took 45 s, another did not finish in 60).
+                let deadline = ContinuousClock.now + timeout
                 try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
-                    try await shell.waitUntilReattached(timeout: .seconds(60))
+                    try await shell.waitUntilReattached(timeout: deadline - .now)
                     let refreshed = try await shell.run(
                         WarmStarter.refreshCommand(
                             now: Date(), entropy: (0..<64).map { _ in UInt8.random(in: 0...255) }, payload: !options.extraDisks.isEmpty),
-                        timeout: .seconds(60))
+                        timeout: deadline - .now)
                     guard refreshed.exitStatus == 0 else { throw GuestStepError(step: "refreshing the restored guest", result: refreshed) }
                 }
             } else {
