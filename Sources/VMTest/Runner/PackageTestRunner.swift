@@ -298,15 +298,15 @@ public struct PackageTestRunner: Sendable {
             }
             do {
                 let channel: any GuestChannel = ssh ?? guest.shell
-                if !files.isEmpty {
-                    try await session.phases.timed("copy", "\(files.count) file(s) into the guest over \(prepared.channel.rawValue)") {
-                        try await copy(prepared, into: channel, ssh: ssh, content: content)
-                    }
-                }
                 // A reboot opens a new console; an SSH connection would not survive it.
                 var reboot: (@Sendable () async throws -> any GuestChannel)?
                 if ssh == nil { reboot = { try await guest.reboot() as GuestShell } }
                 let reboots = TestReboots(guestDirectory: Self.guestDirectory, reboot: reboot)
+                try await session.phases.timed(
+                    "copy", "\(files.count) file(s) and the reboot helpers into the guest over \(prepared.channel.rawValue)"
+                ) {
+                    try await copy(prepared, files: !files.isEmpty, into: channel, ssh: ssh, content: content, reboots: reboots)
+                }
                 try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests, reboots: reboots)
             } catch {
                 await ssh?.close()
@@ -348,10 +348,13 @@ public struct PackageTestRunner: Sendable {
     }
 
     /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its
-    /// `repo/`: by scp, or from the payload disk.
-    private func copy(_ prepared: PreparedRun, into channel: any GuestChannel, ssh: SSHChannel?, content: URL) async throws {
+    /// `repo/`: by scp, or from the payload disk; then the reboot helpers. Over the console
+    /// all of it is one command: each round trip costs about half a second under TCG.
+    private func copy(
+        _ prepared: PreparedRun, files: Bool, into channel: any GuestChannel, ssh: SSHChannel?, content: URL, reboots: TestReboots
+    ) async throws {
         let directory = Self.guestDirectory
-        if let ssh {
+        if let ssh, files {
             let made = try await ssh.run("mkdir -p \(directory)/tests \(directory)/repo", timeout: prepared.testTimeout)
             guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
             for package in prepared.packages {
@@ -370,12 +373,12 @@ public struct PackageTestRunner: Sendable {
                 try await ssh.copy(
                     local: repository.appendingPathComponent(name), toGuest: "\(directory)/repo/\(name)", timeout: prepared.testTimeout)
             }
-            return
         }
-        let result = try await channel.run(
-            "set -e; mkdir -p \(directory) /run/vmtest/payload; mount -r \"$(blkid -L \(Self.payloadLabel))\" /run/vmtest/payload; cp -a /run/vmtest/payload/. \(directory)/; umount /run/vmtest/payload",
-            timeout: prepared.testTimeout)
-        guard result.succeeded else { throw GuestStepError(step: "copying files into the guest", result: result) }
+        let payload =
+            "set -e; mkdir -p \(directory) /run/vmtest/payload; mount -r LABEL=\(Self.payloadLabel) /run/vmtest/payload; cp -a /run/vmtest/payload/. \(directory)/; umount /run/vmtest/payload"
+        let command = (ssh == nil && files ? [payload] : []) + [reboots.installHelpers]
+        let result = try await channel.run(command.joined(separator: "\n"), timeout: prepared.testTimeout)
+        guard result.succeeded else { throw GuestStepError(step: "copying files and the reboot helpers into the guest", result: result) }
     }
 
     static let payloadLabel = "VMTEST_PAYLOAD"
@@ -386,8 +389,6 @@ public struct PackageTestRunner: Sendable {
     ) async throws {
         let profile = prepared.profile
         var channel = channel
-        let helpers = try await channel.run(reboots.installHelpers, timeout: prepared.testTimeout)
-        guard helpers.succeeded else { throw GuestStepError(step: "installing vmtest-reboot in the guest", result: helpers) }
         /// A test of vmtest's own kinds: judged by its exit status, run again after each
         /// reboot it asks for (`vmtest-reboot`) with `VMTEST_REBOOT_COUNT` set.
         func test(_ kind: TestCaseResult.Kind, _ name: String, _ command: String) async throws {
