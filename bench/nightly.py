@@ -4,11 +4,14 @@
 Four package sets of the example packages on debian12-armhf over the embedded driver
 (capacity 2). The profile's saved state is made first (untimed), so both nights restore
 guests; `--cold` boots every guest from its kernel instead. Peak memory is the maximum
-resident set of the vmtest process itself (GNU time's %M), not of its QEMU guests.
+resident set of the vmtest process itself (its VmHWM), not of its QEMU guests.
 
 Usage: bench/nightly.py [--cold] [--hypervisor URI ...]   (needs script/build-examples' RPMs)
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from performance import timed  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VMTEST = os.path.join(ROOT, ".build", "debug", "vmtest")
@@ -35,19 +38,16 @@ def main():
         figures = {}
         for parallel in (1, 2):
             results = os.path.join(folder, f"results-{parallel}")
-            command = ["/usr/bin/time", "-f", "%M", VMTEST, "nightly", plan, "--parallel", str(parallel), "--results", results]
+            command = [VMTEST, "nightly", plan, "--parallel", str(parallel), "--results", results]
             if args.cold:
                 command.append("--cold")
-            start = time.monotonic()
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-            wall = time.monotonic() - start
+            wall, peak_mib, done = timed(command)
             if done.returncode not in (0, 1):
                 sys.exit(f"vmtest nightly failed ({done.returncode}):\n{done.stderr[-3000:]}")
-            peak_kib = int(done.stderr.strip().splitlines()[-1])
             report = json.load(open(os.path.join(results, "summary.json")))
             verdicts = ", ".join(f"{r['packageSet']}={r['verdict']}" for r in report["runs"])
             figures[parallel] = wall
-            print(f"parallel {parallel}: {wall:7.1f} s wall, vmtest peak RSS {peak_kib / 1024:6.1f} MiB, "
+            print(f"parallel {parallel}: {wall:7.1f} s wall, vmtest peak RSS {peak_mib:6.1f} MiB, "
                   f"concurrency {report['concurrency']} ({verdicts})")
         print(f"speed-up parallel 2 over 1: {figures[1] / figures[2]:.2f}x   ({'cold' if args.cold else 'warm'} guests, {os.cpu_count()} host cores)")
 
