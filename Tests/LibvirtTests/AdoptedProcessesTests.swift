@@ -14,7 +14,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: pidFile) }
         let arguments = ["/bin/sh", "-c", "sleep 600 </dev/null >/dev/null 2>&1 & echo $! > \"$0\"", pidFile.path]
         var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         var shell: pid_t = 0
         #expect(posix_spawn(&shell, "/bin/sh", nil, nil, &argv, environ) == 0)
         var status: Int32 = 0
