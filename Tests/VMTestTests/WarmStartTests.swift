@@ -104,7 +104,7 @@ import Testing
         ("qemu+tcp://127.0.0.1/system", true), ("qemu+ssh://builder1/system", false),
     ])
     func onlyHypervisorsThatSeeThisMachinesFilesRestore(_ uri: String, _ local: Bool) {
-        #expect(WarmStarter.isLocal(uri) == local)
+        #expect(Hypervisor.isOnThisMachine(uri) == local)
     }
 
     @Test func theSeedsIdentityLeavesOutTheRunsKeyAndInstance() throws {

@@ -99,6 +99,13 @@ public final class Hypervisor: Sendable {
         }
     }
 
+    /// Whether the hypervisor at `uri` runs on this machine, so sees its files and its
+    /// loopback: a URI without a host, or naming localhost.
+    static func isOnThisMachine(_ uri: String) -> Bool {
+        guard let parsed = URLComponents(string: uri) else { return false }
+        return (parsed.host ?? "").isEmpty || parsed.host == "localhost" || parsed.host == "127.0.0.1"
+    }
+
     static func embeddedRoot(for pid: Int32, in directories: Directories) -> URL {
         directories.state.appendingPathComponent("libvirt").appendingPathComponent(String(pid))
     }

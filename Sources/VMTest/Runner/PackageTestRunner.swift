@@ -146,6 +146,19 @@ public struct PackageTestRunner: Sendable {
     /// workarounds change, the time limits.
     public func prepare(_ inputs: RunInputs, connectURI: String?) async throws -> PreparedRun {
         let profile = inputs.request.profile
+        var inputs = inputs
+        // QEMU forwards the guest's SSH port on its hypervisor's loopback, which only a
+        // hypervisor on this machine shares; the console comes over libvirt's connection.
+        if inputs.channel == .ssh, let uri = connectURI, !Hypervisor.isOnThisMachine(uri) {
+            guard inputs.request.channel == nil else {
+                throw RunInputError(
+                    subject: "--channel ssh",
+                    problem: "the guest's SSH port would be forwarded on \(uri)'s own loopback, which this machine cannot reach",
+                    fix: "use --channel serial: the console reaches the guest through libvirt's connection")
+            }
+            launcher.reporter.note("using the serial channel: profile \(profile.name)'s SSH channel cannot reach a guest on \(uri)")
+            inputs.channel = .serial
+        }
         let placement = try await launcher.place(profile, connectURI: connectURI, request: inputs.request.accelerator)
         launcher.reporter.note("running as \(placement.mode.label): \(placement.mode.reason)")
         let guest = try await launcher.plan(

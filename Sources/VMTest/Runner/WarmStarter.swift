@@ -66,7 +66,7 @@ struct WarmStarter {
 
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
-        if let uri = connectURI, !Self.isLocal(uri) {
+        if let uri = connectURI, !Hypervisor.isOnThisMachine(uri) {
             return .unavailable(reason: "saved states live on this machine and \(uri) is another host's hypervisor")
         }
         if options.seed != nil, options.warmSeed == nil {
@@ -238,12 +238,6 @@ struct WarmStarter {
             if line.isEmpty { break }
         }
         return found.joined(separator: ",")
-    }
-
-    /// URIs whose hypervisor sees this machine's files.
-    static func isLocal(_ uri: String) -> Bool {
-        guard let parsed = URLComponents(string: uri) else { return false }
-        return (parsed.host ?? "").isEmpty || parsed.host == "localhost" || parsed.host == "127.0.0.1"
     }
 
     static func canonicalJSON(_ profile: Profile) -> String {
