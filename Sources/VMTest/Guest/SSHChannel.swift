@@ -243,11 +243,19 @@ public actor SSHChannel {
                 kind: .commandTimedOut(command: command), seconds: (ContinuousClock.now - start).seconds, standardError: "")
         }
         let seconds = (ContinuousClock.now - start).seconds
-        guard let status = outcome.status, status != 255 else {
+        guard let status = outcome.status, status != 255 || (outcome.standardError.isEmpty && isMasterAlive()) else {
             throw SSHChannelError(kind: .connectionFailed, seconds: seconds, standardError: outcome.standardError)
         }
+        // ssh exits 255 both when the connection fails and, silently, when the remote
+        // command is killed by a signal (`vmtest-reboot` ends its test's process group
+        // with SIGKILL): with the master still connected and nothing said, it is the latter.
         return CommandResult(
             exitStatus: status, standardOutput: outcome.standardOutput, standardError: outcome.standardError, seconds: seconds)
+    }
+
+    /// Whether the master connection still runs: its process has not ended.
+    private nonisolated func isMasterAlive() -> Bool {
+        masterState.pid.withLock { $0 } != nil && masterState.exit.withLock { $0 } == nil
     }
 
     /// Copies a local file into the guest with scp (over the master connection).

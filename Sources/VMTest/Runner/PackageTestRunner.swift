@@ -311,9 +311,21 @@ public struct PackageTestRunner: Sendable {
             }
             do {
                 let channel: any GuestChannel = ssh ?? guest.shell
-                // A reboot opens a new console; an SSH connection would not survive it.
-                var reboot: (@Sendable () async throws -> any GuestChannel)?
-                if ssh == nil { reboot = { try await guest.reboot() as GuestShell } }
+                // A reboot opens a new console, and the SSH channel connects again once the
+                // guest's sshd answers (its host key, on its disk, is the one pinned).
+                let reboot: @Sendable () async throws -> any GuestChannel
+                if let ssh {
+                    reboot = {
+                        await ssh.close()
+                        _ = try await guest.reboot()
+                        try await session.phases.timed("ssh", "connecting again after the reboot") {
+                            try await ssh.connect(timeout: prepared.timeout / 2)
+                        }
+                        return ssh
+                    }
+                } else {
+                    reboot = { try await guest.reboot() as GuestShell }
+                }
                 let reboots = TestReboots(guestDirectory: Self.guestDirectory, reboot: reboot)
                 try await session.phases.timed(
                     "copy", "\(files.count) file(s) and the reboot helpers into the guest over \(prepared.channel.rawValue)"

@@ -6,9 +6,8 @@
 struct TestReboots: Sendable {
     /// Where the run's files are in the guest; the helpers' marks go to its `reboot/`.
     let guestDirectory: String
-    /// Boots the guest again and returns the channel to use then; nil when the channel
-    /// cannot follow a reboot (SSH).
-    let reboot: (@Sendable () async throws -> any GuestChannel)?
+    /// Boots the guest again and returns the channel to use then.
+    let reboot: @Sendable () async throws -> any GuestChannel
 
     /// How many times one test may have the guest rebooted before it counts as looping.
     static let limit = 5
@@ -45,10 +44,6 @@ struct TestReboots: Sendable {
                 }
                 _ = session.record(
                     kind: kind, name: name, command: text, attempt, since: start, judge: judge.map { judge in { judge($0, printed) } })
-                return
-            }
-            guard let reboot = self.reboot else {
-                _ = session.error(kind: kind, name: name, because: "asked for a reboot; vmtest reboots guests on the serial channel only")
                 return
             }
             guard count < Self.limit else {
