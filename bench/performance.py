@@ -70,7 +70,7 @@ def timed(command, env=None):
     """Runs a vmtest command; returns (wall seconds, vmtest's own peak RSS in MiB, completed).
 
     The peak is the kernel's high-water mark of vmtest's process alone (VmHWM), read until it
-    exits: GNU time's %M would count the QEMUs vmtest adopts and reaps (a guest's whole RAM).
+    exits: GNU time's %M also counts every child vmtest waited for.
     """
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

@@ -4,5 +4,4 @@
 #include <libvirt/virterror.h>
 #include "kvm.h"
 #include "terminal.h"
-#include "process.h"
 #endif

@@ -30,7 +30,7 @@ extension GuestLauncher {
     ) async throws -> Domain {
         let xml = DomainXML.render(definition)
         return try await phases.timed(phase, detail) {
-            try await hypervisor.createDomain(xml: xml)
+            try await hypervisor.connection.createDomain(xml: xml)
         }
     }
 }

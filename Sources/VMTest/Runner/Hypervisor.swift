@@ -56,37 +56,9 @@ public final class Hypervisor: Sendable {
             return Hypervisor(connection: try await openDaemon(uri: uri), uri: uri, requestedURI: uri, embeddedRoot: nil)
         }
         let root = embeddedRoot(for: getpid(), in: directories)
-        _ = AdoptedProcesses.areAdopted
         let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
         let connection = try await Connection.open(uri: prepared.uri)
         return Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root)
-    }
-
-    /// Starts a guest; see ``reapWhenItExits(_:)``.
-    func createDomain(xml: String) async throws -> Domain {
-        let domain = try await connection.createDomain(xml: xml)
-        reapWhenItExits(domain.name)
-        return domain
-    }
-
-    /// Restores a saved guest as `definition` (which has a UUID), paused; nil if it
-    /// stopped at once. See ``reapWhenItExits(_:)``.
-    func restoreDomain(from file: URL, as definition: DomainDefinition) async throws -> Domain? {
-        try await connection.restoreDomain(from: file, xml: DomainXML.render(definition), flags: .paused)
-        guard let uuid = definition.uuid, let domain = try await connection.domain(uuid: uuid) else { return nil }
-        reapWhenItExits(domain.name)
-        return domain
-    }
-
-    /// An embedded driver's QEMU is this process's adopted child (``AdoptedProcesses``):
-    /// reaped the moment it exits, its destroy or save does not wait for init to do it.
-    private func reapWhenItExits(_ name: String) {
-        guard let embeddedRoot, AdoptedProcesses.areAdopted else { return }
-        let pidFile = embeddedRoot.appendingPathComponent("run/qemu/\(name).pid")
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        else { return }
-        AdoptedProcesses.reapWhenItExits(pid)
     }
 
     /// Opens a connection to the libvirt named by `--connect`, saying which URI failed:

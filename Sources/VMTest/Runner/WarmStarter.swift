@@ -184,7 +184,8 @@ struct WarmStarter {
             "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)"
         ) {
             try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
-            guard let domain = try await hypervisor.restoreDomain(from: copy, as: restored) else {
+            try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+            guard let domain = try await hypervisor.connection.domain(uuid: restored.uuid!) else {
                 throw WarmStartError(description: "the restored guest \(restored.name) stopped at once")
             }
             return domain
