@@ -243,7 +243,8 @@ public actor SSHChannel {
                 kind: .commandTimedOut(command: command), seconds: (ContinuousClock.now - start).seconds, standardError: "")
         }
         let seconds = (ContinuousClock.now - start).seconds
-        guard let status = outcome.status, status != 255 || (outcome.standardError.isEmpty && isMasterAlive()) else {
+        let masterConnected = masterProcessID != nil && masterState.exit.withLock({ $0 }) == nil
+        guard let status = outcome.status, status != 255 || (outcome.standardError.isEmpty && masterConnected) else {
             throw SSHChannelError(kind: .connectionFailed, seconds: seconds, standardError: outcome.standardError)
         }
         // ssh exits 255 both when the connection fails and, silently, when the remote
@@ -251,11 +252,6 @@ public actor SSHChannel {
         // with SIGKILL): with the master still connected and nothing said, it is the latter.
         return CommandResult(
             exitStatus: status, standardOutput: outcome.standardOutput, standardError: outcome.standardError, seconds: seconds)
-    }
-
-    /// Whether the master connection still runs: its process has not ended.
-    private nonisolated func isMasterAlive() -> Bool {
-        masterState.pid.withLock { $0 } != nil && masterState.exit.withLock { $0 } == nil
     }
 
     /// Copies a local file into the guest with scp (over the master connection).

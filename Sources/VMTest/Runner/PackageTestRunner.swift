@@ -245,9 +245,7 @@ public struct PackageTestRunner: Sendable {
         let reporter = launcher.reporter
         let scratch = try ScratchFolder.make(in: FileManager.default.temporaryDirectory, prefix: "vmtest-payload")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        // Booting may take half the run's time: a nested or loaded host boots slowly even
-        // under KVM, and --timeout is the one limit a user sets for that.
-        var options = LaunchOptions(readyTimeout: prepared.timeout / 2)
+        var options = LaunchOptions(readyTimeout: prepared.readyTimeout)
         options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
@@ -319,7 +317,7 @@ public struct PackageTestRunner: Sendable {
                         await ssh.close()
                         _ = try await guest.reboot()
                         try await session.phases.timed("ssh", "connecting again after the reboot") {
-                            try await ssh.connect(timeout: prepared.timeout / 2)
+                            try await ssh.connect(timeout: prepared.readyTimeout)
                         }
                         return ssh
                     }

@@ -23,6 +23,11 @@ public struct PreparedRun: Sendable {
         testTimeout = inputs.request.testTimeout ?? .seconds(slow ? 600 : 120)
     }
 
+    /// How long the guest may take to answer after a boot or a reboot: half the run's
+    /// time, as a nested or loaded host boots slowly even under KVM, and --timeout is the
+    /// one limit a user sets for that.
+    public var readyTimeout: Duration { timeout / 2 }
+
     public var profile: Profile { inputs.request.profile }
     public var runID: String { inputs.runID }
     public var packages: [RPMPackage] { inputs.packages }
