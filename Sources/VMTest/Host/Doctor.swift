@@ -95,7 +95,12 @@ public enum Doctor {
         checks.append(toolCheck(.scp, facts, blocking: false, purpose: "needed for `--channel ssh`"))
         checks.append(toolCheck(.passt, facts, blocking: false, purpose: "optional; guests use QEMU's own user networking"))
         checks.append(toolCheck(.mmdebstrap, facts, blocking: false, purpose: "builds base images (`vmtest image build`)"))
-        checks.append(toolCheck(.rpm, facts, blocking: false, purpose: "reads the packages given to `vmtest run --rpm`"))
+        checks.append(
+            toolCheck(
+                .rpm, facts, blocking: false,
+                purpose:
+                    "reads the packages given to `vmtest run --rpm`; with rpmbuild, tells a built image's rpm database what dpkg installed")
+        )
         checks.append(diskSpace(facts))
 
         return DoctorReport(target: target, accelerator: choice, checks: checks)

@@ -50,6 +50,9 @@ public struct DebianImageBuilder: Sendable {
         "man-db.timer", "man-db.service", "e2scrub_all.timer", "e2scrub_all.service", "e2scrub_reap.service",
         "fstrim.timer", "fstrim.service", "dpkg-db-backup.timer", "dpkg-db-backup.service",
         "systemd-tmpfiles-clean.timer", "logrotate.timer",
+        // A guest on the serial channel has no network interface: waiting for one to come
+        // up failed after 2 minutes and left systemd `degraded`.
+        "systemd-networkd-wait-online.service",
     ]
     /// Paths whose maintainer-script work is done natively (see the essential hook).
     static let divertedPaths = [
@@ -87,8 +90,9 @@ public struct DebianImageBuilder: Sendable {
         let downloads = directory.appendingPathComponent("debs.tmp")
         let staging = directory.appendingPathComponent("unpack.tmp")
         let raw = directory.appendingPathComponent("disk.raw.tmp")
+        let rpmScratch = directory.appendingPathComponent("rpm.tmp")
         defer {
-            for url in [root, downloads, staging, raw] { try? FileManager.default.removeItem(at: url) }
+            for url in [root, downloads, staging, raw, rpmScratch] { try? FileManager.default.removeItem(at: url) }
         }
         let total = ContinuousClock.now
         let steps = PhaseRecorder(reporter: StepReporter(progress: progress))
@@ -112,6 +116,10 @@ public struct DebianImageBuilder: Sendable {
         }
         try await steps.timed("configure the guest", "") {
             try await configure(root: root, data: data)
+        }
+        try await steps.timed("rpm database: what dpkg installed (native)", "") {
+            try FileManager.default.createDirectory(at: rpmScratch, withIntermediateDirectories: true)
+            try await DpkgProvides(root: root).register(scratch: rpmScratch)
         }
         _ = try await steps.timed("mkfs.ext4 -d (\(recipe.diskSize))", "") {
             try await ExternalTool.mkfsExt4.run([

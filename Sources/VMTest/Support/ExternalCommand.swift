@@ -16,8 +16,10 @@ public struct ExternalTool: Sendable, Hashable {
         self.debianPackage = debianPackage
     }
 
-    /// The tool's absolute path, or `nil` when it is not installed.
+    /// The tool's absolute path, or `nil` when it is not installed. A name that is an
+    /// absolute path (a helper outside `PATH`) is that path.
     public var path: String? {
+        if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let directories = searchPath.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
         for directory in directories {

@@ -35,6 +35,9 @@ extension ExternalTool {
     public static let openssl = ExternalTool("openssl", debianPackage: "openssl")
     public static let aptCache = ExternalTool("apt-cache", debianPackage: "apt")
     public static let aptGet = ExternalTool("apt-get", debianPackage: "apt")
+    /// What dpkg installed, told to the image's rpm database (``DpkgProvides``).
+    public static let rpmbuild = ExternalTool("rpmbuild", debianPackage: "rpm")
+    public static let elfdeps = ExternalTool("/usr/lib/rpm/elfdeps", debianPackage: "rpm")
 
     // Fetching and preparing images.
     public static let sha256sum = ExternalTool("sha256sum", debianPackage: "coreutils")
