@@ -26,6 +26,23 @@ struct RunCommand: AsyncParsableCommand {
         help: "A Debian package to install with apt and test (repeatable; Debian profiles). Its dependencies come from Debian's mirror.")
     var debs: [String] = []
 
+    @Option(
+        name: .customLong("repo"),
+        help: "A directory of RPMs or .debs the packages may depend on, served to the guest's dnf, yum or apt (repeatable).")
+    var repositories: [String] = []
+
+    @Option(
+        name: .customLong("update"),
+        help: """
+            An RPM, a .deb or a folder of them (repeatable) the installed system is upgraded to, after the --rpm/--deb \
+            packages install (test case `update`); the guest reboots when a kernel, C library or init changed, \
+            and its health is checked (test case `health`) before the tests run.
+            """)
+    var updates: [String] = []
+
+    @Flag(help: "Reboot after --update whatever it changed.")
+    var reboot = false
+
     @Option(name: .customLong("test"), help: "A shell command run as one more test case (repeatable).")
     var tests: [String] = []
 
@@ -78,9 +95,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
         if let testTimeout, testTimeout <= 0 { throw ValidationError("--test-timeout must be a positive number of seconds") }
-        if rpms.isEmpty && debs.isEmpty && tests.isEmpty && testsDir == nil && testsFrom == nil {
-            throw ValidationError("nothing to test: give --rpm, --deb, --test, --tests-dir or --tests-from")
+        if rpms.isEmpty && debs.isEmpty && updates.isEmpty && tests.isEmpty && testsDir == nil && testsFrom == nil {
+            throw ValidationError("nothing to test: give --rpm, --deb, --update, --test, --tests-dir or --tests-from")
         }
+        if reboot && updates.isEmpty { throw ValidationError("--reboot reboots after an update: give --update") }
         if filter != nil && testsFrom == nil { throw ValidationError("--filter selects among --tests-from's tests: give --tests-from") }
     }
 
@@ -89,6 +107,9 @@ struct RunCommand: AsyncParsableCommand {
         let name = profile
         let rpms = rpms
         let debs = debs
+        let repositories = repositories
+        let updates = updates
+        let reboot = reboot
         let tests = tests
         let testsDir = testsDir
         let testsFrom = testsFrom
@@ -113,6 +134,9 @@ struct RunCommand: AsyncParsableCommand {
                 resultsDirectory: results, timeout: timeout, testTimeout: testTimeout, connectURI: global.connectURI,
                 keepOnFailure: keep)
             request.debPaths = debs
+            request.repositoryPaths = repositories
+            request.updatePaths = updates
+            request.rebootAfterUpdate = reboot
             request.testsFrom = testsFrom
             request.testFilter = filter
             request.strict = strict

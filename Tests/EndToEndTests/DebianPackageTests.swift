@@ -8,21 +8,23 @@ import Testing
 /// and downloaded them from Debian's mirror), and a dependency nobody provides fails the
 /// install test case, named.
 @Suite struct DebianPackageTests {
-    /// A .deb built here with dpkg-deb: control data only, and the file list a package needs.
-    static func build(_ name: String, architecture: String, depends: String?, in folder: URL) throws -> URL {
-        let tree = folder.appendingPathComponent("tree-\(name)")
+    /// A .deb built here with dpkg-deb: control data, and one file saying its name and
+    /// version (not under /usr/share/doc, which the image's dpkg leaves out).
+    static func build(_ name: String, version: String = "1.0-1", architecture: String, depends: String?, in folder: URL) throws -> URL {
+        let tree = folder.appendingPathComponent("tree-\(name)-\(version)")
         try FileManager.default.createDirectory(at: tree.appendingPathComponent("DEBIAN"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: tree.appendingPathComponent("usr/share/doc/\(name)"), withIntermediateDirectories: true)
-        try "\(name)\n".write(to: tree.appendingPathComponent("usr/share/doc/\(name)/README"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("usr/share/\(name)"), withIntermediateDirectories: true)
+        try "\(name) \(version)\n".write(
+            to: tree.appendingPathComponent("usr/share/\(name)/README"), atomically: true, encoding: .utf8)
         try """
         Package: \(name)
-        Version: 1.0-1
+        Version: \(version)
         Architecture: \(architecture)
         Maintainer: vmtest <vmtest@example.org>
         \(depends.map { "Depends: \($0)\n" } ?? "")Description: \(name), made by vmtest's tests
 
         """.write(to: tree.appendingPathComponent("DEBIAN/control"), atomically: true, encoding: .utf8)
-        let deb = folder.appendingPathComponent("\(name)_1.0-1_\(architecture).deb")
+        let deb = folder.appendingPathComponent("\(name)_\(version)_\(architecture).deb")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/dpkg-deb")
         process.arguments = ["--root-owner-group", "--build", tree.path, deb.path]
@@ -78,5 +80,37 @@ import Testing
         #expect(summary.tests.dropFirst().allSatisfy { $0.verdict == "skipped" }, "\(summary.tests)")
         let log = try String(contentsOf: results.appendingPathComponent("tests/01-install-deb.log"), encoding: .utf8)
         #expect(log.contains("vmtest-no-such-package"), "the missing dependency is named: \(log)")
+    }
+
+    /// `--deb OLD --update NEW --reboot`: the old version installs, the update upgrades it
+    /// from the served folder, the guest boots again, comes back healthy, and the tests run
+    /// on the rebooted guest against the new version.
+    @Test func anUpdateUpgradesThePackageRebootsAndTheTestsRunAfterIt() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let folder = try Self.folder("update")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let old = try Self.build("vmtest-updated", version: "1.0-1", architecture: "all", depends: nil, in: folder)
+        let updates = folder.appendingPathComponent("updates")
+        try FileManager.default.createDirectory(at: updates, withIntermediateDirectories: true)
+        _ = try Self.build("vmtest-updated", version: "1.1-1", architecture: "all", depends: nil, in: updates)
+        let results = folder.appendingPathComponent("results")
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--deb", old.path, "--update", updates.path, "--reboot",
+            "--test", "grep -x 'vmtest-updated 1.1-1' /usr/share/vmtest-updated/README", "--results", results.path,
+        ])
+        #expect(run.status == 0, "stderr: \(run.error)")
+        let summary = try RunTests.summary(in: results)
+        #expect(
+            summary.tests.map(\.name).prefix(4) == ["install-deb", "update", "health", "dpkg-verify vmtest-updated"]
+                && summary.tests.count == 5, "\(summary.tests)")
+        #expect(summary.tests.allSatisfy { $0.verdict == "passed" }, "\(summary.tests)")
+        #expect(run.error.contains("the update changed 1: vmtest-updated"), "\(run.error)")
+        let rebooted = try #require(run.error.range(of: "rebooting after the update: --reboot"), "\(run.error)")
+        let health = try #require(run.error.range(of: "test: health"), "\(run.error)")
+        #expect(rebooted.upperBound < health.lowerBound, "the health check ran on the rebooted guest")
+        let log = try String(contentsOf: results.appendingPathComponent("tests/02-update.log"), encoding: .utf8)
+        #expect(log.contains("Unpacking vmtest-updated (1.1-1) over (1.0-1)"), "\(log)")
+        let healthLog = try String(contentsOf: results.appendingPathComponent("tests/03-health.log"), encoding: .utf8)
+        #expect(healthLog.contains("system: running"), "\(healthLog)")
     }
 }

@@ -55,13 +55,12 @@ import Testing
         let packages = try await Self.examplePackages()
         let hello = try #require(packages["vmtest-hello"])
         let failing = try #require(packages["vmtest-hello-failing"])
-        let java = try #require(packages["vmtest-hello-java"])
         let image = try #require(ImageStore(root: EndToEnd.directories.images).cached(profile))
         let results = Self.results("serial")
 
         let run = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--rpm", java, "--test", "uname -m | grep -x armv7l",
-            "--test", "[ \"$(nproc)\" = 1 ]",
+            "run", "debian12-armhf", "--rpm", hello, "--rpm", failing, "--test", "uname -m | grep -x armv7l",
+            "--test", "[ \"$(nproc)\" = 1 ]", "--workaround", "java-single-cpu",
             "--channel", "serial", "--results", results.path,
         ])
         #expect(run.status == 1, "a failing installed test makes the run fail; stderr: \(run.error)")
@@ -74,7 +73,7 @@ import Testing
         #expect(verdicts.contains { $0.key.hasPrefix("command 1") && $0.value == "passed" })
         #expect(summary.tests.first { $0.name == "vmtest-hello-failing/hello.test" }?.standardError.contains("FAIL") == true)
         #expect(summary.channel == "serial")
-        // A package requiring Java under emulation: one pinned vCPU, said and recorded.
+        // The Java workaround, forced: one pinned vCPU, said and recorded.
         #expect(summary.workarounds.map(\.name).contains("java-single-cpu"))
         #expect(run.error.contains("1 vCPU"))
         #expect(verdicts.contains { $0.key.hasPrefix("command 2") && $0.value == "passed" }, "the guest has one CPU")
@@ -97,9 +96,29 @@ import Testing
         let summary = try Self.summary(in: results)
         let install = try #require(summary.tests.first { $0.name == "install" })
         #expect(install.verdict == "failed")
-        #expect(install.standardError.contains("refusing to install"))
+        let log = try String(contentsOf: results.appendingPathComponent("tests/01-install.log"), encoding: .utf8)
+        #expect(log.contains("refusing to install"), "the scriptlet's own words: \(log)")
         #expect(summary.tests.filter { $0.kind != "install" }.allSatisfy { $0.verdict == "skipped" })
         #expect(run.error.contains("FAILED install"))
+    }
+
+    /// An RPM that requires Java: the workaround follows from the requirement, and dnf,
+    /// which finds no Java in Debian's rpm database nor in the run's repository, fails the
+    /// install test case and names what is missing.
+    @Test func anRPMWhoseDependencyNobodyServesFailsTheInstallAndIsNamed() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let java = try #require(try await Self.examplePackages()["vmtest-hello-java"])
+        let results = Self.results("java")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", java, "--results", results.path])
+        #expect(run.status == 1, "a package that cannot install is a failed test, not bad input: \(run.error)")
+        let summary = try Self.summary(in: results)
+        #expect(summary.workarounds.map(\.name).contains("java-single-cpu"))
+        let install = try #require(summary.tests.first { $0.name == "install" })
+        #expect(install.verdict == "failed")
+        let log = try String(contentsOf: results.appendingPathComponent("tests/01-install.log"), encoding: .utf8)
+        #expect(log.contains("java-17-openjdk-headless"), "the missing dependency is named: \(log)")
+        #expect(summary.tests.dropFirst().allSatisfy { $0.verdict == "skipped" }, "\(summary.tests)")
     }
 
     /// A test that calls `vmtest-reboot` is ended, the guest (restored from its saved
@@ -315,6 +334,15 @@ import Testing
             .init(arguments: run + ["--deb", "/etc/passwd"], message: "is not a Debian package"),
             .init(arguments: run + ["--deb", "/nonexistent.deb"], message: "does not exist"),
             .init(arguments: ["run", "centos7-armhfp", "--deb", fixture("arm64.deb")], message: "installs no .deb"),
+            // --update
+            .init(arguments: run + ["--update", "/nonexistent"], message: "/nonexistent: does not exist"),
+            .init(arguments: run + ["--update", "/etc/passwd"], message: "is neither an .rpm nor a .deb file"),
+            .init(arguments: run + ["--update", fixture("not-executable")], message: "holds no .rpm or .deb file"),
+            .init(arguments: run + ["--update", fixture("arm64.deb")], message: "is built for arm64, which an armhf guest cannot install"),
+            .init(arguments: run + ["--test", "true", "--reboot"], message: "--reboot reboots after an update: give --update"),
+            // --repo folders
+            .init(arguments: run + ["--test", "true", "--repo", "/nonexistent"], message: "/nonexistent: is not a directory"),
+            .init(arguments: run + ["--test", "true", "--repo", fixture("not-executable")], message: "holds no .rpm or .deb file"),
             // options
             .init(arguments: run + ["--test", "true", "--channel", "carrier-pigeon"], message: "--channel must be serial or ssh"),
             .init(

@@ -69,6 +69,14 @@ import Testing
         #expect(sets[3].rpms.count == 1 && sets[3].debs.count == 2)
     }
 
+    @Test func repoFoldersStartAtThePlansFolder() async throws {
+        let folder = try await Self.planFolder(rpms: ["a-1.0"])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (plan, _) = try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\nrepos: [deps, /srv/more]\n", in: folder)
+        #expect(plan.repositories == [folder.appendingPathComponent("deps").path, "/srv/more"])
+        #expect(try Self.load("profiles: [debian12-armhf]\npackages: [rpms]\n", in: folder).0.repositories.isEmpty)
+    }
+
     static let badPlans: [(String, Int, String)] = [
         ("profiles: [debian12-armhf]\npackages:\n  - {name: x, debs: [rpms/missing.deb]}\n", 3, "no such .deb"),
         ("profiles: [debian12-armhf]\npackages:\n  - {name: x}\n", 3, "has no RPM, no .deb and no tests"),

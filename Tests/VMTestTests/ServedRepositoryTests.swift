@@ -68,6 +68,8 @@ import Testing
             let read = try RPMFile.read(rpm)
             #expect(listing.contains("<name>\(read.name)</name>"), "\(read.name) in \(primary)")
         }
-        #expect(served.dnfRepository.contains("baseurl=file:///var/tmp/vmtest/repo"))
+        let repoFile = try String(
+            contentsOf: served.directory.appendingPathComponent(ServedRepository.dnfRepositoryFile), encoding: .utf8)
+        #expect(repoFile == served.dnfRepository && repoFile.contains("baseurl=file:///var/tmp/vmtest/repo"))
     }
 }

@@ -254,11 +254,13 @@ public actor SSHChannel {
             exitStatus: status, standardOutput: outcome.standardOutput, standardError: outcome.standardError, seconds: seconds)
     }
 
-    /// Copies a local file into the guest with scp (over the master connection).
+    /// Copies a local file, or a folder with everything in it, to `path` in the guest with scp.
     public func copy(local: URL, toGuest path: String, timeout: Duration = .seconds(300)) async throws {
         let start = ContinuousClock.now
         let arguments =
-            commonOptions + ["-o", "ControlMaster=no", "-P", String(endpoint.port), "-q", "-p", local.path, "\(endpoint.host):\(path)"]
+            commonOptions + [
+                "-o", "ControlMaster=no", "-P", String(endpoint.port), "-q", "-p", "-r", local.path, "\(endpoint.host):\(path)",
+            ]
         let outcome = try await Self.execute(ExternalTool.scp, arguments, timeout: timeout)
         guard let outcome, outcome.status == 0 else {
             throw SSHChannelError(

@@ -89,6 +89,7 @@ public struct NightlyRunner: Sendable {
                     resultsDirectory: results.appendingPathComponent("runs/\(profile.name)/\(set.name)/attempt-1").path,
                     timeout: plan.timeout.map { .seconds($0) }, testTimeout: plan.testTimeout.map { .seconds($0) })
                 request.debPaths = set.debs
+                request.repositoryPaths = plan.repositories
                 request.testsFrom = set.testsFrom
                 request.cold = cold
                 request.accelerator = plan.accelerator

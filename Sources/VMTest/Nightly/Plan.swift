@@ -11,6 +11,7 @@ import Foundation
 ///   - {name: foo-with-bar, rpms: [foo-1.0-1.armv7hl.rpm, bar-2.1-1.armv7hl.rpm]}
 ///   - {name: baz, debs: [baz_1.0-1_armhf.deb]}   # Debian profiles
 ///   - {name: hello, tests-from: hello_2.10-3.dsc}  # the source's own tests (`vmtest run --tests-from`)
+/// repos: [deps/]                  # RPMs and .debs the packages may depend on (`vmtest run --repo`)
 /// tests: ["foo --version"]
 /// timeout: 1800
 /// retries: 1
@@ -25,6 +26,8 @@ public struct Plan: Sendable, Hashable {
     public var directory: URL
     public var profiles: [String]
     public var packages: [PackageEntry]
+    /// Folders of packages served beside every run's own (`vmtest run --repo`).
+    public var repositories: [String] = []
     /// More test commands every run runs (`vmtest run --test`).
     public var tests: [String]
     /// A directory of executable tests every run runs (`vmtest run --tests-dir`).
@@ -64,6 +67,7 @@ public struct HypervisorSpec: Sendable, Hashable, Codable {
 extension Plan: Decodable {
     enum CodingKeys: String, CodingKey {
         case profiles, packages, tests, testsDir, timeout, testTimeout, retries, hypervisors, accel, guestKernel
+        case repositories = "repos"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +79,7 @@ extension Plan: Decodable {
         directory = URL(fileURLWithPath: ".")
         profiles = try container.decode([String].self, forKey: .profiles)
         packages = try container.decode([PackageEntry].self, forKey: .packages)
+        repositories = try container.decodeIfPresent([String].self, forKey: .repositories) ?? []
         tests = try container.decodeIfPresent([String].self, forKey: .tests) ?? []
         testsDir = try container.decodeIfPresent(String.self, forKey: .testsDir)
         timeout = try container.decodeIfPresent(Int.self, forKey: .timeout)
@@ -226,6 +231,7 @@ public enum PlanLoader {
             throw fail("testTimeout", "testTimeout must be a positive number of seconds", fix: "e.g. `testTimeout: 600`")
         }
         plan.testsDir = plan.testsDir.map { resolve($0, in: plan.directory).path }
+        plan.repositories = plan.repositories.map { resolve($0, in: plan.directory).path }
 
         var sets: [PackageSet] = []
         for (index, entry) in plan.packages.enumerated() {

@@ -36,21 +36,32 @@ public struct ServedRepository: Sendable, Equatable {
         """
     }
 
+    /// The name of the `.repo` file in ``directory`` when it serves RPMs; the guest copies
+    /// it into `/etc/yum.repos.d`, where both yum and dnf look.
+    public static let dnfRepositoryFile = "vmtest-run.repo"
+
+    /// The .deb and .rpm files directly in `folder`, by name.
+    public static func packages(in folder: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.sorted().filter { $0.hasSuffix(".deb") || $0.hasSuffix(".rpm") }.map { folder.appendingPathComponent($0) }
+    }
+
     /// Copies the packages into `directory` and writes the indexes the guest needs.
     /// - Parameters:
-    ///   - extraFolders: `--repo DIR`: every .deb and .rpm directly in each is added.
+    ///   - extraFolders: `--repo DIR` and the dependencies found here: every .deb and .rpm
+    ///     directly in each is added.
     public static func make(
         at directory: URL, guestPath: String, debs: [DebianPackageFile], rpms: [URL], extraFolders: [URL] = []
     ) async throws -> ServedRepository {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var allDebs = debs
         var allRPMs = rpms
-        for folder in extraFolders {
-            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-            for name in names where name.hasSuffix(".deb") {
-                allDebs.append(try await DebianPackageFile.read(folder.appendingPathComponent(name)))
+        for file in extraFolders.flatMap(packages(in:)) {
+            if file.pathExtension == "deb" {
+                allDebs.append(try await DebianPackageFile.read(file))
+            } else {
+                allRPMs.append(file)
             }
-            allRPMs += names.filter { $0.hasSuffix(".rpm") }.map { folder.appendingPathComponent($0) }
         }
         var index = ""
         for deb in allDebs {
@@ -85,6 +96,10 @@ public struct ServedRepository: Sendable, Equatable {
             // gzip throughout: CentOS 7's yum reads nothing newer.
             try await ExternalTool.createrepo.run(["--quiet", "--general-compress-type=gz", directory.path])
         }
-        return ServedRepository(directory: directory, guestPath: guestPath, debs: allDebs, rpms: allRPMs)
+        let served = ServedRepository(directory: directory, guestPath: guestPath, debs: allDebs, rpms: allRPMs)
+        if !allRPMs.isEmpty {
+            try Data(served.dnfRepository.utf8).write(to: directory.appendingPathComponent(dnfRepositoryFile))
+        }
+        return served
     }
 }

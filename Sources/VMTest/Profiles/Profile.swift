@@ -26,6 +26,9 @@ public struct Profile: Sendable, Hashable {
     public var channel: ChannelKind
     /// Shell command that installs packages; `{packages}` becomes the guest paths of the RPMs.
     public var install: String
+    /// Shell command that upgrades the installed RPMs from the run's served repository
+    /// (`vmtest run --update`); .deb updates go through apt on Debian guests.
+    public var update: String?
     /// Checks run after every install; `{package}` becomes each installed package's name.
     public var smokeTests: [SmokeTest]
 
@@ -45,7 +48,7 @@ public struct Profile: Sendable, Hashable {
 extension Profile: Decodable {
     enum CodingKeys: String, CodingKey {
         case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, workarounds, channel, install,
-            smokeTests
+            update, smokeTests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -64,6 +67,7 @@ extension Profile: Decodable {
         cloudInitUserData = try container.decodeIfPresent(String.self, forKey: .cloudInitUserData)
         workarounds = try container.decodeIfPresent(WorkaroundSelection.self, forKey: .workarounds)
         install = try container.decode(String.self, forKey: .install)
+        update = try container.decodeIfPresent(String.self, forKey: .update)
         smokeTests = try container.decodeIfPresent([SmokeTest].self, forKey: .smokeTests) ?? []
     }
 }
@@ -85,6 +89,7 @@ extension Profile: Encodable {
         try container.encodeIfPresent(cloudInitUserData, forKey: .cloudInitUserData)
         try container.encode(channel, forKey: .channel)
         try container.encode(install, forKey: .install)
+        try container.encodeIfPresent(update, forKey: .update)
         try container.encode(smokeTests, forKey: .smokeTests)
     }
 }

@@ -97,6 +97,9 @@ public struct TestCaseResult: Sendable, Codable, Hashable {
     /// Where a test case comes from; the raw values are what reports have always said.
     public enum Kind: String, Sendable, Codable, Hashable {
         case install
+        /// `--update`: the installed system upgraded, and its health after it.
+        case update
+        case health
         case smoke
         /// A GNOME installed-test (`/usr/share/installed-tests/PACKAGE/*.test`).
         case installedTests = "installed-tests"

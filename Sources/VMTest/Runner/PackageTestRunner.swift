@@ -23,20 +23,7 @@ public struct PackageTestRunner: Sendable {
         let profile = request.profile
         var packages: [RPMPackage] = []
         for path in request.rpmPaths {
-            let package = try await RPMPackage.inspect(path)
-            guard profile.arch.rpmArchitectures.contains(package.arch) else {
-                throw RunInputError(
-                    subject: path, problem: "is built for \(package.arch), which an \(profile.arch.rawValue) guest cannot run",
-                    fix: "build it for one of \(profile.arch.rpmArchitectures.sorted().joined(separator: ", "))")
-            }
-            if !package.mislabelled.isEmpty {
-                let files = package.mislabelled.prefix(5).map { "\($0.path) is \($0.machine.name)" }.joined(separator: ", ")
-                let problem = "is labelled \(package.arch) but contains executables for another machine: \(files)"
-                if request.strict {
-                    throw RunInputError(subject: path, problem: problem, fix: "rebuild it with the \(package.arch) cross compiler")
-                }
-                launcher.reporter.note("warning: \(path) \(problem) (--strict makes this an error)")
-            }
+            let package = try await checkRPM(path, request)
             if let clash = packages.first(where: { $0.name == package.name }) {
                 throw RunInputError(
                     subject: path, problem: "is package \(package.name) again (also \(clash.file.lastPathComponent))",
@@ -45,6 +32,8 @@ public struct PackageTestRunner: Sendable {
             packages.append(package)
         }
         let debs = try await checkDebs(request)
+        let repositories = try checkRepositories(request)
+        let updates = try await checkUpdates(request)
         var scripts: [URL] = []
         if let directory = request.testsDirectory {
             var isDirectory: ObjCBool = false
@@ -86,6 +75,8 @@ public struct PackageTestRunner: Sendable {
             request: request, runID: runID, packages: packages, debs: debs, testScripts: scripts, channel: channel,
             results: results,
             workarounds: (profile.workarounds ?? .none).overriding(request.workarounds))
+        inputs.repositories = repositories
+        inputs.updates = updates
         inputs.suite = try await discoverSuite(request, debs: debs, results: results)
         return inputs
     }
@@ -111,26 +102,83 @@ public struct PackageTestRunner: Sendable {
         return suite
     }
 
-    /// `--deb` files: Debian packages, for a Debian guest's architecture, each once.
-    private func checkDebs(_ request: RunRequest) async throws -> [DebianPackageFile] {
-        guard !request.debPaths.isEmpty else { return [] }
+    /// An RPM the guest can install: its architecture the guest's, its executables what
+    /// its label says (a warning, or with `--strict` an error).
+    private func checkRPM(_ path: String, _ request: RunRequest) async throws -> RPMPackage {
         let profile = request.profile
+        let package = try await RPMPackage.inspect(path)
+        guard profile.arch.rpmArchitectures.contains(package.arch) else {
+            throw RunInputError(
+                subject: path, problem: "is built for \(package.arch), which an \(profile.arch.rawValue) guest cannot run",
+                fix: "build it for one of \(profile.arch.rpmArchitectures.sorted().joined(separator: ", "))")
+        }
+        if !package.mislabelled.isEmpty {
+            let files = package.mislabelled.prefix(5).map { "\($0.path) is \($0.machine.name)" }.joined(separator: ", ")
+            let problem = "is labelled \(package.arch) but contains executables for another machine: \(files)"
+            if request.strict {
+                throw RunInputError(subject: path, problem: problem, fix: "rebuild it with the \(package.arch) cross compiler")
+            }
+            launcher.reporter.note("warning: \(path) \(problem) (--strict makes this an error)")
+        }
+        return package
+    }
+
+    /// A .deb a Debian guest can install: a Debian package for its architecture (or all).
+    private func checkDeb(_ path: String, _ profile: Profile, option: String) async throws -> DebianPackageFile {
         guard let architecture = profile.debianArchitecture else {
             throw RunInputError(
-                subject: "--deb", problem: "profile \(profile.name) is not a Debian guest vmtest builds, so it installs no .deb",
-                fix: "use a Debian profile (debian12-armhf, debian12-arm64), or --rpm")
+                subject: option, problem: "profile \(profile.name) is not a Debian guest vmtest builds, so it installs no .deb",
+                fix: "use a Debian profile (debian12-armhf, debian12-arm64), or RPMs")
         }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RunInputError(subject: path, problem: "does not exist", fix: "give the path of a .deb file")
+        }
+        let deb = try await DebianPackageFile.read(URL(fileURLWithPath: path))
+        guard deb.installs(on: architecture) else {
+            throw RunInputError(
+                subject: path, problem: "is built for \(deb.architecture), which an \(architecture) guest cannot install",
+                fix: "build it for \(architecture) (or all)")
+        }
+        return deb
+    }
+
+    /// `--update` paths: RPMs and .debs, or folders of them, each checked as `--rpm` and
+    /// `--deb` are; RPM updates need the profile's `update` command.
+    private func checkUpdates(_ request: RunRequest) async throws -> PackageUpdates {
+        var updates = PackageUpdates()
+        for path in request.updatePaths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw RunInputError(subject: path, problem: "does not exist", fix: "give --update an RPM, a .deb or a folder of them")
+            }
+            let files =
+                isDirectory.boolValue ? ServedRepository.packages(in: URL(fileURLWithPath: path)).map(\.path) : [path]
+            guard !files.isEmpty, files.allSatisfy({ $0.hasSuffix(".rpm") || $0.hasSuffix(".deb") }) else {
+                throw RunInputError(
+                    subject: path, problem: isDirectory.boolValue ? "holds no .rpm or .deb file" : "is neither an .rpm nor a .deb file",
+                    fix: "give --update an RPM, a .deb or a folder of them")
+            }
+            for file in files {
+                if file.hasSuffix(".deb") {
+                    updates.debs.append(try await checkDeb(file, request.profile, option: "--update"))
+                } else {
+                    updates.rpms.append(try await checkRPM(file, request))
+                }
+            }
+        }
+        if !updates.rpms.isEmpty, request.profile.update == nil {
+            throw RunInputError(
+                subject: "--update", problem: "profile \(request.profile.name) has no `update` command for RPMs",
+                fix: "add one to the profile, e.g. `update: dnf -y upgrade`")
+        }
+        return updates
+    }
+
+    /// `--deb` files: Debian packages, for a Debian guest's architecture, each once.
+    private func checkDebs(_ request: RunRequest) async throws -> [DebianPackageFile] {
         var debs: [DebianPackageFile] = []
         for path in request.debPaths {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw RunInputError(subject: path, problem: "does not exist", fix: "give the path of a .deb file")
-            }
-            let deb = try await DebianPackageFile.read(URL(fileURLWithPath: path))
-            guard deb.installs(on: architecture) else {
-                throw RunInputError(
-                    subject: path, problem: "is built for \(deb.architecture), which an \(architecture) guest cannot install",
-                    fix: "build it for \(architecture) (or all)")
-            }
+            let deb = try await checkDeb(path, request.profile, option: "--deb")
             if let clash = debs.first(where: { $0.package == deb.package }) {
                 throw RunInputError(
                     subject: path, problem: "is package \(deb.package) again (also \(clash.url.lastPathComponent))",
@@ -139,6 +187,22 @@ public struct PackageTestRunner: Sendable {
             debs.append(deb)
         }
         return debs
+    }
+
+    /// `--repo` folders: each a directory with packages the guest can install.
+    private func checkRepositories(_ request: RunRequest) throws -> [URL] {
+        try request.repositoryPaths.map { path in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw RunInputError(
+                    subject: path, problem: "is not a directory", fix: "give --repo a directory of the RPMs or .debs the packages need")
+            }
+            let folder = URL(fileURLWithPath: path)
+            guard !ServedRepository.packages(in: folder).isEmpty else {
+                throw RunInputError(subject: path, problem: "holds no .rpm or .deb file", fix: "put the packages directly in it")
+            }
+            return folder
+        }
     }
 
     /// Decides, once, how the checked run goes on the hypervisor at `connectURI`: where and
@@ -249,12 +313,14 @@ public struct PackageTestRunner: Sendable {
         options.cold = prepared.inputs.request.cold
         options.consoleLog = prepared.results.appendingPathComponent("console.log")
 
-        // .deb files reach the guest as a repository, with what the guest lacks for them
-        // and for the packager's tests.
+        // .deb files and `--repo` folders reach the guest as a repository, with what the
+        // guest lacks for them and for the packager's tests.
         let content = scratch.appendingPathComponent("content")
         let packagerTests = prepared.inputs.suite.map { PackagerTests(suite: $0, guestDirectory: Self.guestDirectory) }
-        if !prepared.debs.isEmpty || packagerTests.map({ !$0.dependencies.isEmpty || !$0.recommendations.isEmpty }) == true {
-            try await serveDebs(
+        if !prepared.debs.isEmpty || !prepared.inputs.repositories.isEmpty || !prepared.inputs.updates.isEmpty
+            || packagerTests.map({ !$0.dependencies.isEmpty || !$0.recommendations.isEmpty }) == true
+        {
+            try await serve(
                 prepared, tests: packagerTests, at: content.appendingPathComponent("repo"), scratch: scratch, session: session)
         }
         try await packagerTests?.pack(into: content)
@@ -262,6 +328,7 @@ public struct PackageTestRunner: Sendable {
         let files =
             prepared.packages.map(\.file) + prepared.testScripts + prepared.debs.map(\.url)
             + (packagerTests == nil ? [] : [content.appendingPathComponent(PackagerTests.archiveName)])
+            + [content.appendingPathComponent("repo")].filter { FileManager.default.fileExists(atPath: $0.path) }
         if prepared.channel == .serial, !files.isEmpty {
             try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
             for package in prepared.packages {
@@ -343,31 +410,40 @@ public struct PackageTestRunner: Sendable {
         }
     }
 
-    /// The run's .deb files and what the guest lacks for them (resolved here by the host's
-    /// apt against the image's dpkg status, downloaded from Debian's mirror) as an apt
-    /// repository at `repository`. When they cannot be resolved here (a dependency nobody
-    /// provides, or no mirror), the guest's apt says so in the install test case.
-    private func serveDebs(
+    /// The run's .deb files, the `--repo` folders' packages and, on Debian guests, what
+    /// the guest lacks for them (resolved here by the host's apt against the image's dpkg
+    /// status, downloaded from Debian's mirror) as one repository at `repository`. When
+    /// they cannot be resolved here (a dependency nobody provides, or no mirror), the
+    /// guest's package manager says so in the install test case.
+    private func serve(
         _ prepared: PreparedRun, tests: PackagerTests?, at repository: URL, scratch: URL, session: RunSession
     ) async throws {
-        guard let architecture = prepared.profile.debianArchitecture else { return }
         let downloads = scratch.appendingPathComponent("downloads")
-        try await session.phases.timed("dependencies", "resolving the packages' and tests' dependencies for \(architecture)") {
-            let status = try await GuestDpkgStatus.file(for: prepared.guest.image, cache: launcher.directories.cache)
-            let resolver = DebianDependencyResolver(architecture: architecture, guestStatus: status)
-            let resolution = try await resolver.resolve(
-                prepared.debs.map(\.package) + (tests?.dependencies ?? []), localPackages: prepared.debs.map(\.url), into: downloads)
-            if case .unsatisfiable(let explanation) = resolution {
-                launcher.reporter.note("the dependencies cannot all be resolved here:\n  \(explanation)")
-            }
-            // Recommendations the mirror lacks are left out, one by one.
-            for recommended in tests?.recommendations ?? [] {
-                _ = try await resolver.resolve([recommended], localPackages: prepared.debs.map(\.url), into: downloads)
+        let folders = prepared.inputs.repositories
+        let updates = prepared.inputs.updates
+        let needed = (prepared.debs + updates.debs).map(\.package) + (tests?.dependencies ?? [])
+        let recommended = tests?.recommendations ?? []
+        if let architecture = prepared.profile.debianArchitecture, !needed.isEmpty || !recommended.isEmpty {
+            let local =
+                (prepared.debs + updates.debs).map(\.url)
+                + folders.flatMap(ServedRepository.packages(in:)).filter { $0.pathExtension == "deb" }
+            try await session.phases.timed("dependencies", "resolving the packages' and tests' dependencies for \(architecture)") {
+                let status = try await GuestDpkgStatus.file(for: prepared.guest.image, cache: launcher.directories.cache)
+                let resolver = DebianDependencyResolver(architecture: architecture, guestStatus: status)
+                let resolution = try await resolver.resolve(needed, localPackages: local, into: downloads)
+                if case .unsatisfiable(let explanation) = resolution {
+                    launcher.reporter.note("the dependencies cannot all be resolved here:\n  \(explanation)")
+                }
+                // Recommendations the mirror lacks are left out, one by one.
+                for recommendation in recommended {
+                    _ = try await resolver.resolve([recommendation], localPackages: local, into: downloads)
+                }
             }
         }
         _ = try await ServedRepository.make(
-            at: repository, guestPath: "\(Self.guestDirectory)/repo", debs: prepared.debs, rpms: [],
-            extraFolders: FileManager.default.fileExists(atPath: downloads.path) ? [downloads] : [])
+            at: repository, guestPath: "\(Self.guestDirectory)/repo", debs: prepared.debs + updates.debs,
+            rpms: updates.rpms.map(\.file),
+            extraFolders: folders + (FileManager.default.fileExists(atPath: downloads.path) ? [downloads] : []))
     }
 
     /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its
@@ -378,7 +454,7 @@ public struct PackageTestRunner: Sendable {
     ) async throws {
         let directory = Self.guestDirectory
         if let ssh, files {
-            let made = try await ssh.run("mkdir -p \(directory)/tests \(directory)/repo", timeout: prepared.testTimeout)
+            let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
             guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
             for package in prepared.packages {
                 try await ssh.copy(
@@ -392,14 +468,18 @@ public struct PackageTestRunner: Sendable {
                 try await ssh.copy(local: suite, toGuest: "\(directory)/\(PackagerTests.archiveName)", timeout: prepared.testTimeout)
             }
             let repository = content.appendingPathComponent("repo")
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: repository.path)) ?? [] {
-                try await ssh.copy(
-                    local: repository.appendingPathComponent(name), toGuest: "\(directory)/repo/\(name)", timeout: prepared.testTimeout)
+            if FileManager.default.fileExists(atPath: repository.path) {
+                try await ssh.copy(local: repository, toGuest: "\(directory)/repo", timeout: prepared.testTimeout)
             }
         }
         let payload =
             "set -e; mkdir -p \(directory) /run/vmtest/payload; mount -r LABEL=\(Self.payloadLabel) /run/vmtest/payload; cp -a /run/vmtest/payload/. \(directory)/; umount /run/vmtest/payload"
-        let command = (ssh == nil && files ? [payload] : []) + [reboots.installHelpers]
+        // dnf and yum both read /etc/yum.repos.d.
+        let dnfRepository = "repo/\(ServedRepository.dnfRepositoryFile)"
+        let repositoryFile =
+            FileManager.default.fileExists(atPath: content.appendingPathComponent(dnfRepository).path)
+            ? ["mkdir -p /etc/yum.repos.d && cp \(directory)/\(dnfRepository) /etc/yum.repos.d/"] : []
+        let command = (ssh == nil && files ? [payload] : []) + repositoryFile + [reboots.installHelpers]
         let result = try await channel.run(command.joined(separator: "\n"), timeout: prepared.testTimeout)
         guard result.succeeded else { throw GuestStepError(step: "copying files and the reboot helpers into the guest", result: result) }
     }
@@ -419,38 +499,54 @@ public struct PackageTestRunner: Sendable {
                 "export VMTEST_REBOOT_COUNT=\(count)\n" + command
             }
         }
-        if !prepared.debs.isEmpty {
-            let names = prepared.debs.map { ShellWords.quote($0.package) }.joined(separator: " ")
+        // The run's own packages first, at the versions given (an update may serve newer
+        // ones beside them), then the update; a step that fails skips the rest.
+        var debs = prepared.debs
+        var rpms = prepared.packages
+        if !debs.isEmpty {
+            let names = debs.map { ShellWords.quote("\($0.package)=\($0.version)") }.joined(separator: " ")
             let installed = try await session.test(kind: .install, name: "install-deb", command: Self.apt("install " + names), on: channel)
             guard installed.verdict == .passed else {
                 session.skipRemaining(because: "the .deb packages did not install")
                 return
             }
-            for deb in prepared.debs {
-                _ = try await session.test(
-                    kind: .smoke, name: "dpkg-verify \(deb.package)", command: "dpkg --verify \(ShellWords.quote(deb.package))",
-                    on: channel)
-                for (name, command) in try await installedTests(of: deb.package, prepared, channel: channel) {
-                    try await test(.installedTests, name, command)
-                }
-            }
         }
-        if !prepared.packages.isEmpty {
-            let paths = prepared.packages.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
+        if !rpms.isEmpty {
+            let paths = rpms.map { "\(Self.guestDirectory)/\(ShellWords.quote($0.file.lastPathComponent))" }
             let install = profile.install.replacingOccurrences(of: "{packages}", with: paths.joined(separator: " "))
             let installed = try await session.test(kind: .install, name: "install", command: install, on: channel)
             guard installed.verdict == .passed else {
                 session.skipRemaining(because: "the packages did not install")
                 return
             }
-            for package in prepared.packages {
-                for smoke in profile.smokeTests {
-                    let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
-                    _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
-                }
-                for (name, command) in try await installedTests(of: package.name, prepared, channel: channel) {
-                    try await test(.installedTests, name, command)
-                }
+        }
+        if !prepared.inputs.updates.isEmpty {
+            guard let changed = try await SystemUpdate(prepared: prepared, session: session, reboots: reboots).run(on: &channel) else {
+                return
+            }
+            // The updated packages are tested too, once each.
+            let updates = prepared.inputs.updates
+            for deb in updates.debs where changed.contains(deb.package) && !debs.contains(where: { $0.package == deb.package }) {
+                debs.append(deb)
+            }
+            for rpm in updates.rpms where changed.contains(rpm.name) && !rpms.contains(where: { $0.name == rpm.name }) {
+                rpms.append(rpm)
+            }
+        }
+        for deb in debs {
+            _ = try await session.test(
+                kind: .smoke, name: "dpkg-verify \(deb.package)", command: "dpkg --verify \(ShellWords.quote(deb.package))", on: channel)
+            for (name, command) in try await installedTests(of: deb.package, prepared, channel: channel) {
+                try await test(.installedTests, name, command)
+            }
+        }
+        for package in rpms {
+            for smoke in profile.smokeTests {
+                let command = smoke.run.replacingOccurrences(of: "{package}", with: ShellWords.quote(package.name))
+                _ = try await session.test(kind: .smoke, name: TestName.smoke(smoke, package), command: command, on: channel)
+            }
+            for (name, command) in try await installedTests(of: package.name, prepared, channel: channel) {
+                try await test(.installedTests, name, command)
             }
         }
         if let packagerTests {

@@ -7,6 +7,10 @@ public struct RunInputs: Sendable {
     public var runID: String
     public var packages: [RPMPackage]
     public var debs: [DebianPackageFile] = []
+    /// `--repo` folders, checked: each holds at least one RPM or .deb.
+    public var repositories: [URL] = []
+    /// `--update` packages, checked like the run's own.
+    public var updates = PackageUpdates()
     public var testScripts: [URL]
     /// The packager's own tests found under `--tests-from`.
     public var suite: TestSource? = nil

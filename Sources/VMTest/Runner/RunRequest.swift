@@ -6,6 +6,14 @@ public struct RunRequest: Sendable {
     public var rpmPaths: [String]
     /// `.deb` files, installed with apt from the run's served repository.
     public var debPaths: [String] = []
+    /// `--repo DIR`: folders of RPMs and .debs served beside the run's packages, which the
+    /// guest's dnf, yum or apt installs from when the packages depend on them.
+    public var repositoryPaths: [String] = []
+    /// `--update`: RPMs and .debs (files, or folders of them) the installed system is
+    /// upgraded to after the run's own packages are installed.
+    public var updatePaths: [String] = []
+    /// `--reboot`: reboot after the update whatever it changed.
+    public var rebootAfterUpdate = false
     public var commands: [String]
     public var testsDirectory: String?
     /// `--tests-from`: a source tree, a `.dsc` or an fmf tree whose tests run as written.

@@ -54,10 +54,20 @@ struct TestReboots: Sendable {
             count += 1
             mark = requested
             session.reporter.note("test \(name) asked for reboot \(count) (mark \(requested))")
-            channel = try await reboot()
-            let helpers = try await channel.run(installHelpers, timeout: session.prepared.testTimeout)
-            guard helpers.succeeded else { throw GuestStepError(step: "installing the reboot helpers again", result: helpers) }
+            channel = try await rebootNow(on: channel, session: session)
         }
+    }
+
+    /// Boots the guest again and puts the helpers back (/tmp was emptied); the channel to
+    /// use from then on. The reboot is a power cycle, so the guest first writes out what it
+    /// has not yet: the host keys a restored guest was given were found empty after one.
+    func rebootNow(on current: any GuestChannel, session: RunSession) async throws -> any GuestChannel {
+        let synced = try await current.run("sync", timeout: session.prepared.testTimeout)
+        guard synced.succeeded else { throw GuestStepError(step: "writing the guest's files to its disk", result: synced) }
+        let channel = try await reboot()
+        let helpers = try await channel.run(installHelpers, timeout: session.prepared.testTimeout)
+        guard helpers.succeeded else { throw GuestStepError(step: "installing the reboot helpers again", result: helpers) }
+        return channel
     }
 
     /// Where a reboot helper leaves its mark; writable by the tests' ordinary user too.
