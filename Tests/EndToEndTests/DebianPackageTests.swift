@@ -7,7 +7,7 @@ import Testing
 /// image lacks installs with them from the run's served repository (the host's apt found
 /// and downloaded them from Debian's mirror), and a dependency nobody provides fails the
 /// install test case, named.
-@Suite struct DebianPackageTests {
+@Suite(.serialized) struct DebianPackageTests {
     /// A .deb built here with dpkg-deb: control data, and one file saying its name and
     /// version (not under /usr/share/doc, which the image's dpkg leaves out).
     static func build(_ name: String, version: String = "1.0-1", architecture: String, depends: String?, in folder: URL) throws -> URL {

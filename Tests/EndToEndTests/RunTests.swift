@@ -269,7 +269,7 @@ import Testing
         bad("zero-cpus.yaml", base.replacingOccurrences(of: "cpus: 2", with: "cpus: 0"))
         bad("mips.yaml", base.replacingOccurrences(of: "arch: armv7l", with: "arch: mips64"))
         bad("tiny-memory.yaml", base.replacingOccurrences(of: "memory: 1024", with: "memory: 16"))
-        bad("no-install.yaml", base.replacingOccurrences(of: "install: rpm", with: "# install: rpm"))
+        bad("no-install.yaml", base.replacingOccurrences(of: "\ninstall: ", with: "\n# install: "))
         bad("bad-workaround.yaml", base + "\nworkarounds:\n  force: [java-singel-cpu]\n")
         // .deb files: one for arm64 and one for armel (neither installs on armhf), and a
         // truncated copy of the arm64 one.
