@@ -31,7 +31,10 @@ import Testing
     static func visit(_ profile: Profile, writes own: String, looksFor other: String, meanwhile: @Sendable () async -> Void = {})
         async throws -> Seen
     {
-        try await launcher().withGuest(profile) { guest in
+        // As long as `vmtest run` allows a TCG guest to get ready (half its 1800 s limit):
+        // in the main batch this first boot shares two cores with the other suites' guests,
+        // and the boot default of 300 s ran out.
+        try await launcher().withGuest(profile, options: LaunchOptions(readyTimeout: .seconds(900))) { guest in
             let wrote = try await guest.shell.run("echo \(own) > /root/\(own) && sync", timeout: .seconds(120))
             #expect(wrote.exitStatus == 0)
             await meanwhile()
