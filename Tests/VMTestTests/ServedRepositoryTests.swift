@@ -32,7 +32,7 @@ import Testing
         _ = try await Self.deb("vmtest-lib", depends: nil, in: extra)
         let repository = folder.appendingPathComponent("repo")
         let served = try await ServedRepository.make(
-            at: repository, guestPath: repository.path, debs: [app], rpms: [], extraFolders: [extra])
+            at: repository, guestPath: repository.path, debs: [app], rpms: [], extraPackages: ServedRepository.packages(in: extra))
         #expect(served.debs.map(\.package) == ["vmtest-app", "vmtest-lib"])
 
         // apt with a state of its own: armhf, nothing installed, only this repository.

@@ -66,11 +66,13 @@ struct DpkgProvides: Sendable {
         return provides
     }
 
-    /// elfdeps fails on anything else (a linker script named `libc.so`, say).
+    /// elfdeps fails on anything else (a linker script named `libc.so`, say). The same
+    /// header check that reads RPM payloads.
     static func isELF(_ file: URL) -> Bool {
         guard let handle = try? FileHandle(forReadingFrom: file) else { return false }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)) == Data([0x7F, 0x45, 0x4C, 0x46])
+        let head = (try? handle.read(upToCount: CPIOReader.elfPrefix)) ?? Data()
+        return CPIOReader.elf(Array(head)) != nil
     }
 
     static func spec(provides: [String]) -> String {

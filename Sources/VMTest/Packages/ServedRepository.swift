@@ -40,23 +40,26 @@ public struct ServedRepository: Sendable, Equatable {
     /// it into `/etc/yum.repos.d`, where both yum and dnf look.
     public static let dnfRepositoryFile = "vmtest-run.repo"
 
-    /// The .deb and .rpm files directly in `folder`, by name.
+    /// The .deb and .rpm files directly in `folder`, by name; none when there is no folder.
     public static func packages(in folder: URL) -> [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.sorted().filter { $0.hasSuffix(".deb") || $0.hasSuffix(".rpm") }.map { folder.appendingPathComponent($0) }
+        return names.sorted().filter(isPackage).map { folder.appendingPathComponent($0) }
     }
+
+    /// A .deb or an .rpm, by its name.
+    public static func isPackage(_ name: String) -> Bool { name.hasSuffix(".deb") || name.hasSuffix(".rpm") }
 
     /// Copies the packages into `directory` and writes the indexes the guest needs.
     /// - Parameters:
-    ///   - extraFolders: `--repo DIR` and the dependencies found here: every .deb and .rpm
-    ///     directly in each is added.
+    ///   - extraPackages: `--repo` folders' packages and the dependencies found here, .debs
+    ///     and RPMs by their names.
     public static func make(
-        at directory: URL, guestPath: String, debs: [DebianPackageFile], rpms: [URL], extraFolders: [URL] = []
+        at directory: URL, guestPath: String, debs: [DebianPackageFile], rpms: [URL], extraPackages: [URL] = []
     ) async throws -> ServedRepository {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var allDebs = debs
         var allRPMs = rpms
-        for file in extraFolders.flatMap(packages(in:)) {
+        for file in extraPackages {
             if file.pathExtension == "deb" {
                 allDebs.append(try await DebianPackageFile.read(file))
             } else {

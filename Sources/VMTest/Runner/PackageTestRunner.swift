@@ -151,12 +151,20 @@ public struct PackageTestRunner: Sendable {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw RunInputError(subject: path, problem: "does not exist", fix: "give --update an RPM, a .deb or a folder of them")
             }
-            let files =
-                isDirectory.boolValue ? ServedRepository.packages(in: URL(fileURLWithPath: path)).map(\.path) : [path]
-            guard !files.isEmpty, files.allSatisfy({ $0.hasSuffix(".rpm") || $0.hasSuffix(".deb") }) else {
-                throw RunInputError(
-                    subject: path, problem: isDirectory.boolValue ? "holds no .rpm or .deb file" : "is neither an .rpm nor a .deb file",
-                    fix: "give --update an RPM, a .deb or a folder of them")
+            let files: [String]
+            if isDirectory.boolValue {
+                files = ServedRepository.packages(in: URL(fileURLWithPath: path)).map(\.path)
+                guard !files.isEmpty else {
+                    throw RunInputError(
+                        subject: path, problem: "holds no .rpm or .deb file", fix: "give --update an RPM, a .deb or a folder of them")
+                }
+            } else {
+                guard ServedRepository.isPackage(path) else {
+                    throw RunInputError(
+                        subject: path, problem: "is neither an .rpm nor a .deb file",
+                        fix: "give --update an RPM, a .deb or a folder of them")
+                }
+                files = [path]
             }
             for file in files {
                 if file.hasSuffix(".deb") {
@@ -189,19 +197,19 @@ public struct PackageTestRunner: Sendable {
         return debs
     }
 
-    /// `--repo` folders: each a directory with packages the guest can install.
+    /// `--repo` folders: each a directory with packages the guest can install; their files.
     private func checkRepositories(_ request: RunRequest) throws -> [URL] {
-        try request.repositoryPaths.map { path in
+        try request.repositoryPaths.flatMap { path in
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw RunInputError(
                     subject: path, problem: "is not a directory", fix: "give --repo a directory of the RPMs or .debs the packages need")
             }
-            let folder = URL(fileURLWithPath: path)
-            guard !ServedRepository.packages(in: folder).isEmpty else {
+            let packages = ServedRepository.packages(in: URL(fileURLWithPath: path))
+            guard !packages.isEmpty else {
                 throw RunInputError(subject: path, problem: "holds no .rpm or .deb file", fix: "put the packages directly in it")
             }
-            return folder
+            return packages
         }
     }
 
@@ -419,14 +427,14 @@ public struct PackageTestRunner: Sendable {
         _ prepared: PreparedRun, tests: PackagerTests?, at repository: URL, scratch: URL, session: RunSession
     ) async throws {
         let downloads = scratch.appendingPathComponent("downloads")
-        let folders = prepared.inputs.repositories
+        let served = prepared.inputs.repositories
         let updates = prepared.inputs.updates
         let needed = (prepared.debs + updates.debs).map(\.package) + (tests?.dependencies ?? [])
         let recommended = tests?.recommendations ?? []
         if let architecture = prepared.profile.debianArchitecture, !needed.isEmpty || !recommended.isEmpty {
             let local =
                 (prepared.debs + updates.debs).map(\.url)
-                + folders.flatMap(ServedRepository.packages(in:)).filter { $0.pathExtension == "deb" }
+                + served.filter { $0.pathExtension == "deb" }
             try await session.phases.timed("dependencies", "resolving the packages' and tests' dependencies for \(architecture)") {
                 let status = try await GuestDpkgStatus.file(for: prepared.guest.image, cache: launcher.directories.cache)
                 let resolver = DebianDependencyResolver(architecture: architecture, guestStatus: status)
@@ -443,7 +451,7 @@ public struct PackageTestRunner: Sendable {
         _ = try await ServedRepository.make(
             at: repository, guestPath: "\(Self.guestDirectory)/repo", debs: prepared.debs + updates.debs,
             rpms: updates.rpms.map(\.file),
-            extraFolders: folders + (FileManager.default.fileExists(atPath: downloads.path) ? [downloads] : []))
+            extraPackages: served + ServedRepository.packages(in: downloads))
     }
 
     /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its

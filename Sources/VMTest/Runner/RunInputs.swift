@@ -7,7 +7,7 @@ public struct RunInputs: Sendable {
     public var runID: String
     public var packages: [RPMPackage]
     public var debs: [DebianPackageFile] = []
-    /// `--repo` folders, checked: each holds at least one RPM or .deb.
+    /// The RPMs and .debs of the `--repo` folders (each folder checked to hold some).
     public var repositories: [URL] = []
     /// `--update` packages, checked like the run's own.
     public var updates = PackageUpdates()

@@ -60,7 +60,8 @@ struct TestReboots: Sendable {
 
     /// Boots the guest again and puts the helpers back (/tmp was emptied); the channel to
     /// use from then on. The reboot is a power cycle, so the guest first writes out what it
-    /// has not yet: the host keys a restored guest was given were found empty after one.
+    /// has not yet, for every reboot here: the host keys a restored guest was given were
+    /// found empty after one, and a taken reboot mark would come back.
     func rebootNow(on current: any GuestChannel, session: RunSession) async throws -> any GuestChannel {
         let synced = try await current.run("sync", timeout: session.prepared.testTimeout)
         guard synced.succeeded else { throw GuestStepError(step: "writing the guest's files to its disk", result: synced) }
@@ -80,9 +81,9 @@ struct TestReboots: Sendable {
     var installHelpers: String {
         let helper = """
             #!/bin/sh
-            # vmtest: a reboot for the running test. Leave the mark, flush the disk, end the test.
+            # vmtest: a reboot for the running test. Leave the mark, end the test; vmtest takes
+            # the mark and flushes the disk before it power-cycles the guest.
             echo "${1:-reboot}" > \(rebootFolder)/mark
-            sync
             kill -KILL 0
             """
         return [
@@ -93,9 +94,9 @@ struct TestReboots: Sendable {
         ].joined(separator: "\n")
     }
 
-    /// Prints the mark a helper left, and removes it for good: the removal is flushed to
-    /// disk before the power cycle, or the guest would boot with the mark still there.
+    /// Prints the mark a helper left, and removes it for good (``rebootNow(on:session:)``
+    /// flushes the removal to disk, or the guest would boot with the mark still there).
     var takeRebootMark: String {
-        "if [ -f \(rebootFolder)/mark ]; then cat \(rebootFolder)/mark; rm -f \(rebootFolder)/mark; sync; fi"
+        "if [ -f \(rebootFolder)/mark ]; then cat \(rebootFolder)/mark; rm -f \(rebootFolder)/mark; fi"
     }
 }
