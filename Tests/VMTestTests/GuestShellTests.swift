@@ -91,6 +91,30 @@ import Testing
         #expect(result.standardOutput == "logged-in\n")
     }
 
+    /// A boot loader on the same line as the login prompt (U-Boot on ttyAMA0): a newline
+    /// typed during its countdown stops the boot at its prompt, which never turns into a
+    /// login prompt.
+    @Test func typesNothingBeforeTheBootLoaderHasStartedTheKernel() async throws {
+        let terminal = try PseudoTerminalShell(
+            script: """
+                printf 'U-Boot 2023.01\r\nHit any key to stop autoboot:  3 '
+                if bash -c 'read -r -t 5 key'; then printf '\r\n=> '; exec sleep 60; fi
+                printf '\r\nStarting kernel ...\r\n\r\n'
+                sleep 0.5
+                printf 'vmtest login: '
+                read user
+                stty -echo; printf 'Password: '; read password; stty echo; printf '\r\n'
+                [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
+                echo 'Login incorrect'
+                """)
+        defer { terminal.terminate() }
+        let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
+        try await shell.waitUntilReady(
+            login: .password(user: "root", password: "centos"), typingSafeAfter: "Starting kernel", timeout: .seconds(30))
+        let result = try await shell.run("echo logged-in", timeout: .seconds(10))
+        #expect(result.standardOutput == "logged-in\n")
+    }
+
     @Test func reportsAClosedConsole() async throws {
         let (shell, terminal) = try await Self.readyShell()
         terminal.terminate()

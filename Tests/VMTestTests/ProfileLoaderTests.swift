@@ -16,6 +16,15 @@ import Testing
         #expect(profile.install.contains("{packages}"))
     }
 
+    /// Only where U-Boot shares the command console is typing held until the kernel starts.
+    @Test func typingWaitsForTheKernelOnlyWhereUBootReadsTheCommandConsole() throws {
+        var centos = try Self.catalog.load("centos7-armhfp")
+        #expect(centos.consoleTypingSafeAfter == "Starting kernel")
+        centos.console.device = .hvc0
+        #expect(centos.consoleTypingSafeAfter == nil)
+        #expect(try Self.catalog.load("debian12-armhf").consoleTypingSafeAfter == nil)
+    }
+
     /// The 64-bit profile shares debian12-armhf's recipe data and differs only where the
     /// architecture does.
     @Test func arm64ProfileIsTheArmhfRecipeForArm64() throws {

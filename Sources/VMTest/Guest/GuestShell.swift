@@ -118,10 +118,14 @@ public actor GuestShell {
 
     /// Waits until a shell answers on the console, logging in first if needed, then
     /// quiets the terminal (no echo, no CR, no prompts, no kernel messages).
-    public func waitUntilReady(login: ConsoleLogin, timeout: Duration) async throws {
+    ///
+    /// Nothing is typed before the console has shown `typingSafeAfter`, when given: on a
+    /// console a boot loader shares, the first key stops its boot at its own prompt.
+    public func waitUntilReady(login: ConsoleLogin, typingSafeAfter: String? = nil, timeout: Duration) async throws {
         startReading()
         let start = ContinuousClock.now
         let deadline = start + timeout
+        if let typingSafeAfter { _ = try await waitFor(typingSafeAfter, until: deadline, failure: .notReady, since: start) }
         let alive = marker("alive")
         // A probe sent before the getty runs is lost or flushed, so keep sending until
         // one is answered. Two seconds is far below a TCG boot and costs nothing.

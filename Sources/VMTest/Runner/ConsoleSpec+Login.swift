@@ -10,3 +10,12 @@ extension ConsoleSpec {
         }
     }
 }
+
+extension Profile {
+    /// What the command console shows once typing on it can no longer stop the boot. U-Boot
+    /// reads the same serial line (ttyAMA0) during its autoboot countdown: vmtest's first
+    /// newline before a login prompt stopped the stand-in CentOS image at U-Boot's `=>`.
+    var consoleTypingSafeAfter: String? {
+        boot.method == .uBoot && console.device == .ttyAMA0 ? "Starting kernel" : nil
+    }
+}

@@ -205,7 +205,8 @@ public struct GuestLauncher: Sendable {
             /// Waits for the shell of a guest booted from its kernel.
             let waitUntilReady: @Sendable (GuestShell) async throws -> Void = { shell in
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await shell.waitUntilReady(login: profile.console.loginMethod, timeout: timeout)
+                    try await shell.waitUntilReady(
+                        login: profile.console.loginMethod, typingSafeAfter: profile.consoleTypingSafeAfter, timeout: timeout)
                 }
             }
             let shell = try await attach(domain, definition)

@@ -121,7 +121,8 @@ struct WarmStarter {
             let console = try await GuestConsole.open(on: domain!, saving)
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
-                    try await console.shell.waitUntilReady(login: profile.console.loginMethod, timeout: readyTimeout)
+                    try await console.shell.waitUntilReady(
+                        login: profile.console.loginMethod, typingSafeAfter: profile.consoleTypingSafeAfter, timeout: readyTimeout)
                 }
                 if seed != nil {
                     try await phases.timed("cloud-init", "waiting for cloud-init to finish before saving") {
