@@ -122,7 +122,7 @@ import Testing
         #expect(requests.first?.dropped == true && requests.first?.range == nil)
         #expect(requests.last?.range == "bytes=\(dropAfter)-" && requests.last?.status == 206)
         #expect(requests.last.map { $0.sent + dropAfter } == Int(fixture.bytes))
-        #expect(origin.bootConfiguration == "partition 1 (ext), /extlinux/extlinux.conf, label vmtest")
+        #expect(origin.bootConfiguration == "partition 2 (ext), /extlinux/extlinux.conf, label centos")
 
         // The prepared base: read-only, checksummed, boot files out of the image's /boot.
         let disk = URL(fileURLWithPath: image.disk)
@@ -135,7 +135,7 @@ import Testing
         #expect(
             try Data(contentsOf: URL(fileURLWithPath: try #require(image.initrd)))
                 == Data(contentsOf: URL(fileURLWithPath: try #require(base.initrd))))
-        #expect(image.kernelCommandLine == "console=ttyAMA0 root=LABEL=vmtest-root rw")
+        #expect(image.kernelCommandLine == "console=ttyAMA0 root=LABEL=rootfs rw")
         let leftovers = try FileManager.default.contentsOfDirectory(
             atPath: disk.deletingLastPathComponent().deletingLastPathComponent().path)
         #expect(leftovers == [URL(fileURLWithPath: image.directory).lastPathComponent], "download or scratch folders left: \(leftovers)")
@@ -152,7 +152,7 @@ import Testing
             return (machine.standardOutput, root.standardOutput, guest.phases)
         }
         #expect(uBoot.0 == "armv7l\n")
-        #expect(uBoot.1 == "/dev/vda2\n", "the root is the SD card's second partition")
+        #expect(uBoot.1 == "/dev/vda4\n", "the root is the SD card's fourth partition")
         let uBootConsole = try String(contentsOf: uBootLog, encoding: .utf8)
         #expect(uBootConsole.contains("U-Boot 2023"))
         #expect(uBootConsole.contains("Retrieving file: /extlinux/extlinux.conf"))
@@ -175,8 +175,8 @@ import Testing
             let root = try await guest.shell.run("findmnt -n -o SOURCE /", timeout: .seconds(120))
             return (cmdline.standardOutput, root.standardOutput, guest.phases)
         }
-        #expect(directBoot.0 == "console=ttyAMA0 root=LABEL=vmtest-root rw panic=-1\n", "the image's own command line, a panic rebooting")
-        #expect(directBoot.1 == "/dev/vda2\n")
+        #expect(directBoot.0 == "console=ttyAMA0 root=LABEL=rootfs rw panic=-1\n", "the image's own command line, a panic rebooting")
+        #expect(directBoot.1 == "/dev/vda4\n")
         #expect(!(try String(contentsOf: directLog, encoding: .utf8)).contains("U-Boot"))
         #expect(vault.requests().count == requestsBefore)
         #expect(try await SHA256Sum.of(file: disk) == image.diskSHA256, "the base image changed")
@@ -193,6 +193,81 @@ import Testing
                 origin.prepareSeconds, toShell(uBoot.2), toShell(directBoot.2)))
     }
 
+    /// The shipped centos7-armhfp profile, unchanged but for where its image comes from:
+    /// the stand-in laid out as CentOS's kickstart made it, through U-Boot, the password
+    /// login on ttyAMA0 and the example RPM's tests over a payload disk; booted cold and
+    /// saved by the first run, restored by the second.
+    @Test func theCentOSProfileBootsItsStandInThroughUBootLogsInWithItsPasswordAndTestsAPackageColdThenWarm() async throws {
+        let fixture = try await SDCardFixture.shared.image()
+        let vault = try await LocalVault.start(serving: fixture)
+        defer { vault.stop() }
+        let home = try temporaryDirectory("centos")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let shipped = try String(
+            contentsOf: EndToEnd.repository.appendingPathComponent("profiles/centos7-armhfp.yaml"), encoding: .utf8)
+        let served = "http://127.0.0.1:\(vault.port)/\(Self.directory)"
+        let yaml =
+            shipped
+            .replacingOccurrences(of: #"(?m)^  url: .*$"#, with: "  url: \(served)/\(Self.imageName)", options: .regularExpression)
+            .replacingOccurrences(
+                of: #"(?m)^  checksumURL: .*$"#, with: "  checksumURL: \(served)/sha256sum.txt", options: .regularExpression)
+        #expect(yaml.components(separatedBy: served).count == 3, "both image addresses replaced")
+        let profile = home.appendingPathComponent("centos7-armhfp.yaml")
+        try yaml.write(to: profile, atomically: true, encoding: .utf8)
+        let hello = try #require(try await RunTests.examplePackages()["vmtest-hello"])
+        // Its own cache and state: the download, the prepared image and the saved guest go
+        // with them. The state folder's path is short: the embedded driver's monitor
+        // socket lies deep inside it, and a UNIX socket's path has at most 107 bytes.
+        let state = URL(fileURLWithPath: "/tmp/vmtest-state-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let environment = ["VMTEST_CACHE_DIR": home.appendingPathComponent("cache").path, "VMTEST_STATE_DIR": state.path]
+        let layout = [
+            #"[ "$(findmnt -rn -o FSTYPE,LABEL /)" = "ext4 rootfs" ]"#,
+            #"[ "$(findmnt -rn -o FSTYPE,LABEL /boot)" = "ext3 boot" ]"#,
+            #"[ "$(findmnt -n -o FSTYPE /boot/fw)" = vfat ] && test -f /boot/fw/README.TXT"#,
+            #"[ "$(swapon --noheadings --show=LABEL)" = swap ]"#,
+            "test -e /etc/cloud/cloud-init.disabled && ! systemctl -q is-active cloud-init.service",
+            "grep -q '^root:\\$6\\$' /etc/shadow && systemctl -q is-active serial-getty@ttyAMA0.service",
+        ]
+
+        func run(_ name: String) async throws -> (RunTests.Summary, String, Double) {
+            let results = RunTests.results("centos-\(name)")
+            let started = ContinuousClock.now
+            defer { try? FileManager.default.removeItem(at: results) }
+            let run = try await EndToEnd.vmtest(
+                ["run", profile.path, "--rpm", hello, "--results", results.path] + layout.flatMap { ["--test", $0] },
+                environment: environment)
+            #expect(run.status == 0, "\(name) run: \(run.error)")
+            let console = (try? String(contentsOf: results.appendingPathComponent("console.log"), encoding: .utf8)) ?? ""
+            return (try RunTests.summary(in: results), console, (ContinuousClock.now - started).seconds)
+        }
+
+        let (cold, coldConsole, coldSeconds) = try await run("cold")
+        #expect(cold.verdict == "passed" && cold.channel == "serial")
+        #expect(cold.tests.filter { $0.verdict != "passed" }.isEmpty, "\(cold.tests.filter { $0.verdict != "passed" })")
+        #expect(
+            cold.tests.map(\.name).starts(with: ["install", "rpm-verify vmtest-hello", "vmtest-hello/hello.test"])
+                && cold.tests.count == 3 + layout.count,
+            "install, rpm-verify, the installed tests and the checks: \(cold.tests.map(\.name))")
+        #expect(cold.phases.map(\.name).contains("boot") && cold.phases.map(\.name).contains("save"), "\(cold.phases.map(\.name))")
+        let warmState = try #require(cold.warmState, "the first run saves the guest")
+        for seen in ["U-Boot 2023", "Retrieving file: /extlinux/extlinux.conf", "login:", "Password:"] {
+            #expect(coldConsole.contains(seen), "the cold boot's console shows \(seen)")
+        }
+
+        let (warm, _, warmSeconds) = try await run("warm")
+        #expect(warm.verdict == "passed")
+        #expect(warm.tests.filter { $0.verdict != "passed" }.isEmpty, "\(warm.tests.filter { $0.verdict != "passed" })")
+        #expect(warm.warmState == warmState)
+        #expect(
+            warm.phases.map(\.name).contains("restore") && !warm.phases.map(\.name).contains("boot"), "\(warm.phases.map(\.name))")
+        #expect(vault.requests().filter { $0.path.hasSuffix(Self.imageName) }.count == 1, "the image is downloaded once")
+        print(
+            String(
+                format: "measured: centos7-armhfp stand-in, first run (download, prepare, boot, save) %.1f s, restored run %.1f s",
+                coldSeconds, warmSeconds))
+    }
+
     private func temporaryDirectory(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent(
             "vmtest-remote-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -206,7 +281,7 @@ import Testing
 actor SDCardFixture {
     static let shared = SDCardFixture()
     /// Raise when script/make-sdcard-image changes what it makes.
-    static let revision = 1
+    static let revision = 2
 
     struct Image: Sendable {
         var file: URL
@@ -314,8 +389,10 @@ final class LocalVault: Sendable {
             boot:
               method: \(method)
             console:
-              device: hvc0
-              login: autologin
+              device: ttyAMA0
+              login: password
+              user: root
+              password: centos
             provisioning: serial
             install: rpm -Uv --nodeps {packages}
 
