@@ -306,7 +306,9 @@ import Testing
     struct BadInput: Sendable, CustomTestStringConvertible {
         var arguments: [String]
         var message: String
-        var testDescription: String { arguments.joined(separator: " ") }
+        /// Where the state folder goes, under the row's own temporary folder.
+        var stateFolder = "s"
+        var testDescription: String { arguments.joined(separator: " ") + (stateFolder == "s" ? "" : " (state in \(stateFolder))") }
     }
 
     static func badInputs() async -> [BadInput] {
@@ -372,6 +374,9 @@ import Testing
             .init(arguments: ["run", fixture("bad-workaround.yaml"), "--test", "true"], message: "java-single-cpu"),
             .init(arguments: ["profiles", "validate", fixture("zero-cpus.yaml")], message: "line"),
             .init(arguments: ["boot"], message: "Missing expected argument"),
+            .init(
+                arguments: run + ["--test", "true"], message: "fix: set VMTEST_STATE_DIR to a shorter folder",
+                stateFolder: String(repeating: "deep/", count: 8)),
             // Test metadata (--tests-from)
             .init(
                 arguments: run + ["--tests-from", fixture("dep8-unknown-field")],
@@ -394,9 +399,11 @@ import Testing
     @Test(arguments: await badInputs())
     func badInputExitsTwoBeforeBooting(_ bad: BadInput) async throws {
         _ = await Self.fixturesMade.value
-        // A state directory of its own: other suites' guests start and end in the shared one meanwhile.
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-input-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: state) }
+        // A state directory of its own: other suites' guests start and end in the shared one
+        // meanwhile. Short: the embedded driver's sockets go inside it.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-bad-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let state = folder.appendingPathComponent(bad.stateFolder)
         let run = try await EndToEnd.vmtest(bad.arguments, environment: ["VMTEST_STATE_DIR": state.path])
         #expect(run.status == 2, "stderr: \(run.error)")
         #expect(run.error.contains(bad.message), "stderr: \(run.error)")

@@ -16,6 +16,7 @@ struct EmbeddedLibvirtRoot {
     /// Creates the root with vmtest's `qemu.conf`, seeding the QEMU capability cache
     /// from earlier runs so the driver need not probe QEMU again (2.4 s measured here).
     static func prepare(at root: URL, sharedCapabilities: URL) throws -> EmbeddedLibvirtRoot {
+        guard root.path.utf8.count <= longestRoot else { throw EmbeddedRootTooLong(root: root) }
         let fileManager = FileManager.default
         for directory in ["etc/qemu", "cache/qemu"] {
             try fileManager.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true)
@@ -29,6 +30,12 @@ struct EmbeddedLibvirtRoot {
         }
         return EmbeddedLibvirtRoot(root: root)
     }
+
+    /// The longest root whose guests' QEMU monitor sockets,
+    /// `ROOT/lib/qemu/domain-ID-NAME/monitor.sock` (libvirt cuts NAME to 20 characters;
+    /// IDs of up to 4 digits), fit the 107 bytes of a UNIX socket's path. A longer one
+    /// failed every guest start, with libvirt naming only the socket.
+    static let longestRoot = 107 - "/lib/qemu/domain-9999-".utf8.count - 20 - "/monitor.sock".utf8.count
 
     /// Keeps this root's capability cache for later runs if none is kept yet.
     func shareCapabilities(to shared: URL) {
@@ -61,5 +68,20 @@ struct EmbeddedLibvirtRoot {
             lines += ["user = \"root\"", "group = \"root\"", "dynamic_ownership = 0"]
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The state folder is too deep for the embedded driver's sockets (bad input: the
+/// folder is the person's choice, through `VMTEST_STATE_DIR` or `XDG_STATE_HOME`).
+struct EmbeddedRootTooLong: BadInputError, CustomStringConvertible {
+    var root: URL
+
+    var description: String {
+        let over = root.path.utf8.count - EmbeddedLibvirtRoot.longestRoot
+        return """
+            the embedded libvirt driver's folder \(root.path) is \(over) character(s) too long: QEMU's monitor socket inside \
+            it would pass the 107 bytes a UNIX socket's path may have
+              fix: set VMTEST_STATE_DIR to a shorter folder (\(over) fewer characters at least), e.g. /var/tmp/vmtest
+            """
     }
 }
