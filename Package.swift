@@ -44,7 +44,7 @@ let package = Package(
             dependencies: ["VMTest", "CLibvirt"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["VMTest"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VMTest", "Libvirt"]),
     ]
 )
 

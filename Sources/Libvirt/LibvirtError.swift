@@ -44,6 +44,8 @@ public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let resourceBusy = Code(VIR_ERR_RESOURCE_BUSY)
         public static let authFailed = Code(VIR_ERR_AUTH_FAILED)
         public static let noSecret = Code(VIR_ERR_NO_SECRET)
+        public static let noStoragePool = Code(VIR_ERR_NO_STORAGE_POOL)
+        public static let noStorageVolume = Code(VIR_ERR_NO_STORAGE_VOL)
 
         public var description: String {
             switch self {
@@ -73,6 +75,8 @@ public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
             case .resourceBusy: "resourceBusy"
             case .authFailed: "authFailed"
             case .noSecret: "noSecret"
+            case .noStoragePool: "noStoragePool"
+            case .noStorageVolume: "noStorageVolume"
             default: "code \(rawValue)"
             }
         }

@@ -1,4 +1,6 @@
 import Foundation
+import Libvirt
+import Synchronization
 import Testing
 
 @testable import VMTest
@@ -103,5 +105,62 @@ import Testing
         let boot = try await EndToEnd.vmtest(["boot", "debian12-armhf", "--connect", refusing, "--", "true"])
         #expect(boot.status == 3, "stderr: \(boot.error)")
         #expect(boot.error.contains("cannot connect to libvirt at \(refusing)"), "stderr: \(boot.error)")
+    }
+
+    /// libvirt's storage API as a remote hypervisor needs it (#12): a directory pool of the
+    /// test's own, a file uploaded into a volume over the connection and downloaded back
+    /// byte for byte, a qcow2 overlay volume backed by it; then nothing left.
+    @Test func aFileTravelsIntoAPoolVolumeAndBackOverTheConnection() async throws {
+        _ = try await Self.domains()
+        let connection = try await Connection.open(uri: Self.uri)
+        let name = "vmtest-test-\(getpid())"
+        let directory = "/var/tmp/\(name)"  // on the daemon's machine: this one
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await connection.storagePool(named: name) == nil)
+        let pool = try await connection.definePool(
+            xml: "<pool type='dir'><name>\(name)</name><target><path>\(directory)</path></target></pool>")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-files")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        // Three chunks and a short one; whole KiB, as libvirt gives qemu-img sizes.
+        let bytes = (0..<(3 * StorageVolume.chunkSize + 4096)).map { _ in UInt8.random(in: 0...255) }
+        let file = work.appendingPathComponent("base.raw")
+        try Data(bytes).write(to: file)
+        let base = try await pool.createVolume(
+            xml: """
+                <volume><name>base.raw</name><capacity unit='bytes'>\(bytes.count)</capacity>\
+                <target><format type='raw'/></target></volume>
+                """)
+        let reports = Mutex<[Int64]>([])
+        let sent = try await base.upload(from: file) { sent in reports.withLock { $0.append(sent) } }
+        #expect(sent == Int64(bytes.count))
+        let chunk = Int64(StorageVolume.chunkSize)
+        let expected: [Int64] = [chunk, 2 * chunk, 3 * chunk, Int64(bytes.count)]
+        #expect(reports.withLock { $0 } == expected, "progress after every chunk")
+        #expect(try await base.sizes().capacity == UInt64(bytes.count))
+        let path = try await base.path()
+        #expect(path == "\(directory)/base.raw")
+
+        let back = work.appendingPathComponent("back.raw")
+        #expect(try await base.download(to: back) == Int64(bytes.count))
+        #expect(try Data(contentsOf: back) == Data(bytes), "the download is the upload, byte for byte")
+
+        let overlay = try await pool.createVolume(
+            xml: """
+                <volume><name>overlay.qcow2</name><capacity unit='bytes'>\(bytes.count)</capacity>\
+                <target><format type='qcow2'/></target>\
+                <backingStore><path>\(path)</path><format type='raw'/></backingStore></volume>
+                """)
+        #expect(try await overlay.sizes().capacity == UInt64(bytes.count))
+        #expect(try await pool.volumeNames().sorted() == ["base.raw", "overlay.qcow2"])
+        #expect(try await pool.volume(named: "overlay.qcow2")?.name == "overlay.qcow2")
+        #expect(try await pool.volume(named: "nonexistent") == nil)
+
+        try await overlay.delete()
+        try await base.delete()
+        #expect(try await pool.volumeNames().isEmpty)
+        try await pool.stopAndUndefine()
+        #expect(try await connection.storagePool(named: name) == nil)
     }
 }
