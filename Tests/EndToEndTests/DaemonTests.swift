@@ -163,4 +163,46 @@ import Testing
         try await pool.stopAndUndefine()
         #expect(try await connection.storagePool(named: name) == nil)
     }
+
+    /// A base image goes to a hypervisor once (#12): uploaded into vmtest's pool with its
+    /// completion mark, then reused; a base whose mark is missing, as an upload cut short
+    /// leaves it, is uploaded again.
+    @Test func aBaseImageIsUploadedOnceAndOneCutShortNeverPassesForABase() async throws {
+        _ = try await Self.domains()
+        let connection = try await Connection.open(uri: Self.uri)
+        #expect(try await connection.storagePool(named: HypervisorStorage.name) == nil, "the test daemon has no vmtest pool yet")
+        let directory = "/var/tmp/vmtest-pool-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try await HypervisorStorage.open(on: connection, path: directory)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-base-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let disk = work.appendingPathComponent("disk.qcow2")
+        let made = try await EndToEnd.command(
+            URL(fileURLWithPath: "/usr/bin/qemu-img"), ["create", "-q", "-f", "qcow2", disk.path, "64M"])
+        #expect(made.status == 0)
+        let sha256 = try await SHA256Sum.of(file: disk)
+        let bases = BaseVolumes(storage: storage)
+
+        let (first, uploaded) = try await bases.base(sha256: sha256, file: disk, reporter: SilentReporter())
+        guard case .uploaded(let bytes, _) = uploaded else {
+            Issue.record("the first request did not upload: \(uploaded)")
+            return
+        }
+        #expect(bytes == ImageFetcher.size(of: disk))
+        #expect(try await first.path() == "\(directory)/base-\(sha256).qcow2")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: try await first.path())) == Data(contentsOf: disk))
+
+        let (_, again) = try await bases.base(sha256: sha256, file: disk, reporter: SilentReporter())
+        #expect(again == .reused)
+
+        // What an upload cut short leaves: the base without its mark.
+        try await #require(try await storage.pool.volume(named: "base-\(sha256).complete")).delete()
+        let (_, redone) = try await bases.base(sha256: sha256, file: disk, reporter: SilentReporter())
+        #expect(redone != .reused, "a base without its completion mark is uploaded again")
+        #expect(try await storage.pool.volumeNames().sorted() == ["base-\(sha256).complete", "base-\(sha256).qcow2"])
+
+        for name in try await storage.pool.volumeNames() { try await storage.pool.volume(named: name)?.delete() }
+        try await storage.pool.stopAndUndefine()
+    }
 }

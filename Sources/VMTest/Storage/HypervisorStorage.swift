@@ -1,0 +1,33 @@
+import Foundation
+import Libvirt
+
+/// vmtest's own directory storage pool on a hypervisor: where base images, each run's
+/// disks and saved guests live on a machine that shares no file with this one. Reached
+/// through libvirt alone, so a hypervisor needs nothing but libvirtd and QEMU.
+public struct HypervisorStorage: Sendable {
+    /// The pool's name on every hypervisor.
+    public static let name = "vmtest"
+    /// Where the pool keeps its files unless told otherwise: beside libvirt's own
+    /// `default` pool, where QEMU under libvirtd may read and write.
+    public static let defaultPath = "/var/lib/libvirt/images/vmtest"
+
+    public let pool: StoragePool
+
+    /// vmtest's pool on `connection`, defined, built and started first if it is not there
+    /// (a pool that is defined but stopped is started). An existing pool keeps its path:
+    /// `path` only says where a new one goes.
+    public static func open(on connection: Connection, path: String = defaultPath) async throws(LibvirtError) -> HypervisorStorage {
+        if let pool = try await connection.storagePool(named: name) {
+            if try await !pool.isActive() { try await pool.start() }
+            return HypervisorStorage(pool: pool)
+        }
+        var xml = XMLWriter()
+        xml.open("pool", ["type": "dir"])
+        xml.element("name", text: name)
+        xml.open("target")
+        xml.element("path", text: path)
+        xml.close("target")
+        xml.close("pool")
+        return HypervisorStorage(pool: try await connection.definePool(xml: xml.text))
+    }
+}
