@@ -4,13 +4,17 @@ import VMTest
 struct WorkaroundsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workarounds",
-        abstract: "List the named workarounds for known QEMU problems, and when each applies.")
+        abstract: "List the named workarounds for known QEMU problems, when each applies, and what was seen of each problem.")
 
     func run() {
         for workaround in Workaround.registry {
-            print("\(workaround.name)\t\(workaround.enabledByDefault ? "on when its condition holds" : "off unless forced")")
+            let applies =
+                workaround.evidence.appliesByItself
+                ? "on when its condition holds (reproduced)" : "off unless forced with --workaround (not reproduced)"
+            print("\(workaround.name)\t\(applies)")
             print("    \(workaround.summary)")
             print("    reference: \(workaround.reference)")
+            print("    evidence: \(workaround.evidence.text)")
         }
     }
 }

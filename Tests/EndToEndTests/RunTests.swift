@@ -102,18 +102,18 @@ import Testing
         #expect(run.error.contains("FAILED install"))
     }
 
-    /// An RPM that requires Java: the workaround follows from the requirement, and dnf,
-    /// which finds no Java in Debian's rpm database nor in the run's repository, fails the
-    /// install test case and names what is missing.
+    /// An RPM that requires Java: dnf, which finds no Java in Debian's rpm database nor in
+    /// the run's repository, fails the install test case and names what is missing. No
+    /// Java workaround applies unasked (none reproduced a failure: `vmtest workarounds`).
     @Test func anRPMWhoseDependencyNobodyServesFailsTheInstallAndIsNamed() async throws {
         _ = try await EndToEnd.debianProfile()
-        let java = try #require(try await Self.examplePackages()["vmtest-hello-java"])
+        let java = try #require(try await Self.examplePackages()["vmtest-hello-needs-java"])
         let results = Self.results("java")
         defer { try? FileManager.default.removeItem(at: results) }
         let run = try await EndToEnd.vmtest(["run", "debian12-armhf", "--rpm", java, "--results", results.path])
         #expect(run.status == 1, "a package that cannot install is a failed test, not bad input: \(run.error)")
         let summary = try Self.summary(in: results)
-        #expect(summary.workarounds.map(\.name).contains("java-single-cpu"))
+        #expect(summary.workarounds.isEmpty, "\(summary.workarounds.map(\.name))")
         let install = try #require(summary.tests.first { $0.name == "install" })
         #expect(install.verdict == "failed")
         let log = try String(contentsOf: results.appendingPathComponent("tests/01-install.log"), encoding: .utf8)

@@ -397,6 +397,10 @@ public struct DebianImageBuilder: Sendable {
             try fm.setAttributes([.posixPermissions: permissions], ofItemAtPath: url.path)
         }
         try Self.copyTree(from: data.appendingPathComponent("rootfs"), to: root)
+        // Man pages are excluded, but not their folder for commands: packages install
+        // alternatives with man pages as slave links, and update-alternatives fails when
+        // the folder is missing (seen: openjdk-17-jre-headless failed to install).
+        try fm.createDirectory(at: root.appendingPathComponent("usr/share/man/man1"), withIntermediateDirectories: true)
 
         try write("etc/hostname", Self.hostname + "\n")
         try write(

@@ -144,7 +144,7 @@ public struct ImageStore: Sendable {
 
     /// What the builder makes for the same recipe; raise it whenever the builder's output
     /// changes (boot setup, initramfs, guest configuration), so cached images are rebuilt.
-    static let builderRevision = 3
+    static let builderRevision = 4
     /// The same for fetched images: raise it whenever preparing changes (layout, boot
     /// file extraction), so fetched images are prepared again.
     static let prepareRevision = 1

@@ -22,9 +22,16 @@ extension Workaround {
             on QEMU's virt machine RAM starts at 1 GiB, so only \(armv7LowMemoryLimitMiB) MiB fit below 4 GiB. \
             With highmem=off QEMU refuses more ('Addressing limited to 32 bits, but memory exceeds it', QEMU 7.0 \
             and later); with highmem on (the default for cortex-a15, which has LPAE) the rest goes above 4 GiB, \
-            where Linux guests under TCG hang at their first page fault on it (QEMU 7.2 to 9.1)
+            where Linux guests under TCG fault on their first use of it (QEMU 7.2 to 9.1)
             """,
         reference: "QEMU issue #2585 'qemu-system-arm highmem support broken with TCG': https://gitlab.com/qemu-project/qemu/-/issues/2585",
+        evidence: .reproduced(
+            """
+            debian12-armhf with memory: 4096 and --no-workaround armv7-highmem, QEMU 7.2.22 (Debian 12), TCG on x86_64, \
+            Debian's 6.1 armmp-lpae kernel: 3 s into boot init faulted at its first page-table walk above 4 GiB \
+            ('Unhandled fault: synchronous abort (translation table walk) (0xa17)', *pmd=13fee8003) and the kernel \
+            panicked; with the cap (2960 MiB free) the same run passed (2026-12-01)
+            """),
         condition: { context in
             context.arch == .armv7l && context.accelerator == .tcg && isVirtMachine(context.machine)
                 && context.memoryMiB > armv7LowMemoryLimitMiB
@@ -42,12 +49,17 @@ extension Workaround {
         name: "java-single-cpu",
         summary: "one vCPU, pinned with QEMU's emulator thread to one host CPU, for Java under TCG",
         reason: """
-            JVMs (HotSpot's JIT writes and patches code while other threads run it) hang or crash \
-            intermittently in 32-bit Arm guests with several vCPUs under multi-threaded TCG, where each vCPU \
-            is a host thread and the guest's memory ordering and cache maintenance are emulated; one vCPU \
-            sharing a host CPU with the emulator thread runs the guest's threads one at a time
+            JVMs were reported to hang or crash intermittently under QEMU's emulation of 32-bit Arm (both \
+            reports under user-mode emulation, qemu-arm). HotSpot's JIT writes and patches code while other \
+            threads run it; in a guest with several vCPUs under multi-threaded TCG each vCPU is a host thread and \
+            the guest's memory ordering and cache maintenance are emulated. One vCPU sharing a host CPU with the \
+            emulator thread runs the guest's threads one at a time
             """,
-        reference: "QEMU multi-threaded TCG design notes: https://wiki.qemu.org/Features/tcg-multithread",
+        reference: """
+            multiarch/qemu-user-static#18 (Java crashes under qemu-arm): https://github.com/multiarch/qemu-user-static/issues/18; \
+            Linaro bug 3259 (OpenJDK under QEMU user mode): https://bugs.linaro.org/show_bug.cgi?id=3259
+            """,
+        evidence: .notReproduced(javaEvidence),
         condition: { $0.accelerator == .tcg && $0.installsJava },
         domainChange: { domain, settings in
             let cpuset = String(settings.pinnedHostCPU)
@@ -65,9 +77,19 @@ extension Workaround {
             generated at run time, so nothing depends on how QEMU emulates modified code; 10x slower Java
             """,
         reference: "HotSpot -Xint: https://docs.oracle.com/en/java/javase/17/docs/specs/man/java.html",
-        enabledByDefault: false,
+        evidence: .notReproduced(javaEvidence),
         condition: { $0.installsJava },
         environment: ["JAVA_TOOL_OPTIONS": "-Xint"])
+
+    /// What vmtest saw of Java under emulation, for both Java workarounds.
+    static let javaEvidence = """
+        Debian 12's OpenJDK 17 (armhf) on QEMU 7.2.22 (Debian 12), TCG on a 2-core x86_64 host (2026-12-01). \
+        In debian12-armhf guests, the example vmtest-hello-java (threads counting primes while HotSpot compiles \
+        and patches code, run 10 times per guest, plus java -version and java -Xshare:dump) passed in every run, \
+        JAVA_RUNS_2 with 2 vCPUs and JAVA_RUNS_1 with 1. Under qemu-arm (user mode, where the reports came from), \
+        an armhf root file system with openjdk-17-jre-headless installed by mmdebstrap (the JRE's own post-install \
+        runs Java) and java -Xshare:dump in it passed too. Nothing failed, so neither Java workaround applies by itself
+        """
 
     static func isVirtMachine(_ machine: String) -> Bool {
         machine == "virt" || machine.hasPrefix("virt-")

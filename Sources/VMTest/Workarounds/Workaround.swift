@@ -15,8 +15,8 @@ public struct Workaround: Sendable, Identifiable {
     public var reason: String
     /// Where the problem is described: a URL or a QEMU / Launchpad bug title.
     public var reference: String
-    /// Off-by-default workarounds apply only when forced.
-    public var enabledByDefault: Bool
+    /// What vmtest's own measurements showed, which decides whether it applies on its own.
+    public var evidence: Evidence
     /// When the workaround applies on its own (not forced, not disabled).
     public var condition: @Sendable (WorkaroundContext) -> Bool
     /// Changes the domain; returns what it changed, in words, for the report.
@@ -27,7 +27,7 @@ public struct Workaround: Sendable, Identifiable {
     public var id: String { name }
 
     public init(
-        name: String, summary: String, reason: String, reference: String, enabledByDefault: Bool = true,
+        name: String, summary: String, reason: String, reference: String, evidence: Evidence,
         condition: @escaping @Sendable (WorkaroundContext) -> Bool,
         domainChange: (@Sendable (inout DomainDefinition, WorkaroundSettings) -> String)? = nil,
         environment: [String: String] = [:]
@@ -36,10 +36,34 @@ public struct Workaround: Sendable, Identifiable {
         self.summary = summary
         self.reason = reason
         self.reference = reference
-        self.enabledByDefault = enabledByDefault
+        self.evidence = evidence
         self.condition = condition
         self.domainChange = domainChange
         self.environment = environment
+    }
+}
+
+extension Workaround {
+    /// What was seen of a workaround's problem here. A workaround for a problem seen
+    /// applies by itself whenever its condition holds; one for a problem tried for and
+    /// not seen is kept, with its reference, for whoever meets it (`--workaround NAME`),
+    /// rather than slowing every run on a report nobody here could reproduce.
+    public enum Evidence: Sendable, Hashable {
+        /// Seen: how, with which versions.
+        case reproduced(String)
+        /// Tried for and not seen: what was tried, with which versions.
+        case notReproduced(String)
+
+        public var appliesByItself: Bool {
+            if case .reproduced = self { return true }
+            return false
+        }
+
+        public var text: String {
+            switch self {
+            case .reproduced(let text), .notReproduced(let text): text
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@ import Foundation
 /// Which workarounds a run forces or turns off, beyond their own conditions.
 ///
 /// A forced workaround applies whatever its condition says; a disabled one never applies;
-/// the rest apply when they are on by default and their condition holds. A profile's
+/// the rest apply when their problem was reproduced and their condition holds. A profile's
 /// `workarounds:` key decodes into one of these, and `vmtest run --workaround NAME` /
 /// `--no-workaround NAME` make another that overrides it (``overriding(_:)``).
 public struct WorkaroundSelection: Sendable, Hashable {
@@ -61,7 +61,7 @@ public struct WorkaroundSelection: Sendable, Hashable {
         Workaround.registry.filter { workaround in
             if disabled.contains(workaround.name) { return false }
             if forced.contains(workaround.name) { return true }
-            return workaround.enabledByDefault && workaround.condition(context)
+            return workaround.evidence.appliesByItself && workaround.condition(context)
         }
     }
 
