@@ -65,6 +65,37 @@ import Testing
         #expect(log.contains("Setting up libonig5"), "\(log)")
     }
 
+    /// The example Java program (examples/hello-java): a .deb needing Debian's armhf
+    /// OpenJDK, which the image lacks. The JRE and its dependencies come from the mirror
+    /// through the served repository, and the JVM passes the program's installed test
+    /// (threads counting primes while HotSpot compiles) on both vCPUs: no Java workaround
+    /// applies unasked, as none reproduced a failure (`vmtest workarounds`).
+    @Test func theJavaExampleRunsOnDebiansOpenJDKWithBothVCPUs() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let folder = try Self.folder("java")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let built = try await EndToEnd.command(
+            EndToEnd.repository.appendingPathComponent("examples/hello-java/build"), [folder.path])
+        #expect(built.status == 0, "examples/hello-java/build failed")
+        let deb = built.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(deb.hasSuffix("/vmtest-hello-java_1.0-1_all.deb"))
+        let results = folder.appendingPathComponent("results")
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--deb", deb, "--test", #"[ "$(nproc)" = 2 ]"#, "--results", results.path,
+        ])
+        #expect(run.status == 0, "stderr: \(run.error)")
+        let summary = try RunTests.summary(in: results)
+        #expect(
+            summary.tests.map(\.name)
+                == ["install-deb", "dpkg-verify vmtest-hello-java", "vmtest-hello-java/hello.test", #"command 1: [ "$(nproc)" = 2 ]"#])
+        #expect(summary.tests.allSatisfy { $0.verdict == "passed" }, "\(summary.tests)")
+        #expect(summary.workarounds.isEmpty, "\(summary.workarounds.map(\.name))")
+        let install = try String(contentsOf: results.appendingPathComponent("tests/01-install-deb.log"), encoding: .utf8)
+        #expect(install.contains("Setting up openjdk-17-jre-headless:armhf"), "the JRE came from the served repository: \(install)")
+        let test = try String(contentsOf: results.appendingPathComponent("tests/03-vmtest-hello-java_hello.test.log"), encoding: .utf8)
+        #expect(test.contains("ok - primes below 500000, 4 threads"), "\(test)")
+    }
+
     @Test func aDependencyNobodyProvidesFailsTheInstallAndIsNamed() async throws {
         _ = try await EndToEnd.debianProfile()
         let folder = try Self.folder("missing")
