@@ -22,7 +22,8 @@ import Testing
         profile.cpus = 2
         let java = InstalledPackage(name: "hello-java", requires: ["java-17-openjdk-headless"])
         let plan = try await GuestLauncher(directories: Self.directories).plan(
-            profile, on: try await Self.placement(), image: DomainXMLTests.image, runID: "R", workarounds: .none, packages: [java])
+            profile, on: try await Self.placement(), image: DomainXMLTests.image, runID: "R",
+            workarounds: try WorkaroundSelection(forced: ["java-single-cpu"]), packages: [java])
 
         #expect(plan.appliedWorkarounds.map(\.name) == ["armv7-highmem", "java-single-cpu"])
         #expect(plan.definition.memoryMiB == Workaround.armv7LowMemoryLimitMiB)
