@@ -220,12 +220,8 @@ public final class Connection: Sendable {
     /// The corresponding libvirt function is `virDomainLookupByName`.
     public func domain(named name: String) async throws(LibvirtError) -> Domain? {
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
-            guard let domain = virDomainLookupByName(pointer, name) else {
-                let error = LibvirtError.last(from: "virDomainLookupByName")
-                if error.code == .noDomain { return nil }
-                throw error
-            }
-            return Domain(pointer: domain, connection: self)
+            try LibvirtError.lookup("virDomainLookupByName", notFound: .noDomain, virDomainLookupByName(pointer, name))
+                .map { Domain(pointer: $0, connection: self) }
         }
     }
 
@@ -234,13 +230,9 @@ public final class Connection: Sendable {
     /// The corresponding libvirt function is `virDomainLookupByUUIDString`.
     public func domain(uuid: UUID) async throws(LibvirtError) -> Domain? {
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
-            guard let domain = virDomainLookupByUUIDString(pointer, uuid.uuidString.lowercased())
-            else {
-                let error = LibvirtError.last(from: "virDomainLookupByUUIDString")
-                if error.code == .noDomain { return nil }
-                throw error
-            }
-            return Domain(pointer: domain, connection: self)
+            try LibvirtError.lookup(
+                "virDomainLookupByUUIDString", notFound: .noDomain, virDomainLookupByUUIDString(pointer, uuid.uuidString.lowercased())
+            ).map { Domain(pointer: $0, connection: self) }
         }
     }
 

@@ -171,6 +171,18 @@ public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension LibvirtError {
+    /// What a lookup found: the pointer, `nil` when libvirt says there is no such object
+    /// (`notFound`), or its error. Called with the lookup's result as it returns, so
+    /// libvirt's error is still the lookup's.
+    static func lookup(_ function: String, notFound: Code, _ result: OpaquePointer?) throws(LibvirtError) -> OpaquePointer? {
+        if let result { return result }
+        let error = LibvirtError.last(from: function)
+        if error.code == notFound { return nil }
+        throw error
+    }
+}
+
 /// Process-wide libvirt setup that must happen exactly once, before the first call.
 enum LibvirtLibrary {
     /// Initialises libvirt and replaces its default error handler, which would otherwise

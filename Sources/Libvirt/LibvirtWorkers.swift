@@ -47,6 +47,15 @@ final class LibvirtWorkers: Sendable {
         queued.signal()
     }
 
+    /// Runs `body` on a thread of its own instead: for jobs that take minutes (a stream
+    /// carrying a disk image), which would keep a worker from every other run's calls.
+    /// Like a worker's job it runs whole on one thread, so libvirt's error stays with it.
+    static func runAlone<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     /// Runs `body` on a worker and returns what it returned or threw.
     func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
         let result: Result<T, E> = await withCheckedContinuation { continuation in

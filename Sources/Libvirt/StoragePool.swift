@@ -77,12 +77,8 @@ public final class StoragePool: Sendable {
     /// The corresponding libvirt function is `virStorageVolLookupByName`.
     public func volume(named name: String) async throws(LibvirtError) -> StorageVolume? {
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
-            guard let volume = virStorageVolLookupByName(pointer, name) else {
-                let error = LibvirtError.last(from: "virStorageVolLookupByName")
-                if error.code == .noStorageVolume { return nil }
-                throw error
-            }
-            return StorageVolume(pointer: volume, connection: connection)
+            try LibvirtError.lookup("virStorageVolLookupByName", notFound: .noStorageVolume, virStorageVolLookupByName(pointer, name))
+                .map { StorageVolume(pointer: $0, connection: connection) }
         }
     }
 
@@ -124,12 +120,8 @@ extension Connection {
     /// The corresponding libvirt function is `virStoragePoolLookupByName`.
     public func storagePool(named name: String) async throws(LibvirtError) -> StoragePool? {
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
-            guard let pool = virStoragePoolLookupByName(pointer, name) else {
-                let error = LibvirtError.last(from: "virStoragePoolLookupByName")
-                if error.code == .noStoragePool { return nil }
-                throw error
-            }
-            return StoragePool(pointer: pool, connection: self)
+            try LibvirtError.lookup("virStoragePoolLookupByName", notFound: .noStoragePool, virStoragePoolLookupByName(pointer, name))
+                .map { StoragePool(pointer: $0, connection: self) }
         }
     }
 

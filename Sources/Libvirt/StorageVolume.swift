@@ -71,13 +71,13 @@ public final class StorageVolume: Sendable {
     /// aborted, so libvirt does not take a part for the whole; the volume then holds an
     /// unknown part of the file, and deleting it is the caller's call.
     ///
-    /// It runs on a thread of its own: an upload of a base image takes minutes, and the
-    /// shared workers must stay free for the calls of other runs.
+    /// It runs on a thread of its own (``LibvirtWorkers/runAlone(_:)``): an upload of a
+    /// base image takes minutes.
     ///
     /// The corresponding libvirt functions are `virStorageVolUpload`, `virStreamSend`,
     /// `virStreamFinish` and `virStreamAbort`.
     public func upload(from file: URL, progress: @escaping @Sendable (Int64) -> Void = { _ in }) async throws -> Int64 {
-        try await Self.onOwnThread { [self] in
+        try await LibvirtWorkers.runAlone { [self] in
             let handle = try FileHandle(forReadingFrom: file)
             defer { try? handle.close() }
             let length = try handle.seekToEnd()
@@ -120,7 +120,7 @@ public final class StorageVolume: Sendable {
     /// The corresponding libvirt functions are `virStorageVolDownload`, `virStreamRecv`
     /// and `virStreamFinish`.
     public func download(to file: URL) async throws -> Int64 {
-        try await Self.onOwnThread { [self] in
+        try await LibvirtWorkers.runAlone { [self] in
             _ = FileManager.default.createFile(atPath: file.path, contents: nil)
             let handle = try FileHandle(forWritingTo: file)
             defer { try? handle.close() }
@@ -153,11 +153,5 @@ public final class StorageVolume: Sendable {
     private static func newStream(_ connection: Connection) throws(LibvirtError) -> OpaquePointer {
         guard let stream = virStreamNew(connection.pointer, 0) else { throw LibvirtError.last(from: "virStreamNew") }
         return stream
-    }
-
-    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
     }
 }

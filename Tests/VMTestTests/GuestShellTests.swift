@@ -74,15 +74,23 @@ import Testing
         #expect(after.standardOutput == "after\n")
     }
 
+    /// A getty's login after `prompt` (printf's format): a shell for root with the
+    /// password `centos`.
+    static func passwordLogin(prompt: String) -> String {
+        """
+        printf '\(prompt)'
+        read user
+        stty -echo; printf 'Password: '; read password; stty echo; printf '\\r\\n'
+        [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
+        echo 'Login incorrect'
+        """
+    }
+
     @Test func logsInAtAPasswordPrompt() async throws {
         let terminal = try PseudoTerminalShell(
             script: """
                 sleep 0.5
-                printf 'CentOS Linux 7 (AltArch)\\r\\n\\r\\nlocalhost login: '
-                read user
-                stty -echo; printf 'Password: '; read password; stty echo; printf '\\r\\n'
-                [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
-                echo 'Login incorrect'
+                \(Self.passwordLogin(prompt: "CentOS Linux 7 (AltArch)\\r\\n\\r\\nlocalhost login: "))
                 """)
         defer { terminal.terminate() }
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")
@@ -101,11 +109,7 @@ import Testing
                 if bash -c 'read -r -t 5 key'; then printf '\r\n=> '; exec sleep 60; fi
                 printf '\r\nStarting kernel ...\r\n\r\n'
                 sleep 0.5
-                printf 'vmtest login: '
-                read user
-                stty -echo; printf 'Password: '; read password; stty echo; printf '\r\n'
-                [ "$user" = root ] && [ "$password" = centos ] && exec bash --rcfile \(PseudoTerminalShell.rcFile) -i
-                echo 'Login incorrect'
+                \(Self.passwordLogin(prompt: "vmtest login: "))
                 """)
         defer { terminal.terminate() }
         let shell = GuestShell(transport: terminal, scratchDirectory: NSTemporaryDirectory() + "vmtest-shell-\(getpid())")

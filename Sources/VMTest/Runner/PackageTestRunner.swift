@@ -151,20 +151,11 @@ public struct PackageTestRunner: Sendable {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw RunInputError(subject: path, problem: "does not exist", fix: "give --update an RPM, a .deb or a folder of them")
             }
-            let files: [String]
-            if isDirectory.boolValue {
-                files = ServedRepository.packages(in: URL(fileURLWithPath: path)).map(\.path)
-                guard !files.isEmpty else {
-                    throw RunInputError(
-                        subject: path, problem: "holds no .rpm or .deb file", fix: "give --update an RPM, a .deb or a folder of them")
-                }
-            } else {
-                guard ServedRepository.isPackage(path) else {
-                    throw RunInputError(
-                        subject: path, problem: "is neither an .rpm nor a .deb file",
-                        fix: "give --update an RPM, a .deb or a folder of them")
-                }
-                files = [path]
+            let files = isDirectory.boolValue ? ServedRepository.packages(in: URL(fileURLWithPath: path)).map(\.path) : [path]
+            guard !files.isEmpty, files.allSatisfy(ServedRepository.isPackage) else {
+                throw RunInputError(
+                    subject: path, problem: isDirectory.boolValue ? "holds no .rpm or .deb file" : "is neither an .rpm nor a .deb file",
+                    fix: "give --update an RPM, a .deb or a folder of them")
             }
             for file in files {
                 if file.hasSuffix(".deb") {

@@ -17,7 +17,7 @@ public struct Workaround: Sendable, Identifiable {
     public var reference: String
     /// What vmtest's own measurements showed, which decides whether it applies on its own.
     public var evidence: Evidence
-    /// When the workaround applies on its own (not forced, not disabled).
+    /// When its problem would arise; it then applies unasked if the problem was reproduced.
     public var condition: @Sendable (WorkaroundContext) -> Bool
     /// Changes the domain; returns what it changed, in words, for the report.
     public var domainChange: (@Sendable (inout DomainDefinition, WorkaroundSettings) -> String)?
