@@ -92,6 +92,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: other.path), "another prefix is another step's")
     }
 
+    /// The built disk's MBR, read back as U-Boot and Linux read it: one active Linux
+    /// partition from 1 MiB to the end.
+    @Test func theBuiltDiskHasOneBootablePartitionFromOneMiB() throws {
+        let sectors: UInt32 = 8 * 1024 * 1024 * 2
+        let mbr = [UInt8](BootDisk.masterBootRecord(sectors: sectors))
+        let table = try #require(try PartitionTable.read { offset, count in offset == 0 ? Array(mbr.prefix(count)) : [] })
+        #expect(table.scheme == .mbr)
+        #expect(
+            table.partitions == [
+                .init(number: 1, offset: 1 << 20, size: UInt64(sectors) * 512, bootable: true, type: "0x83")
+            ])
+    }
+
     @Test func badRecipesAndBuildingWithoutRootAreBadInput() {
         #expect(ExitStatus.for(DebianImageBuildError.requiresRoot) == ExitStatus.badInput)
         #expect(ExitStatus.for(DebianImageBuildError.invalidRecipe("suite")) == ExitStatus.badInput)

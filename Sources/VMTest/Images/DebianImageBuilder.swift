@@ -11,13 +11,14 @@ import Foundation
 /// Only the work that must run guest code runs under qemu-user emulation: mmdebstrap
 /// installing the packages (dpkg and maintainer scripts). Everything else happens natively
 /// on the host:
-/// - the kernel package is downloaded, not installed: unpacked with `dpkg-deb -x`, `depmod`
-///   run on the host; no initramfs-tools in the guest;
+/// - the kernel package is unpacked by the host's dpkg (``DebianKernelInstall``), so the
+///   guest's dpkg knows it and its apt upgrades it; only its maintainer scripts run emulated;
 /// - the initramfs (busybox, the modules to mount root, `/init`) is assembled in Swift
-///   (``MinimalInitramfs``);
+///   (``MinimalInitramfs``); the guest's initramfs-tools makes the next kernel's;
 /// - `update-ca-certificates`, `py3compile`/`py3clean` and `locale-gen` are no-ops during
 ///   the install (see `hooks/essential-divert.sh`) and their work is done natively afterwards;
-/// - the disk is made with `mkfs.ext4 -d` (no loop mount) and `qemu-img convert`.
+/// - the disk is made with `mkfs.ext4 -d` (no loop mount) behind an MBR written in Swift
+///   (``BootDisk``), and `qemu-img convert`.
 public struct DebianImageBuilder: Sendable {
     public var recipe: DebianImageRecipe
     /// Directory holding `init`, `hooks/` and `rootfs/` (the repository's
@@ -29,10 +30,13 @@ public struct DebianImageBuilder: Sendable {
     public var mirrorRetryPause: Duration = .seconds(60)
 
     /// Packages a vmtest guest needs: systemd as init, the hvc0 shell, cloud-init (with
-    /// systemd-networkd rendering its network config), sshd and what tests use.
+    /// systemd-networkd rendering its network config), sshd and what tests use; and what a
+    /// kernel update needs, as on a board: initramfs-tools and linux-base (the kernel
+    /// package depends on them) and u-boot-menu (it rewrites extlinux.conf for U-Boot).
     public static let basePackages = [
         "systemd-sysv", "udev", "dbus", "kmod", "procps", "iproute2", "netbase",
         "systemd-resolved", "openssh-server", "openssh-sftp-server", "cloud-init", "sudo", "rpm",
+        "initramfs-tools", "linux-base", "u-boot-menu",
     ]
     /// Modules the initramfs loads (with their dependencies): virtio over MMIO
     /// (`-device virtio-blk-device`) and PCI (libvirt's default on `virt`), the disk, ext4 to
@@ -57,7 +61,7 @@ public struct DebianImageBuilder: Sendable {
     /// Paths whose maintainer-script work is done natively (see the essential hook).
     static let divertedPaths = [
         "/usr/sbin/update-ca-certificates", "/usr/bin/py3compile", "/usr/bin/py3clean", "/usr/sbin/locale-gen",
-        "/usr/share/i18n/SUPPORTED",
+        "/usr/share/i18n/SUPPORTED", "/usr/sbin/update-initramfs",
     ]
     static let excludedPaths = [
         "/usr/share/man/*", "/usr/share/info/*", "/usr/share/doc/*", "/usr/share/locale/*",
@@ -100,20 +104,30 @@ public struct DebianImageBuilder: Sendable {
         try await steps.timed("install packages (mmdebstrap, emulated)", "") {
             try await bootstrap(root: root, downloads: downloads, data: data, progress: progress)
         }
-        try await steps.timed("native replacements for diverted maintainer-script work", "") {
-            try undoDiversions(root: root)
-            try Self.completeLocaleGen(root: root)
-            try await NativeCertificates(root: root).update()
-            try await compilePython(root: root, progress: progress)
-        }
-        let kernelVersion = try await steps.timed("kernel: unpack, depmod (native)", "") {
-            try await installKernel(root: root, downloads: downloads, staging: staging, output: directory)
+        let kernel = DebianKernelInstall(
+            root: root, packages: try Self.downloadedPackages(prefix: "linux-image-", in: downloads),
+            excludedPaths: Self.excludedPaths)
+        let kernelVersion = try await steps.timed("kernel: dpkg --unpack, depmod (native)", "") {
+            let version = try await kernel.unpack()
+            try await ExternalTool.depmod.run(["-a", "-b", root.path, version])
+            return version
         }
         try await steps.timed("initramfs (native)", "") {
             try await buildInitramfs(
                 root: root, kernelVersion: kernelVersion, downloads: downloads,
                 staging: staging, data: data, output: directory)
         }
+        try await steps.timed("kernel: maintainer scripts, boot menu (emulated)", "") {
+            try await kernel.configure()
+        }
+        try await steps.timed("native replacements for diverted maintainer-script work", "") {
+            try undoDiversions(root: root)
+            try Self.completeLocaleGen(root: root)
+            try await NativeCertificates(root: root).update()
+            try await compilePython(root: root, progress: progress)
+        }
+        try FileManager.default.copyItem(
+            at: root.appendingPathComponent("boot/vmlinuz-\(kernelVersion)"), to: directory.appendingPathComponent("vmlinuz"))
         try await steps.timed("configure the guest", "") {
             try await configure(root: root, data: data)
         }
@@ -121,11 +135,8 @@ public struct DebianImageBuilder: Sendable {
             try FileManager.default.createDirectory(at: rpmScratch, withIntermediateDirectories: true)
             try await DpkgProvides(root: root).register(scratch: rpmScratch)
         }
-        _ = try await steps.timed("mkfs.ext4 -d (\(recipe.diskSize))", "") {
-            try await ExternalTool.mkfsExt4.run([
-                "-q", "-F", "-t", "ext4", "-L", Self.filesystemLabel, "-d", root.path,
-                "-E", "root_owner=0:0", raw.path, recipe.diskSize,
-            ])
+        _ = try await steps.timed("mkfs.ext4 -d (\(recipe.diskSize)) behind an MBR", "") {
+            try await BootDisk(label: Self.filesystemLabel, size: recipe.diskSize).make(raw, from: root)
         }
         try FileManager.default.removeItem(at: root)
         let disk = directory.appendingPathComponent("disk.qcow2")
@@ -331,41 +342,6 @@ public struct DebianImageBuilder: Sendable {
         }
     }
 
-    /// Unpacks the kernel package, moves its modules into the root, runs depmod and copies
-    /// vmlinuz out. Returns the kernel release.
-    private func installKernel(root: URL, downloads: URL, staging: URL, output: URL) async throws -> String {
-        let deb = try Self.downloadedPackage(prefix: "linux-image-", in: downloads)
-        let unpacked = staging.appendingPathComponent("kernel")
-        try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
-        try await ExternalTool.dpkgDeb.run(["-x", deb.path, unpacked.path])
-        let moduleRoot = unpacked.appendingPathComponent("lib/modules")
-        guard let version = try? FileManager.default.contentsOfDirectory(atPath: moduleRoot.path).sorted().first else {
-            throw DebianImageBuildError.kernelNotFound("no lib/modules in \(deb.lastPathComponent)")
-        }
-        let boot = unpacked.appendingPathComponent("boot")
-        let vmlinuz = boot.appendingPathComponent("vmlinuz-\(version)")
-        guard FileManager.default.fileExists(atPath: vmlinuz.path) else {
-            throw DebianImageBuildError.kernelNotFound("no boot/vmlinuz-\(version) in \(deb.lastPathComponent)")
-        }
-        // Root is merged-/usr: lib -> usr/lib.
-        let guestModules = root.appendingPathComponent("usr/lib/modules")
-        try FileManager.default.createDirectory(at: guestModules, withIntermediateDirectories: true)
-        try FileManager.default.moveItem(
-            at: moduleRoot.appendingPathComponent(version),
-            to: guestModules.appendingPathComponent(version))
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("boot"), withIntermediateDirectories: true)
-        for file in ["config-\(version)", "System.map-\(version)"]
-        where FileManager.default.fileExists(atPath: boot.appendingPathComponent(file).path) {
-            let target = root.appendingPathComponent("boot").appendingPathComponent(file)
-            try? FileManager.default.removeItem(at: target)
-            try FileManager.default.moveItem(at: boot.appendingPathComponent(file), to: target)
-        }
-        try await ExternalTool.depmod.run(["-a", "-b", root.path, version])
-        try FileManager.default.copyItem(at: vmlinuz, to: output.appendingPathComponent("vmlinuz"))
-        try FileManager.default.removeItem(at: unpacked)
-        return version
-    }
-
     private func buildInitramfs(
         root: URL, kernelVersion: String, downloads: URL, staging: URL, data: URL, output: URL
     ) async throws {
@@ -383,7 +359,10 @@ public struct DebianImageBuilder: Sendable {
         try initramfs.archive().archive.write(to: cpio)
         // The kernel unpacks zstd (CONFIG_RD_ZSTD); it decompresses faster than gzip in the
         // emulated CPU.
-        try await ExternalTool.zstd.run(["-q", "-19", "-f", cpio.path, "-o", output.appendingPathComponent("initrd.img").path])
+        let initrd = output.appendingPathComponent("initrd.img")
+        try await ExternalTool.zstd.run(["-q", "-19", "-f", cpio.path, "-o", initrd.path])
+        // Where initramfs-tools would have put its own, for u-boot-menu to list.
+        try FileManager.default.copyItem(at: initrd, to: root.appendingPathComponent("boot/initrd.img-\(kernelVersion)"))
     }
 
     /// Files, units and settings a vmtest guest relies on.
@@ -415,7 +394,14 @@ public struct DebianImageBuilder: Sendable {
             """)
         try write(
             "etc/fstab",
-            "# vmtest: the root file system is the whole disk\nLABEL=\(Self.filesystemLabel) / ext4 rw,noatime,errors=remount-ro 0 1\n")
+            "# vmtest: one file system, /boot included\nLABEL=\(Self.filesystemLabel) / ext4 rw,noatime,errors=remount-ro 0 1\n")
+        // The initramfs initramfs-tools makes in the guest for a kernel an update installs:
+        // the modules this machine needs (the virt machine's virtio and ext4), not most of
+        // the kernel's, which took longer than a test's 600 s under TCG; gzip, as the image
+        // has no zstd.
+        try write(
+            "etc/initramfs-tools/conf.d/vmtest.conf",
+            "# vmtest: see DebianImageBuilder.configure\nMODULES=dep\nCOMPRESS=gzip\n")
         // Empty: systemd makes a fresh machine id on every boot of every overlay.
         try write("etc/machine-id", "", permissions: 0o444)
         try? fm.removeItem(at: root.appendingPathComponent("var/lib/dbus/machine-id"))
@@ -425,6 +411,13 @@ public struct DebianImageBuilder: Sendable {
         where name.hasPrefix("ssh_host_") {
             try fm.removeItem(at: root.appendingPathComponent("etc/ssh").appendingPathComponent(name))
         }
+
+        // The same root shell on the board's serial console, for profiles that boot through
+        // U-Boot (whose kernel command line names only ttyAMA0).
+        let shellUnit = root.appendingPathComponent("etc/systemd/system/serial-getty@hvc0.service")
+        let boardShell = root.appendingPathComponent("etc/systemd/system/serial-getty@ttyAMA0.service")
+        try? fm.removeItem(at: boardShell)
+        try fm.copyItem(at: shellUnit, to: boardShell)
 
         let systemctl = ["--root=\(root.path)", "--quiet", "--no-reload"]
         try await ExternalTool.systemctl.run(systemctl + ["enable", "serial-getty@hvc0.service", "systemd-networkd.service"])
@@ -468,6 +461,17 @@ public struct DebianImageBuilder: Sendable {
                 try fm.copyItem(at: url, to: target)
             }
         }
+    }
+
+    /// Every downloaded package whose name starts with the prefix (at least one).
+    static func downloadedPackages(prefix: String, in directory: URL) throws -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let found = names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".deb") }.sorted()
+        guard !found.isEmpty else {
+            throw DebianImageBuildError.bootPackageMissing(
+                prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")), directory: directory.path)
+        }
+        return found.map { directory.appendingPathComponent($0) }
     }
 
     static func downloadedPackage(prefix: String, in directory: URL) throws -> URL {

@@ -11,10 +11,11 @@ enum GuestDpkgStatus {
         try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
         let scratch = try ScratchFolder.make(in: kept.deletingLastPathComponent(), prefix: "reading")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        // The built images' disks are one ext4 file system, no partition table.
+        // The built images' disks hold one ext4 file system in their first partition.
         let raw = scratch.appendingPathComponent("disk.raw")
         try await ExternalTool.qemuImg.run(["convert", "-f", "qcow2", "-O", "raw", image.disk, raw.path])
-        let status = try await ExternalTool.debugfs.run(["-R", "cat /var/lib/dpkg/status", raw.path])
+        let offset = try PartitionTable.read(file: raw)?.partitions.first?.offset ?? 0
+        let status = try await ExternalTool.debugfs.run(["-R", "cat /var/lib/dpkg/status", "\(raw.path)?offset=\(offset)"])
         guard status.contains("Package: dpkg") else {
             throw GuestDpkgStatusError(image: image.disk)
         }

@@ -27,6 +27,7 @@ extension ExternalTool {
     /// mmdebstrap's check that foreign binaries run (binfmt); optional.
     public static let archTest = ExternalTool("arch-test", debianPackage: "arch-test")
     public static let mkfsExt4 = ExternalTool("mkfs.ext4", debianPackage: "e2fsprogs")
+    public static let dpkg = ExternalTool("dpkg", debianPackage: "dpkg")
     public static let dpkgDeb = ExternalTool("dpkg-deb", debianPackage: "dpkg")
     public static let depmod = ExternalTool("depmod", debianPackage: "kmod")
     public static let chroot = ExternalTool("chroot", debianPackage: "coreutils")
