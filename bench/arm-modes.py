@@ -40,7 +40,7 @@ def newest_manifest(folder):
 
 
 def image():
-    return newest_manifest(os.path.join(CACHE, "images", "debian12-armhf"))
+    return newest_manifest(os.path.join(CACHE, "images", "debian-bookworm-armhf"))  # ImageStore.folderName
 
 
 def compat_kernel():

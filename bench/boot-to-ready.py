@@ -30,7 +30,7 @@ VMTEST = os.path.join(ROOT, ".build", "debug", "vmtest")
 def built_image():
     cache = os.environ.get("VMTEST_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vmtest")
-    folder = os.path.join(cache, "images", "debian12-armhf")
+    folder = os.path.join(cache, "images", "debian-bookworm-armhf")  # ImageStore.folderName
     for key in sorted(os.listdir(folder)):
         manifest = os.path.join(folder, key, "manifest.json")
         if os.path.exists(manifest):

@@ -52,7 +52,7 @@ VMTEST = None
 
 
 def image():
-    folder = os.path.join(CACHE, "images", PROFILE)
+    folder = os.path.join(CACHE, "images", "debian-bookworm-armhf")  # ImageStore.folderName
     found = [os.path.join(folder, key, "manifest.json") for key in os.listdir(folder)] if os.path.isdir(folder) else []
     found = [path for path in found if os.path.exists(path)]
     if not found:

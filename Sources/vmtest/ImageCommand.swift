@@ -79,10 +79,10 @@ struct ImageCommand: AsyncParsableCommand {
         func run() async throws {
             let images = ImageStore(root: Directories.standard().images).list()
             if images.isEmpty { print("no images built yet; try `vmtest image build debian12-armhf`") }
-            for (profile, image) in images {
+            for (name, image) in images {
                 let size = (try? FileManager.default.attributesOfItem(atPath: image.disk)[.size] as? Int) ?? 0
                 let source = image.origin.map { "fetched from \($0.url)" } ?? "built"
-                print("\(profile)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)\t\(source)")
+                print("\(name)\t\(size / (1 << 20)) MiB\tsha256:\(image.diskSHA256.prefix(16))\t\(image.directory)\t\(source)")
                 for state in WarmStateStore(image: image).list() {
                     let bytes = (try? FileManager.default.attributesOfItem(atPath: state.directory + "/state.save")[.size] as? Int) ?? 0
                     print(
@@ -95,11 +95,20 @@ struct ImageCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "rm", abstract: "Remove a profile's built or fetched images, their saved states and unfinished downloads.")
-        @Argument(help: "Profile name.", completion: profileNameCompletion) var profile: String
+            commandName: "rm",
+            abstract: "Remove the images a profile boots (built or fetched), their saved states and unfinished downloads.",
+            discussion: "Profiles built from the same recipe share their image: removing it removes it for each of them.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Profile name or path.", completion: profileNameCompletion) var profile: String
         func run() async throws {
-            let count = try ImageStore(root: Directories.standard().images).remove(profileName: profile)
-            print(count == 0 ? "no images of \(profile)" : "removed \(count) image(s) of \(profile)")
+            let global = global
+            let name = profile
+            try await runReportingErrors {
+                let profile = try global.catalog.load(name)
+                let count = try ImageStore(root: Directories.standard().images).remove(imagesOf: profile)
+                print(count == 0 ? "no images of \(profile.name)" : "removed \(count) image(s) of \(profile.name)")
+                return ExitStatus.success
+            }
         }
     }
 }

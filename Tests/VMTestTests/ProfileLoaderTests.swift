@@ -8,7 +8,7 @@ import Testing
         .deletingLastPathComponent()
     static let catalog = ProfileCatalog(directory: repository.appendingPathComponent("profiles"))
 
-    @Test(arguments: ["debian12-armhf", "centos7-armhfp"])
+    @Test(arguments: ["debian12-armhf", "debian12-armhf-uboot", "centos7-armhfp"])
     func shippedProfilesAreValid(name: String) throws {
         let profile = try Self.catalog.load(name)
         #expect(profile.name == name)
@@ -23,6 +23,21 @@ import Testing
         centos.console.device = .hvc0
         #expect(centos.consoleTypingSafeAfter == nil)
         #expect(try Self.catalog.load("debian12-armhf").consoleTypingSafeAfter == nil)
+    }
+
+    /// debian12-armhf-uboot boots debian12-armhf's very image (one build for both) through
+    /// U-Boot, on the serial console U-Boot shares with the kernel.
+    @Test func theUBootProfileSharesTheDirectProfilesImage() throws {
+        let uBoot = try Self.catalog.load("debian12-armhf-uboot")
+        let direct = try Self.catalog.load("debian12-armhf")
+        #expect(uBoot.image == direct.image)
+        let store = ImageStore(root: URL(fileURLWithPath: "/cache/images"))
+        #expect(store.directory(for: uBoot) == store.directory(for: direct))
+        #expect(store.directory(for: direct).deletingLastPathComponent().lastPathComponent == "debian-bookworm-armhf")
+        let centos = try Self.catalog.load("centos7-armhfp")
+        #expect(store.directory(for: centos).deletingLastPathComponent().lastPathComponent == "centos7-armhfp")
+        #expect(uBoot.boot.method == .uBoot && uBoot.console.device == .ttyAMA0 && uBoot.console.login == .autologin)
+        #expect(uBoot.consoleTypingSafeAfter == "Starting kernel")
     }
 
     /// The 64-bit profile shares debian12-armhf's recipe data and differs only where the

@@ -18,7 +18,7 @@ import Foundation
 /// URL and SHA-256, and the qcow2 is what every run reads.
 extension ImageStore {
     func downloadDirectory(for profile: Profile) -> URL {
-        root.appendingPathComponent(profile.name).appendingPathComponent(".download-\(Self.recipeKey(profile.image))")
+        root.appendingPathComponent(Self.folderName(for: profile)).appendingPathComponent(".download-\(Self.recipeKey(profile.image))")
     }
 
     /// Fetches, verifies and prepares the profile's image into the cache; the caller holds

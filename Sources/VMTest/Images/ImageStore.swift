@@ -1,7 +1,7 @@
 import Foundation
 
-/// Base images under the cache directory, one folder per profile and recipe: built from
-/// a recipe, or fetched from a URL (see `ImageStore+Fetch.swift`).
+/// Base images under the cache directory, one folder per image and recipe: built from a
+/// recipe, or fetched from a URL (see `ImageStore+Fetch.swift`).
 ///
 /// A folder is named after a hash of the recipe (or URL and checksum) that made it, so
 /// changing a profile's package list makes a new image instead of silently reusing the
@@ -29,7 +29,15 @@ public struct ImageStore: Sendable {
     static let manifestName = "manifest.json"
 
     public func directory(for profile: Profile) -> URL {
-        root.appendingPathComponent(profile.name).appendingPathComponent(Self.recipeKey(profile.image))
+        root.appendingPathComponent(Self.folderName(for: profile)).appendingPathComponent(Self.recipeKey(profile.image))
+    }
+
+    /// A built image is named after what it is built from, so the profiles that boot one
+    /// recipe in different ways (debian12-armhf's kernel directly, debian12-armhf-uboot's
+    /// through U-Boot) share one disk and build it once; a fetched image after its profile.
+    static func folderName(for profile: Profile) -> String {
+        guard let recipe = profile.image.build?.debian else { return profile.name }
+        return "debian-\(recipe.suite)-\(recipe.architecture)"
     }
 
     /// The built image for this profile's current recipe, if there is one.
@@ -115,27 +123,29 @@ public struct ImageStore: Sendable {
         return image
     }
 
-    /// Every built image: profile name and folder.
-    public func list() -> [(profile: String, image: BaseImage)] {
+    /// Every built or fetched image: its name (``folderName(for:)``) and folder.
+    public func list() -> [(name: String, image: BaseImage)] {
         let fileManager = FileManager.default
         var found: [(String, BaseImage)] = []
-        for profile in (try? fileManager.contentsOfDirectory(atPath: root.path))?.sorted() ?? [] {
-            let folder = root.appendingPathComponent(profile)
+        for name in (try? fileManager.contentsOfDirectory(atPath: root.path))?.sorted() ?? [] {
+            let folder = root.appendingPathComponent(name)
             for key in (try? fileManager.contentsOfDirectory(atPath: folder.path))?.sorted() ?? [] where !key.hasPrefix(".") {
                 let manifest = folder.appendingPathComponent(key).appendingPathComponent(Self.manifestName)
                 if let data = try? Data(contentsOf: manifest), let image = try? ManifestJSON.decoder.decode(BaseImage.self, from: data) {
-                    found.append((profile, image))
+                    found.append((name, image))
                 }
             }
         }
         return found
     }
 
-    /// Deletes every image of the profile; returns how many there were.
+    /// Deletes every image the profile boots (shared with the profiles of the same recipe);
+    /// returns how many there were.
     @discardableResult
-    public func remove(profileName: String) throws -> Int {
-        let folder = root.appendingPathComponent(profileName)
-        let count = list().filter { $0.profile == profileName }.count
+    public func remove(imagesOf profile: Profile) throws -> Int {
+        let name = Self.folderName(for: profile)
+        let folder = root.appendingPathComponent(name)
+        let count = list().filter { $0.name == name }.count
         if FileManager.default.fileExists(atPath: folder.path) {
             try FileManager.default.removeItem(at: folder)
         }
@@ -144,7 +154,7 @@ public struct ImageStore: Sendable {
 
     /// What the builder makes for the same recipe; raise it whenever the builder's output
     /// changes (boot setup, initramfs, guest configuration), so cached images are rebuilt.
-    static let builderRevision = 4
+    static let builderRevision = 5
     /// The same for fetched images: raise it whenever preparing changes (layout, boot
     /// file extraction), so fetched images are prepared again.
     static let prepareRevision = 1
