@@ -12,6 +12,24 @@ import Testing
         #expect(before.changed(since: before).isEmpty)
     }
 
+    /// On ttyAMA0 a cold boot's systemd and cloud-init messages land among the listing.
+    @Test func consoleMessagesAmongTheListingAreNotPackages() {
+        let listing = """
+            bash 5.2.15-2+b2
+            [   48.624893] cloud-init[242]: Cloud-init v. 22.4.2 running 'init-local'
+                     Starting systemd-update-utmp.service - Record Runlevel Change in UTMP...
+            Starting [
+            <14>Dec  1 13:55:48 cloud-init: ####
+            libc6 2.36-9+deb12u7
+            perl-Digest-MD5 2.55-3.el9
+            tzdata 1:2024a-0+deb12u1
+            """
+        #expect(
+            InstalledVersions(listing: listing).versions == [
+                "bash": "5.2.15-2+b2", "libc6": "2.36-9+deb12u7", "perl-Digest-MD5": "2.55-3.el9", "tzdata": "1:2024a-0+deb12u1",
+            ])
+    }
+
     @Test(
         arguments: [
             (["vmtest-updated"], nil),

@@ -19,6 +19,11 @@ public struct DebianPackageFile: Sendable, Equatable {
     /// `package_version_architecture`, as apt and dpkg name the package.
     public var identifier: String { "\(package)_\(version)_\(architecture)" }
 
+    /// This very version as a dependency: what the guest will install, so what apt must
+    /// find the dependencies of, even where an older version is installed already (an
+    /// update's new kernel meta package needs the new ABI's package).
+    public var exactDependency: String { "\(package) (= \(version))" }
+
     /// Whether a guest of this Debian architecture can install the package.
     public func installs(on guestArchitecture: String) -> Bool {
         architecture == "all" || architecture == guestArchitecture

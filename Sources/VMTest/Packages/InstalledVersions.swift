@@ -10,13 +10,17 @@ struct InstalledVersions: Sendable, Equatable {
         "{ dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\\n' 2>/dev/null | sed -n 's/^ii  *//p'; "
         + "rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\\n' 2>/dev/null; } | sort; true"
 
-    /// Reads what ``query`` printed: a name and a version a line.
+    /// Reads what ``query`` printed: a name and a version a line. Other lines are left
+    /// out: on a console the kernel shares (ttyAMA0 under U-Boot), what systemd and
+    /// cloud-init write to it during a boot lands among the output.
     init(listing: String) {
+        // A dpkg or rpm package name, a space, a version (it starts with a digit: an epoch
+        // or the upstream version).
+        let entry = /([A-Za-z0-9][A-Za-z0-9+._-]*) ([0-9][A-Za-z0-9.+~:_-]*)/
         var versions: [String: String] = [:]
         for line in listing.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 1).map(String.init)
-            guard fields.count == 2 else { continue }
-            versions[fields[0]] = fields[1]
+            guard let match = line.wholeMatch(of: entry) else { continue }
+            versions[String(match.1)] = String(match.2)
         }
         self.versions = versions
     }

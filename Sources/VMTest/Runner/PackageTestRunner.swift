@@ -420,7 +420,7 @@ public struct PackageTestRunner: Sendable {
         let downloads = scratch.appendingPathComponent("downloads")
         let served = prepared.inputs.repositories
         let updates = prepared.inputs.updates
-        let needed = (prepared.debs + updates.debs).map(\.package) + (tests?.dependencies ?? [])
+        let needed = (prepared.debs + updates.debs).map(\.exactDependency) + (tests?.dependencies ?? [])
         let recommended = tests?.recommendations ?? []
         if let architecture = prepared.profile.debianArchitecture, !needed.isEmpty || !recommended.isEmpty {
             let local =

@@ -11,7 +11,8 @@ struct SystemUpdate: Sendable {
     func run(on channel: inout any GuestChannel) async throws -> [String]? {
         let updates = prepared.inputs.updates
         let before = try await installed(on: channel)
-        var commands: [String] = []
+        // The kernel before, for the health check's "running" after a reboot to compare with.
+        var commands = [#"echo "running kernel: $(uname -r)""#]
         if !updates.debs.isEmpty { commands.append(PackageTestRunner.apt("full-upgrade")) }
         if !updates.rpms.isEmpty, let update = prepared.profile.update { commands.append(update) }
         let result = try await session.test(
