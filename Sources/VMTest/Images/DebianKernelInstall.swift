@@ -18,8 +18,9 @@ struct DebianKernelInstall {
     /// dpkg's `path-exclude` patterns of the rest of the image.
     let excludedPaths: [String]
 
-    /// What u-boot-update puts on the kernel's command line: the root by label, as
-    /// ``DebianImageBuilder/kernelCommandLine`` does for direct boots.
+    /// u-boot-menu's settings for this image, in a drop-in rather than its conffile
+    /// (`/etc/default/u-boot`), so that an upgrade of u-boot-menu asks nothing: the same
+    /// command line as ``DebianImageBuilder/kernelCommandLine`` gives direct boots.
     static let bootMenuSettings = """
         # vmtest: how u-boot-update(8) writes /boot/extlinux/extlinux.conf in this image.
         # The console is the virt machine's first serial port, as on a board, and root is
