@@ -42,18 +42,24 @@ import Testing
         return url
     }
 
+    /// Downloads the mirror's armhf package `name` into `folder` with the host's apt.
+    static func download(_ name: String, into folder: URL) async throws -> URL {
+        let download = try await ExternalTool.aptGet.finish(
+            ["download", "-q", "-o", "APT::Sandbox::User=root", "\(name):armhf"], workingDirectory: folder.path)
+        #expect(download.succeeded, "apt-get download \(name):armhf: \(download.standardError)")
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: folder.path).first { $0.hasPrefix("\(name)_") })
+        return folder.appendingPathComponent(file)
+    }
+
     @Test func aRealPackageInstallsWithTheLibrariesTheImageLacks() async throws {
         _ = try await EndToEnd.debianProfile()
         let folder = try Self.folder("jq")
         defer { try? FileManager.default.removeItem(at: folder) }
         // jq needs libjq1 and libonig5, which the image does not have.
-        let download = try await ExternalTool.aptGet.finish(
-            ["download", "-q", "-o", "APT::Sandbox::User=root", "jq:armhf"], workingDirectory: folder.path)
-        #expect(download.succeeded, "apt-get download jq:armhf: \(download.standardError)")
-        let jq = try #require(try FileManager.default.contentsOfDirectory(atPath: folder.path).first { $0.hasPrefix("jq_") })
+        let jq = try await Self.download("jq", into: folder)
         let results = folder.appendingPathComponent("results")
         let run = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--deb", folder.appendingPathComponent(jq).path,
+            "run", "debian12-armhf", "--deb", jq.path,
             "--test", #"echo '{"a":41}' | jq '.a + 1' | grep -x 42"#, "--results", results.path,
         ])
         #expect(run.status == 0, "stderr: \(run.error)")

@@ -14,11 +14,7 @@ import Testing
         _ = try await EndToEnd.debianProfile()
         let folder = try DebianPackageTests.folder("kernel")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let download = try await ExternalTool.aptGet.finish(
-            ["download", "-q", "-o", "APT::Sandbox::User=root", "linux-image-armmp-lpae:armhf"], workingDirectory: folder.path)
-        #expect(download.succeeded, "apt-get download linux-image-armmp-lpae:armhf: \(download.standardError)")
-        let meta = folder.appendingPathComponent(
-            try #require(try FileManager.default.contentsOfDirectory(atPath: folder.path).first { $0.hasSuffix(".deb") }))
+        let meta = try await DebianPackageTests.download("linux-image-armmp-lpae", into: folder)
         let depends = try await ExternalTool.dpkgDeb.run(["-f", meta.path, "Depends"])
         let newKernel = try #require(
             depends.firstMatch(of: /linux-image-([0-9][^ ]*)/).map { String($0.1) }, "the meta package names no kernel: \(depends)")

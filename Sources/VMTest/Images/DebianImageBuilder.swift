@@ -345,7 +345,7 @@ public struct DebianImageBuilder: Sendable {
     private func buildInitramfs(
         root: URL, kernelVersion: String, downloads: URL, staging: URL, data: URL, output: URL
     ) async throws {
-        let deb = try Self.downloadedPackage(prefix: "busybox-static_", in: downloads)
+        let deb = try Self.downloadedPackages(prefix: "busybox-static_", in: downloads)[0]
         let unpacked = staging.appendingPathComponent("busybox")
         try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
         try await ExternalTool.dpkgDeb.run(["-x", deb.path, unpacked.path])
@@ -472,15 +472,5 @@ public struct DebianImageBuilder: Sendable {
                 prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")), directory: directory.path)
         }
         return found.map { directory.appendingPathComponent($0) }
-    }
-
-    static func downloadedPackage(prefix: String, in directory: URL) throws -> URL {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        guard let name = names.filter({ $0.hasPrefix(prefix) && $0.hasSuffix(".deb") }).sorted().last else {
-            throw DebianImageBuildError.bootPackageMissing(
-                prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-")),
-                directory: directory.path)
-        }
-        return directory.appendingPathComponent(name)
     }
 }

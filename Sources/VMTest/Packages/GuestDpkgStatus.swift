@@ -11,12 +11,13 @@ enum GuestDpkgStatus {
         try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
         let scratch = try ScratchFolder.make(in: kept.deletingLastPathComponent(), prefix: "reading")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        // The built images' disks hold one ext4 file system in their first partition.
+        // The built images' disks hold their root file system in partition 1 (BootDisk).
         let raw = scratch.appendingPathComponent("disk.raw")
         try await ExternalTool.qemuImg.run(["convert", "-f", "qcow2", "-O", "raw", image.disk, raw.path])
-        let offset = try PartitionTable.read(file: raw)?.partitions.first?.offset ?? 0
-        let status = try await ExternalTool.debugfs.run(["-R", "cat /var/lib/dpkg/status", "\(raw.path)?offset=\(offset)"])
-        guard status.contains("Package: dpkg") else {
+        guard let root = try PartitionTable.read(file: raw)?.partitions.first,
+            let status = try await PartitionVolume(disk: raw, partition: root).readText("/var/lib/dpkg/status"),
+            status.contains("Package: dpkg")
+        else {
             throw GuestDpkgStatusError(image: image.disk)
         }
         let written = scratch.appendingPathComponent("status")
