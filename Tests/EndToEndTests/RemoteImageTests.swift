@@ -175,7 +175,9 @@ import Testing
             let root = try await guest.shell.run("findmnt -n -o SOURCE /", timeout: .seconds(120))
             return (cmdline.standardOutput, root.standardOutput, guest.phases)
         }
-        #expect(directBoot.0 == "console=ttyAMA0 root=LABEL=rootfs rw panic=-1\n", "the image's own command line, a panic rebooting")
+        #expect(
+            directBoot.0 == "console=ttyAMA0 root=LABEL=rootfs rw oops=panic panic=-1\n",
+            "the image's own command line, an oops or a panic rebooting")
         #expect(directBoot.1 == "/dev/vda4\n")
         #expect(!(try String(contentsOf: directLog, encoding: .utf8)).contains("U-Boot"))
         #expect(vault.requests().count == requestsBefore)

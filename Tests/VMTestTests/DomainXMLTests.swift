@@ -98,7 +98,7 @@ import Testing
                 definition.boot
                     == .directKernel(
                         kernel: Self.compatKernel.kernel, initrd: Self.compatKernel.initrd,
-                        commandLine: Self.image.kernelCommandLine! + " panic=-1"))
+                        commandLine: Self.image.kernelCommandLine! + " oops=panic panic=-1"))
         }
     }
 }

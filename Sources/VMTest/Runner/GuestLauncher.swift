@@ -44,7 +44,7 @@ public struct GuestLauncher: Sendable {
         runID: String, runDirectory: URL, seed: URL? = nil
     ) -> DomainDefinition {
         let boot: DomainDefinition.Boot
-        let commandLine = Self.rebootingOnPanic(
+        let commandLine = Self.endingOnKernelFailure(
             profile.boot.kernelCommandLine ?? image?.kernelCommandLine ?? "console=ttyAMA0 root=LABEL=vmtest-root rw")
         if mode.runsCompatKernel(for: profile.arch) {
             // Whatever the profile boots through, the armhf root is booted under the 64-bit kernel directly.
@@ -76,12 +76,18 @@ public struct GuestLauncher: Sendable {
             commandConsole: profile.console.device)
     }
 
-    /// A guest kernel that panics reboots at once (`panic=-1`), which destroys the domain
-    /// (`on_reboot` is `destroy`): the run ends with a lost console in seconds instead of
-    /// waiting out its boot time limit on a hung guest. Seen under nested KVM, where a
-    /// 32-bit guest kernel oopsed in one boot of three.
-    static func rebootingOnPanic(_ commandLine: String) -> String {
-        commandLine.split(separator: " ").contains { $0.hasPrefix("panic=") } ? commandLine : commandLine + " panic=-1"
+    /// A guest kernel that oopses panics, and one that panics reboots at once
+    /// (`oops=panic panic=-1`), which destroys the domain (`on_reboot` is `destroy`): the run
+    /// ends with a lost console in seconds instead of waiting out its boot time limit on a
+    /// guest whose kernel is no longer to be trusted. Seen under nested KVM, where a 32-bit
+    /// guest kernel oopsed in one boot of three and then looped on the same fault until the
+    /// boot timed out.
+    static func endingOnKernelFailure(_ commandLine: String) -> String {
+        let words = commandLine.split(separator: " ")
+        var result = commandLine
+        if !words.contains(where: { $0.hasPrefix("oops=") }) { result += " oops=panic" }
+        if !words.contains(where: { $0.hasPrefix("panic=") }) { result += " panic=-1" }
+        return result
     }
 
     /// Decides how `profile`'s guest boots on `placement`: its image (built or fetched
