@@ -59,8 +59,10 @@ import Testing
     /// kernel printed nothing at all in 450 s, hung halfway through systemd, oopsed (a NULL
     /// dereference in account_system_index_time; "Returning to usermode but unexpected PSR
     /// bits set", bare QEMU's boots too), or stopped answering in the middle of a test, in
-    /// about half of its boots (2026-11-30: 2 of 4 with 1 or 2 vCPUs; CI: 1 of 2). Such a run
-    /// ends with exit 3, or with a test timed out; any other result is the result.
+    /// about half of its boots (2026-11-30: 2 of 4 with 1 or 2 vCPUs; CI: 1 of 2, later 3 of 3,
+    /// each looping on one fault until its 500 s boot limit). An oops now panics the guest
+    /// kernel (`oops=panic`), so such a boot ends within seconds of it. Such a run ends with
+    /// exit 3, or with a test timed out; any other result is the result.
     static func nested(_ arguments: [String], results: URL?, budget: Duration = .seconds(22 * 60)) async throws -> (
         status: Int32, output: String, error: String
     ) {
