@@ -187,6 +187,30 @@ import Testing
         #expect(summary.verdict == "error", "an interrupted run is reported, not passed")
     }
 
+    /// A guest kernel that panics ends the run at once (`panic=-1` reboots it and the reboot
+    /// destroys the domain); an oops would panic it too (`oops=panic`). The run exits 3 and
+    /// names the panic's reason above the console's last lines, which are the log's last lines.
+    @Test func aGuestKernelPanicEndsTheRunAndIsNamed() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let results = Self.results("panic")
+        defer { try? FileManager.default.removeItem(at: results) }
+        let run = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--test", "[ \"$(cat /proc/sys/kernel/panic_on_oops)\" = 1 ]",
+            "--test", "echo c > /proc/sysrq-trigger", "--test", "true", "--results", results.path,
+        ])
+        #expect(run.status == ExitStatus.infrastructure, "\(run.error)")
+        #expect(run.error.contains("note: the guest kernel panicked: sysrq triggered crash\n"), "\(run.error)")
+        let summary = try Self.summary(in: results)
+        #expect(summary.verdict == "error")
+        #expect(summary.tests.first?.verdict == "passed", "an oops panics the guest kernel: \(summary.tests)")
+        let log = try String(contentsOf: results.appendingPathComponent("console.log"), encoding: .utf8)
+        let expected = log.replacingOccurrences(of: "\r", with: "").split(separator: "\n").suffix(20).map(String.init)
+        let printed = run.error.split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0 != "the serial console's last lines:" }.dropFirst()
+            .prefix { $0.hasPrefix("  | ") }.map { String($0.dropFirst(4)) }
+        #expect(printed == expected, "the serial console's last 20 lines, not more")
+    }
+
     @Test func twoRunsAtOnceAndAKeptGuest() async throws {
         _ = try await EndToEnd.debianProfile()
         let passing = Self.results("concurrent-a")

@@ -23,9 +23,8 @@ public enum RunSummaryPrinter {
         if let error = report.infrastructureError {
             lines.append("INFRASTRUCTURE FAILURE: \(error)")
             let consoleLog = results.appendingPathComponent("console.log")
-            if let text = try? String(contentsOf: consoleLog, encoding: .utf8) {
-                lines.append("the console's last lines (whole log: \(consoleLog.path)):")
-                lines += text.split(separator: "\n").suffix(15).map { "  | \($0.replacingOccurrences(of: "\r", with: ""))" }
+            if let ending = ConsoleLogEnding(contentsOf: consoleLog, lineCount: 15) {
+                lines.append(ending.formatted(heading: "the console's last lines (whole log: \(consoleLog.path)):"))
             }
         }
         lines.append(

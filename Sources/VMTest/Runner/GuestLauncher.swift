@@ -254,10 +254,10 @@ public struct GuestLauncher: Sendable {
             await teardown.run(reporter: reporter)
             return result
         } catch {
-            let tail = teardown.consoleTail()
+            let ending = teardown.consoleEnding()
             await teardown.run(reporter: reporter)
-            if !tail.isEmpty, !(error is Interrupted), !(error is CancellationError) {
-                reporter.note("the serial console's last lines:\n" + tail.map { "  | \($0)" }.joined(separator: "\n"))
+            if let ending, !(error is Interrupted), !(error is CancellationError) {
+                reporter.note(ending.formatted(heading: "the serial console's last lines:"))
             }
             throw error
         }

@@ -43,9 +43,9 @@ final class RunTeardown: Sendable {
         await console?.close()
     }
 
-    func consoleTail(lines: Int = 20) -> [String] {
-        guard let text = try? String(contentsOf: consoleLog, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").suffix(lines).map { $0.replacingOccurrences(of: "\r", with: "") }
+    /// How the serial console log ends, for a person to read after a failure.
+    func consoleEnding() -> ConsoleLogEnding? {
+        ConsoleLogEnding(contentsOf: consoleLog, lineCount: 20)
     }
 
     /// Runs to its end even when the task is cancelled (Ctrl-C, a time limit): nothing
