@@ -16,10 +16,8 @@ struct ConsoleLogEnding: Equatable {
     init(log: String, lineCount: Int) {
         let lines = log.split(whereSeparator: \.isNewline)
         lastLines = lines.suffix(lineCount).map(String.init)
-        kernelPanic = lines.last { $0.contains(Self.panicMarker) }
-            .flatMap { line in line.range(of: Self.panicMarker).map { line[$0.upperBound...] } }
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .flatMap { $0.isEmpty ? nil : $0 }
+        let reason = lines.reversed().lazy.compactMap { line in line.range(of: Self.panicMarker).map { line[$0.upperBound...] } }.first
+        kernelPanic = reason.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Nil when the log cannot be read or is empty.
