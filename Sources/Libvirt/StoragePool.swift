@@ -59,6 +59,16 @@ public final class StoragePool: Sendable {
         }
     }
 
+    /// Stops the pool; a transient one (``Connection/startTransientPool(xml:)``) is gone
+    /// with it. Its storage stays.
+    ///
+    /// The corresponding libvirt function is `virStoragePoolDestroy`.
+    public func stop() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virStoragePoolDestroy(pointer) == 0 else { throw LibvirtError.last(from: "virStoragePoolDestroy") }
+        }
+    }
+
     /// Stops the pool and forgets its definition; its storage (the directory and the
     /// volumes in it) stays.
     ///
@@ -122,6 +132,20 @@ extension Connection {
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
             try LibvirtError.lookup("virStoragePoolLookupByName", notFound: .noStoragePool, virStoragePoolLookupByName(pointer, name))
                 .map { StoragePool(pointer: $0, connection: self) }
+        }
+    }
+
+    /// Starts a pool that lives only until it is stopped (or the daemon restarts),
+    /// without building its storage: a directory pool over a directory that is not
+    /// there fails to start.
+    ///
+    /// The corresponding libvirt function is `virStoragePoolCreateXML`.
+    public func startTransientPool(xml: String) async throws(LibvirtError) -> StoragePool {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let pool = virStoragePoolCreateXML(pointer, xml, 0) else {
+                throw LibvirtError.last(from: "virStoragePoolCreateXML")
+            }
+            return StoragePool(pointer: pool, connection: self)
         }
     }
 

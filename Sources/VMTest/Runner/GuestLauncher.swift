@@ -167,6 +167,11 @@ public struct GuestLauncher: Sendable {
         do {
             var definition = plan.definition(attaching: options)
             let hypervisor = plan.placement.hypervisor
+            // A hypervisor that cannot open this machine's files gets the run's files as volumes.
+            let volumes: RunVolumes? =
+                hypervisor.fileSharing == .shared
+                ? nil : RunVolumes(storage: try await hypervisor.storage(), runID: plan.runID, reporter: reporter)
+            teardown.keep(volumes)
             let timeout = options.readyTimeout ?? plan.defaultReadyTimeout
 
             var start = GuestStart.cold
@@ -180,8 +185,14 @@ public struct GuestLauncher: Sendable {
                 }
             }
             if teardown.domain == nil {
-                try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: plan.image.disk).lastPathComponent)") {
-                    try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: plan.image.disk)
+                if let volumes {
+                    definition = try await phases.timed("volumes", "the run's disks and boot files on \(hypervisor.uri)") {
+                        try await volumes.stage(definition, image: plan.image)
+                    }
+                } else {
+                    try await phases.timed("overlay", "copy-on-write over \(URL(fileURLWithPath: plan.image.disk).lastPathComponent)") {
+                        try await Overlay.create(at: runDirectory.appendingPathComponent("overlay.qcow2"), over: plan.image.disk)
+                    }
                 }
                 do {
                     teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
@@ -197,6 +208,7 @@ public struct GuestLauncher: Sendable {
                         profile, on: placement, image: plan.image, runID: plan.runID, workarounds: plan.workarounds, packages: plan.packages
                     )
                     definition = plan.definition(attaching: options)
+                    if let volumes { definition = try await volumes.stage(definition, image: plan.image) }
                     teardown.started(try await createCold(definition, on: hypervisor, phases: phases), uri: hypervisor.uri)
                 }
             }
@@ -247,14 +259,14 @@ public struct GuestLauncher: Sendable {
             }
             let guest = Guest(
                 runID: plan.runID, profile: profile, domainName: definition.name, accelerator: plan.mode, image: plan.image,
-                consoleLog: URL(fileURLWithPath: definition.consoleLog), shell: shell,
+                consoleLog: teardown.consoleLog, shell: shell,
                 sshForwardPort: options.sshForwardPort, start: start, phases: phases.phases, plan: plan, reboot: reboot,
                 keepSwitch: teardown.keepSwitch)
             let result = try await body(guest)
             await teardown.run(reporter: reporter)
             return result
         } catch {
-            let ending = teardown.consoleEnding()
+            let ending = await teardown.consoleEnding()
             await teardown.run(reporter: reporter)
             if let ending, !(error is Interrupted), !(error is CancellationError) {
                 reporter.note(ending.formatted(heading: "the serial console's last lines:"))

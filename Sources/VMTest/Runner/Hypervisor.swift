@@ -17,14 +17,35 @@ public final class Hypervisor: Sendable {
     public let requestedURI: String?
     /// The embedded driver's root, when that is what this is.
     let embeddedRoot: URL?
+    /// Whether it opens this machine's files, asked once when connecting.
+    public let fileSharing: FileSharing
     /// What its host can do, judged once (``host(directories:)``).
     private let judgedHost = Mutex<HostMachine?>(nil)
+    /// vmtest's pool there, opened on first use by a hypervisor that does not share files.
+    private let openedStorage = Mutex<HypervisorStorage?>(nil)
 
-    init(connection: Connection, uri: String, requestedURI: String?, embeddedRoot: URL?) {
+    init(connection: Connection, uri: String, requestedURI: String?, embeddedRoot: URL?, fileSharing: FileSharing) {
         self.connection = connection
         self.uri = uri
         self.requestedURI = requestedURI
         self.embeddedRoot = embeddedRoot
+        self.fileSharing = fileSharing
+    }
+
+    /// vmtest's storage pool on this hypervisor (made when missing, at
+    /// `$VMTEST_HYPERVISOR_POOL` or ``HypervisorStorage/defaultPath``): where runs keep
+    /// their disks on a hypervisor that does not share this machine's files.
+    func storage() async throws -> HypervisorStorage {
+        if let opened = openedStorage.withLock({ $0 }) { return opened }
+        let path = ProcessInfo.processInfo.environment["VMTEST_HYPERVISOR_POOL"].flatMap { $0.isEmpty ? nil : $0 }
+        let storage: HypervisorStorage
+        do {
+            storage = try await HypervisorStorage.open(on: connection, path: path ?? HypervisorStorage.defaultPath)
+        } catch {
+            throw HypervisorStorageError(uri: uri, cause: error)
+        }
+        openedStorage.withLock { $0 = storage }
+        return storage
     }
 
     /// The machine this hypervisor runs guests on, judged by itself (``HypervisorJudge``)
@@ -53,12 +74,14 @@ public final class Hypervisor: Sendable {
     /// Opens a new connection; ``connect(uri:directories:)`` makes sure it happens once.
     static func open(uri: String?, directories: Directories) async throws -> Hypervisor {
         if let uri {
-            return Hypervisor(connection: try await openDaemon(uri: uri), uri: uri, requestedURI: uri, embeddedRoot: nil)
+            let connection = try await openDaemon(uri: uri)
+            let sharing = await FileSharing.probe(connection, uri: uri, directories: directories)
+            return Hypervisor(connection: connection, uri: uri, requestedURI: uri, embeddedRoot: nil, fileSharing: sharing)
         }
         let root = embeddedRoot(for: getpid(), in: directories)
         let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
         let connection = try await Connection.open(uri: prepared.uri)
-        return Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root)
+        return Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root, fileSharing: .shared)
     }
 
     /// Opens a connection to the libvirt named by `--connect`, saying which URI failed:
@@ -101,6 +124,20 @@ public final class Hypervisor: Sendable {
                 try? FileManager.default.removeItem(at: root)
             }
         }
+    }
+}
+
+/// vmtest's storage pool on a hypervisor that does not share this machine's files could
+/// not be made or started: an infrastructure failure.
+public struct HypervisorStorageError: Error, Sendable, CustomStringConvertible {
+    public var uri: String
+    public var cause: LibvirtError
+
+    public var description: String {
+        """
+        cannot use vmtest's storage pool '\(HypervisorStorage.name)' on \(uri): \(cause.message)
+          fix: the hypervisor keeps a run's disks there; give it a directory QEMU may read and write (VMTEST_HYPERVISOR_POOL=/path, default \(HypervisorStorage.defaultPath)), or check `virsh -c '\(uri)' pool-info \(HypervisorStorage.name)`
+        """
     }
 }
 

@@ -13,6 +13,7 @@ final class RunTeardown: Sendable {
         var domain: Domain?
         var uri = ""
         var console: GuestConsole?
+        var volumes: RunVolumes?
     }
 
     init(runDirectory: URL, consoleLog: URL?) {
@@ -30,6 +31,11 @@ final class RunTeardown: Sendable {
         }
     }
 
+    /// The run's files live in volumes on its hypervisor (``RunVolumes``).
+    func keep(_ volumes: RunVolumes?) {
+        made.withLock { $0.volumes = volumes }
+    }
+
     func opened(_ console: GuestConsole) {
         made.withLock { $0.console = console }
     }
@@ -43,9 +49,11 @@ final class RunTeardown: Sendable {
         await console?.close()
     }
 
-    /// How the serial console log ends, for a person to read after a failure.
-    func consoleEnding() -> ConsoleLogEnding? {
-        ConsoleLogEnding(contentsOf: consoleLog, lineCount: 20)
+    /// How the serial console log ends, for a person to read after a failure: downloaded
+    /// first from a hypervisor that keeps it in a volume.
+    func consoleEnding() async -> ConsoleLogEnding? {
+        await made.withLock { $0.volumes }?.downloadConsoleLog()
+        return ConsoleLogEnding(contentsOf: consoleLog, lineCount: 20)
     }
 
     /// Runs to its end even when the task is cancelled (Ctrl-C, a time limit): nothing
@@ -61,8 +69,9 @@ final class RunTeardown: Sendable {
             try? "".write(to: runDirectory.appendingPathComponent(LeftoverReaper.keptFile), atomically: true, encoding: .utf8)
             let uri = made.uri
             let embedded = uri.contains("embed")
+            let disk = made.volumes.map { "volume \(RunVolumes.prefix(runID: $0.runID))overlay.qcow2 in pool \(HypervisorStorage.name)" }
             reporter.note(
-                "kept \(domain.name) running for debugging; its disk is \(runDirectory.path)/overlay.qcow2\n"
+                "kept \(domain.name) running for debugging; its disk is \(disk ?? "\(runDirectory.path)/overlay.qcow2")\n"
                     + "  attach: virsh -c '\(uri)' console \(domain.name)" + (embedded ? " (once this vmtest has exited)" : "") + "\n"
                     + "  remove: vmtest clean --kept" + (embedded ? "" : " --connect '\(uri)'"))
             return
@@ -73,6 +82,10 @@ final class RunTeardown: Sendable {
             } catch {
                 reporter.note("could not destroy \(domain.name): \(error)")
             }
+        }
+        if let volumes = made.volumes {
+            await volumes.downloadConsoleLog()
+            await volumes.remove()
         }
         try? FileManager.default.removeItem(at: runDirectory)
         reporter.end("teardown", seconds: (ContinuousClock.now - start).seconds, "guest destroyed, overlay removed")

@@ -66,8 +66,8 @@ struct WarmStarter {
 
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
-        if let uri = connectURI, !Hypervisor.isOnThisMachine(uri) {
-            return .unavailable(reason: "saved states live on this machine and \(uri) is another host's hypervisor")
+        if hypervisor.fileSharing == .separate {
+            return .unavailable(reason: "saved states live on this machine, and \(hypervisor.uri) cannot open its files")
         }
         if options.seed != nil, options.warmSeed == nil {
             return .unavailable(reason: "the run's cloud-init seed has no reusable form to save a guest with")

@@ -26,35 +26,50 @@ public struct BaseVolumes: Sendable {
 
     public static func volumeName(sha256: String) -> String { "base-\(sha256).qcow2" }
     static func markName(sha256: String) -> String { "base-\(sha256).complete" }
+    /// A kernel, initramfs or firmware image: read by QEMU, never written, so shared too.
+    static func bootFileName(sha256: String) -> String { "boot-\(sha256)" }
 
     /// The complete base volume for the qcow2 disk `file` whose SHA-256 is `sha256`,
     /// uploaded first (with progress) when the hypervisor has none.
     public func base(sha256: String, file: URL, reporter: any Reporter) async throws -> (StorageVolume, Outcome) {
-        let name = Self.volumeName(sha256: sha256)
+        try await shared(
+            Self.volumeName(sha256: sha256), format: "qcow2", mark: Self.markName(sha256: sha256), file: file, reporter: reporter)
+    }
+
+    /// The complete volume holding the boot file (kernel, initramfs, firmware) `file`
+    /// whose SHA-256 is `sha256`, uploaded first when the hypervisor has none.
+    public func bootFile(sha256: String, file: URL, reporter: any Reporter) async throws -> (StorageVolume, Outcome) {
+        let name = Self.bootFileName(sha256: sha256)
+        return try await shared(name, format: "raw", mark: "\(name).complete", file: file, reporter: reporter)
+    }
+
+    /// Runs of one process that need the same volume at once wait for one upload of it
+    /// (a nightly's parallel sets on one hypervisor).
+    private func shared(_ name: String, format: String, mark: String, file: URL, reporter: any Reporter) async throws -> (
+        StorageVolume, Outcome
+    ) {
+        try await SharedUploads.shared.once(key: "\(ObjectIdentifier(storage.pool.connection).hashValue) \(name)") {
+            try await upload(name, format: format, mark: mark, file: file, reporter: reporter)
+        }
+    }
+
+    private func upload(_ name: String, format: String, mark: String, file: URL, reporter: any Reporter) async throws -> (
+        StorageVolume, Outcome
+    ) {
         let existing = try await storage.pool.volume(named: name)
-        if let existing, try await storage.pool.volume(named: Self.markName(sha256: sha256)) != nil {
+        if let existing, try await storage.pool.volume(named: mark) != nil {
             return (existing, .reused)
         }
         if let existing {
             reporter.detail("upload", "\(name) on the hypervisor has no completion mark (an upload cut short): uploading it again")
             try await existing.delete()
         }
-        let bytes = ImageFetcher.size(of: file)
-        let volume = try await storage.pool.createVolume(xml: Self.volumeXML(name: name, bytes: bytes, format: "qcow2"))
-        let meter = ProgressMeter(reporter: reporter, label: "upload", name: name)
-        meter.started(at: 0, total: bytes)
-        let started = ContinuousClock.now
-        do {
-            _ = try await volume.upload(from: file) { meter.advanced(to: $0) }
-        } catch {
-            try? await volume.delete()
-            throw error
-        }
-        _ = try await storage.pool.createVolume(xml: Self.volumeXML(name: Self.markName(sha256: sha256), bytes: 0, format: "raw"))
+        let (volume, seconds) = try await storage.upload(file, as: name, format: format, reporter: reporter)
+        _ = try await storage.pool.createVolume(xml: Self.volumeXML(name: mark, bytes: 0, format: "raw"))
         // libvirt still describes the empty qcow2 it created; it reads the uploaded one's
         // header (its virtual size, what overlays on it get) on a refresh.
         try await storage.pool.refresh()
-        return (volume, .uploaded(bytes: bytes, seconds: (ContinuousClock.now - started).seconds))
+        return (volume, .uploaded(bytes: ImageFetcher.size(of: file), seconds: seconds))
     }
 
     static func volumeXML(name: String, bytes: Int64, format: String) -> String {
@@ -67,5 +82,22 @@ public struct BaseVolumes: Sendable {
         xml.close("target")
         xml.close("volume")
         return xml.text
+    }
+}
+
+/// One upload at a time per volume in a process; whoever asks while it runs gets its
+/// volume as reused.
+private actor SharedUploads {
+    static let shared = SharedUploads()
+    private var running: [String: Task<(StorageVolume, BaseVolumes.Outcome), any Error>] = [:]
+
+    func once(
+        key: String, _ work: @escaping @Sendable () async throws -> (StorageVolume, BaseVolumes.Outcome)
+    ) async throws -> (StorageVolume, BaseVolumes.Outcome) {
+        if let task = running[key] { return (try await task.value.0, .reused) }
+        let task = Task { try await work() }
+        running[key] = task
+        defer { running[key] = nil }
+        return try await task.value
     }
 }

@@ -30,4 +30,22 @@ public struct HypervisorStorage: Sendable {
         xml.close("pool")
         return HypervisorStorage(pool: try await connection.definePool(xml: xml.text))
     }
+
+    /// Uploads `file` into a new volume `name` of `format`, with progress; a volume an
+    /// upload failed into is deleted, so it never passes for the file. Returns the volume
+    /// and the seconds the upload took.
+    func upload(_ file: URL, as name: String, format: String, reporter: any Reporter) async throws -> (StorageVolume, Double) {
+        let bytes = ImageFetcher.size(of: file)
+        let volume = try await pool.createVolume(xml: BaseVolumes.volumeXML(name: name, bytes: bytes, format: format))
+        let meter = ProgressMeter(reporter: reporter, label: "upload", name: name)
+        meter.started(at: 0, total: bytes)
+        let started = ContinuousClock.now
+        do {
+            _ = try await volume.upload(from: file) { meter.advanced(to: $0) }
+        } catch {
+            try? await volume.delete()
+            throw error
+        }
+        return (volume, (ContinuousClock.now - started).seconds)
+    }
 }

@@ -91,6 +91,8 @@ extension CompatKernelError: InfrastructureError {}
 
 extension HypervisorConnectionError: InfrastructureError {}
 
+extension HypervisorStorageError: InfrastructureError {}
+
 extension LibvirtError: InfrastructureError {}
 
 /// Errors of a guest or its channel: found only once something booted.

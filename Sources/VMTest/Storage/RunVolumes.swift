@@ -1,0 +1,155 @@
+import Foundation
+import Libvirt
+import Synchronization
+
+/// A run's disks, boot files and console log on a hypervisor that cannot open this
+/// machine's files (``FileSharing/separate``): volumes in vmtest's pool there, reached
+/// through libvirt alone.
+///
+/// The base image and the boot files are shared by every run on the hypervisor and
+/// uploaded once (``BaseVolumes``); the overlay, the seed and payload disks and the
+/// console log are the run's own, named after it (``prefix(runID:)``) and deleted with
+/// it (``remove()``), or by `vmtest clean --connect` after a crash.
+final class RunVolumes: Sendable {
+    let storage: HypervisorStorage
+    let runID: String
+    private let reporter: any Reporter
+    private let state = Mutex(State())
+
+    private struct State {
+        /// The run's own volumes, deleted with it.
+        var own: [StorageVolume] = []
+        /// This machine's path of every file staged, and its path on the hypervisor.
+        var staged: [String: String] = [:]
+        /// The hypervisor's console log, and where it is downloaded to here.
+        var consoleLog: (volume: StorageVolume, local: URL)?
+    }
+
+    init(storage: HypervisorStorage, runID: String, reporter: any Reporter) {
+        self.storage = storage
+        self.runID = runID
+        self.reporter = reporter
+    }
+
+    /// What every volume of the run is named after: how `vmtest clean` knows them.
+    static func prefix(runID: String) -> String { "run-\(runID)-" }
+
+    /// `definition` with every file it names on this machine replaced by a volume on the
+    /// hypervisor: the overlay made there over the uploaded base image, the kernel,
+    /// initramfs or firmware and each read-only disk uploaded, and an empty console log.
+    /// A file staged before (a definition decided again) is not staged twice.
+    func stage(_ definition: DomainDefinition, image: BaseImage) async throws -> DomainDefinition {
+        var staged = definition
+        for (index, disk) in definition.disks.enumerated() {
+            switch disk.kind {
+            case .qcow2Overlay:
+                staged.disks[index].path = try await once(disk.path) { try await self.overlay(over: image) }
+            case .readOnlyImage:
+                staged.disks[index].path = try await once(disk.path) {
+                    try await self.own(
+                        URL(fileURLWithPath: disk.path), name: "disk\(index)-\(URL(fileURLWithPath: disk.path).lastPathComponent)")
+                }
+            }
+        }
+        switch definition.boot {
+        case .directKernel(let kernel, let initrd, let commandLine):
+            staged.boot = .directKernel(
+                kernel: try await bootFile(kernel), initrd: try await initrd.asyncMap(bootFile), commandLine: commandLine)
+        case .firmware(let path):
+            staged.boot = .firmware(path: try await bootFile(path))
+        }
+        staged.consoleLog = try await once(definition.consoleLog) {
+            let volume = try await self.storage.pool.createVolume(
+                xml: BaseVolumes.volumeXML(name: Self.prefix(runID: self.runID) + "console.log", bytes: 0, format: "raw"))
+            self.state.withLock {
+                $0.own.append(volume)
+                $0.consoleLog = (volume, URL(fileURLWithPath: definition.consoleLog))
+            }
+            return try await volume.path()
+        }
+        return staged
+    }
+
+    /// Downloads the console log QEMU wrote on the hypervisor to where the run keeps it
+    /// here. Again after a reboot or at the end: each download holds the whole log.
+    func downloadConsoleLog() async {
+        guard let log = state.withLock({ $0.consoleLog }) else { return }
+        do {
+            try FileManager.default.createDirectory(at: log.local.deletingLastPathComponent(), withIntermediateDirectories: true)
+            _ = try await log.volume.download(to: log.local)
+        } catch {
+            reporter.note("could not download the console log \(log.volume.name) from the hypervisor: \(error)")
+        }
+    }
+
+    /// Deletes the run's own volumes; the shared base and boot files stay for later runs.
+    func remove() async {
+        let own = state.withLock { state in
+            defer { state = State() }
+            return state.own
+        }
+        for volume in own.reversed() {
+            do {
+                try await volume.delete()
+            } catch {
+                reporter.note("could not delete volume \(volume.name) on the hypervisor: \(error)")
+            }
+        }
+    }
+
+    /// The hypervisor's path for `local`, staged by `make` the first time.
+    private func once(_ local: String, _ make: () async throws -> String) async throws -> String {
+        if let known = state.withLock({ $0.staged[local] }) { return known }
+        let path = try await make()
+        state.withLock { $0.staged[local] = path }
+        return path
+    }
+
+    /// The run's overlay: a qcow2 volume over the base image, uploaded first if the
+    /// hypervisor does not have it.
+    private func overlay(over image: BaseImage) async throws -> String {
+        let (base, _) = try await BaseVolumes(storage: storage).base(
+            sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: reporter)
+        let basePath = try await base.path()
+        let capacity = try await base.sizes().capacity
+        var xml = XMLWriter()
+        xml.open("volume")
+        xml.element("name", text: Self.prefix(runID: runID) + "overlay.qcow2")
+        xml.element("capacity", ["unit": "bytes"], text: String(capacity))
+        xml.open("target")
+        xml.element("format", ["type": "qcow2"])
+        xml.close("target")
+        xml.open("backingStore")
+        xml.element("path", text: basePath)
+        xml.element("format", ["type": "qcow2"])
+        xml.close("backingStore")
+        xml.close("volume")
+        let volume = try await storage.pool.createVolume(xml: xml.text)
+        state.withLock { $0.own.append(volume) }
+        return try await volume.path()
+    }
+
+    /// A read-only disk of the run's own (its seed, its payload), uploaded.
+    private func own(_ file: URL, name: String) async throws -> String {
+        let (volume, _) = try await storage.upload(file, as: Self.prefix(runID: runID) + name, format: "raw", reporter: reporter)
+        state.withLock { $0.own.append(volume) }
+        return try await volume.path()
+    }
+
+    /// A kernel, initramfs or firmware image, shared by its SHA-256.
+    private func bootFile(_ path: String) async throws -> String {
+        try await once(path) {
+            let file = URL(fileURLWithPath: path)
+            let (volume, _) = try await BaseVolumes(storage: storage).bootFile(
+                sha256: try await SHA256Sum.of(file: file), file: file, reporter: reporter)
+            return try await volume.path()
+        }
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
