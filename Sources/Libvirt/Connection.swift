@@ -43,6 +43,8 @@ public final class Connection: Sendable {
     /// Lifecycle callbacks whose subscriptions ended, not yet removed from libvirt
     /// (``lifecycleEvents()``); the lock also orders their removal before a new one.
     let endedSubscriptions = Mutex<[Int32]>([])
+    /// Who waits for the connection to close (``closed()``).
+    let closeWatch = CloseWatch()
 
     private init(pointer: OpaquePointer) {
         self.pointer = pointer
@@ -62,11 +64,14 @@ public final class Connection: Sendable {
             guard let pointer = virConnectOpen(uri) else {
                 throw LibvirtError.last(from: "virConnectOpen")
             }
-            return Connection(pointer: pointer)
+            let connection = Connection(pointer: pointer)
+            connection.watchForClose()
+            return connection
         }
     }
 
     deinit {
+        stopWatchingForClose()
         virConnectClose(pointer)
     }
 

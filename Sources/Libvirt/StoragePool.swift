@@ -49,6 +49,15 @@ public final class StoragePool: Sendable {
         }
     }
 
+    /// Makes the pool's storage (for a directory pool, its directory) if it is missing.
+    ///
+    /// The corresponding libvirt function is `virStoragePoolBuild`.
+    public func build() async throws(LibvirtError) {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard virStoragePoolBuild(pointer, 0) == 0 else { throw LibvirtError.last(from: "virStoragePoolBuild") }
+        }
+    }
+
     /// Reads the pool's volumes again from its storage (files another program added or
     /// removed).
     ///

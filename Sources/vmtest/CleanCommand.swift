@@ -24,7 +24,8 @@ struct CleanCommand: AsyncParsableCommand {
                     ? "nothing left behind"
                     : """
                     removed \(reaped.runs.count) run(s), \(reaped.embeddedRoots.count) embedded libvirt root(s), \
-                    killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s)
+                    killed \(reaped.killedProcesses.count) QEMU process(es), destroyed \(reaped.domains.count) domain(s), \
+                    deleted \(reaped.volumes.count) volume(s)
                     """)
             return ExitStatus.success
         }

@@ -20,11 +20,15 @@ public struct LeftoverReaper: Sendable {
         public var killedProcesses: [Int32] = []
         public var embeddedRoots: [String] = []
         public var domains: [String] = []
-        public var isEmpty: Bool { runs.isEmpty && killedProcesses.isEmpty && embeddedRoots.isEmpty && domains.isEmpty }
+        /// Volumes of dead runs on a hypervisor that does not share this machine's files.
+        public var volumes: [String] = []
+        public var isEmpty: Bool {
+            runs.isEmpty && killedProcesses.isEmpty && embeddedRoots.isEmpty && domains.isEmpty && volumes.isEmpty
+        }
     }
 
     /// Cleans the local state directory; with a connection, also destroys vmtest
-    /// domains on it whose owner on this host is dead.
+    /// domains on it whose owner on this host is dead, and deletes those runs' volumes.
     public func reap(connectURI: String, includingKept: Bool = false) async throws -> Reaped {
         await reap(connection: try await Hypervisor.openDaemon(uri: connectURI), includingKept: includingKept)
     }
@@ -50,6 +54,24 @@ public struct LeftoverReaper: Sendable {
                     Self.attribute("host", in: xml) == host, !Self.isAlive(owner), !isKept(domain.name)
                 else { continue }
                 if (try? await domain.destroyIfRunning()) == true { reaped.domains.append(domain.name) }
+            }
+        }
+
+        // The volumes of dead runs in vmtest's pool there (a hypervisor that does not share
+        // this machine's files): never created here, only looked for.
+        if let connection, let pool = try? await connection.storagePool(named: HypervisorStorage.name),
+            let names = try? await pool.volumeNames()
+        {
+            let host = RunVolumes.markedHost(ProcessInfo.processInfo.hostName)
+            for mark in names {
+                guard let owner = RunVolumes.owner(inMark: mark), owner.host == host, !Self.isAlive(owner.pid),
+                    !isKept("vmtest-\(owner.runID)")
+                else { continue }
+                // The owner mark goes last: a clean cut short finds the run again.
+                let prefix = RunVolumes.prefix(runID: owner.runID)
+                for name in names.filter({ $0.hasPrefix(prefix) && $0 != mark }) + [mark] {
+                    if (try? await pool.volume(named: name)?.delete()) != nil { reaped.volumes.append(name) }
+                }
             }
         }
 

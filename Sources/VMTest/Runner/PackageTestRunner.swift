@@ -278,7 +278,7 @@ public struct PackageTestRunner: Sendable {
         let session = RunSession(prepared: prepared, reporter: reporter)
         do {
             try await withTimeLimit(prepared.timeout) {
-                try await self.boot(prepared, session: session)
+                try await prepared.placement.hypervisor.endingIfLost { try await self.boot(prepared, session: session) }
             }
         } catch let interrupted as Interrupted {
             report.infrastructureError = "\(interrupted)"

@@ -76,6 +76,13 @@ final class RunTeardown: Sendable {
                     + "  remove: vmtest clean --kept" + (embedded ? "" : " --connect '\(uri)'"))
             return
         }
+        if let domain = made.domain, !domain.connection.isAlive {
+            reporter.note(
+                "could not destroy \(domain.name): the connection to its hypervisor is gone"
+                    + " (`vmtest clean --connect '\(made.uri)'` removes it and its volumes once the hypervisor is back)")
+            try? FileManager.default.removeItem(at: runDirectory)
+            return
+        }
         if let domain = made.domain {
             do {
                 _ = try await domain.destroyIfRunning()

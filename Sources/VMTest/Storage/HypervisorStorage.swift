@@ -14,11 +14,15 @@ public struct HypervisorStorage: Sendable {
     public let pool: StoragePool
 
     /// vmtest's pool on `connection`, defined, built and started first if it is not there
-    /// (a pool that is defined but stopped is started). An existing pool keeps its path:
+    /// (a pool that is defined but stopped is built again and started). An existing pool keeps its path:
     /// `path` only says where a new one goes.
     public static func open(on connection: Connection, path: String = defaultPath) async throws(LibvirtError) -> HypervisorStorage {
         if let pool = try await connection.storagePool(named: name) {
-            if try await !pool.isActive() { try await pool.start() }
+            if try await !pool.isActive() {
+                // Its directory may be gone (a tmpfs after a reboot, a person's rm -r).
+                try await pool.build()
+                try await pool.start()
+            }
             return HypervisorStorage(pool: pool)
         }
         var xml = XMLWriter()

@@ -34,12 +34,36 @@ final class RunVolumes: Sendable {
     /// What every volume of the run is named after: how `vmtest clean` knows them.
     static func prefix(runID: String) -> String { "run-\(runID)-" }
 
+    /// The empty volume that names the run's owner (this process, on this host), made
+    /// before any other: a run whose owner is dead is a leftover, which only the owner's
+    /// host can tell (``LeftoverReaper``).
+    static func ownerMark(runID: String, pid: Int32, host: String) -> String {
+        prefix(runID: runID) + "owner-\(pid)@\(markedHost(host))"
+    }
+
+    /// A host name as an owner mark holds it: what a volume name may hold.
+    static func markedHost(_ host: String) -> String {
+        String(host.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
+    }
+
+    /// The owner's PID and host from a volume named by ``ownerMark(runID:pid:host:)``.
+    static func owner(inMark name: String) -> (runID: String, pid: Int32, host: String)? {
+        guard let match = name.wholeMatch(of: /run-(.+)-owner-([0-9]+)@(.+)/), let pid = Int32(match.2) else { return nil }
+        return (String(match.1), pid, String(match.3))
+    }
+
     /// `definition` with every file it names on this machine replaced by a volume on the
     /// hypervisor: the overlay made there over the uploaded base image, the kernel,
     /// initramfs or firmware and each read-only disk uploaded, and an empty console log.
     /// A file staged before (a definition decided again) is not staged twice.
     func stage(_ definition: DomainDefinition, image: BaseImage) async throws -> DomainDefinition {
         var staged = definition
+        _ = try await once("owner") {
+            let mark = Self.ownerMark(runID: self.runID, pid: getpid(), host: ProcessInfo.processInfo.hostName)
+            let volume = try await self.storage.pool.createVolume(xml: BaseVolumes.volumeXML(name: mark, bytes: 0, format: "raw"))
+            self.state.withLock { $0.own.append(volume) }
+            return mark
+        }
         for (index, disk) in definition.disks.enumerated() {
             switch disk.kind {
             case .qcow2Overlay:
@@ -73,7 +97,7 @@ final class RunVolumes: Sendable {
     /// Downloads the console log QEMU wrote on the hypervisor to where the run keeps it
     /// here. Again after a reboot or at the end: each download holds the whole log.
     func downloadConsoleLog() async {
-        guard let log = state.withLock({ $0.consoleLog }) else { return }
+        guard let log = state.withLock({ $0.consoleLog }), storage.pool.connection.isAlive else { return }
         do {
             try FileManager.default.createDirectory(at: log.local.deletingLastPathComponent(), withIntermediateDirectories: true)
             _ = try await log.volume.download(to: log.local)

@@ -93,6 +93,8 @@ extension HypervisorConnectionError: InfrastructureError {}
 
 extension HypervisorStorageError: InfrastructureError {}
 
+extension HypervisorLostError: InfrastructureError {}
+
 extension LibvirtError: InfrastructureError {}
 
 /// Errors of a guest or its channel: found only once something booted.
