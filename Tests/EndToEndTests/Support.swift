@@ -35,12 +35,18 @@ enum EndToEnd {
     /// few threads of Swift's cooperative pool (two on this machine): other tests'
     /// tasks would starve. So the waiting happens on a thread of its own.
     /// `environment` adds to (or overrides) the test process's own.
+    /// `whenPrinted` runs once, on the reading thread, when standard error first holds its
+    /// marker (a run reaching a step).
     static func vmtest(
-        _ arguments: [String], environment: [String: String] = [:], interruptAfter marker: String? = nil
+        _ arguments: [String], environment: [String: String] = [:], interruptAfter marker: String? = nil,
+        whenPrinted: (marker: String, action: @Sendable () -> Void)? = nil
     ) async throws -> (status: Int32, output: String, error: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try runBlocking(arguments, environment: environment, interruptAfter: marker) })
+                continuation.resume(
+                    with: Result {
+                        try runBlocking(arguments, environment: environment, interruptAfter: marker, whenPrinted: whenPrinted)
+                    })
             }.start()
         }
     }
@@ -68,7 +74,8 @@ enum EndToEnd {
     }
 
     private static func runBlocking(
-        _ arguments: [String], environment: [String: String], interruptAfter marker: String?
+        _ arguments: [String], environment: [String: String], interruptAfter marker: String?,
+        whenPrinted: (marker: String, action: @Sendable () -> Void)?
     ) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
@@ -82,10 +89,15 @@ enum EndToEnd {
         process.standardOutput = output
         process.standardError = error
         let errorText = LockedText()
+        let acted = Mutex(false)
         error.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             errorText.append(String(decoding: data, as: UTF8.self))
             if let marker, errorText.contains(marker), process.isRunning { kill(process.processIdentifier, SIGINT) }
+            if let whenPrinted, errorText.contains(whenPrinted.marker), !acted.withLock({ $0 }) {
+                acted.withLock { $0 = true }
+                whenPrinted.action()
+            }
         }
         try process.run()
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
