@@ -171,7 +171,7 @@ public struct GuestLauncher: Sendable {
             let volumes: RunVolumes? =
                 hypervisor.fileSharing == .shared
                 ? nil : RunVolumes(storage: try await hypervisor.storage(), runID: plan.runID, reporter: reporter)
-            teardown.keep(volumes)
+            teardown.uses(volumes)
             let timeout = options.readyTimeout ?? plan.defaultReadyTimeout
 
             var start = GuestStart.cold

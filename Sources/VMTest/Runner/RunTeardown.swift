@@ -32,7 +32,7 @@ final class RunTeardown: Sendable {
     }
 
     /// The run's files live in volumes on its hypervisor (``RunVolumes``).
-    func keep(_ volumes: RunVolumes?) {
+    func uses(_ volumes: RunVolumes?) {
         made.withLock { $0.volumes = volumes }
     }
 
