@@ -40,6 +40,22 @@ public final class StoragePool: Sendable {
         }
     }
 
+    /// Bytes the pool's storage holds in all, has given to volumes, and has free.
+    public struct Space: Sendable, Hashable {
+        public var capacity: UInt64
+        public var allocation: UInt64
+        public var available: UInt64
+    }
+
+    /// The corresponding libvirt function is `virStoragePoolGetInfo`.
+    public func space() async throws(LibvirtError) -> Space {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            var info = virStoragePoolInfo()
+            guard virStoragePoolGetInfo(pointer, &info) == 0 else { throw LibvirtError.last(from: "virStoragePoolGetInfo") }
+            return Space(capacity: UInt64(info.capacity), allocation: UInt64(info.allocation), available: UInt64(info.available))
+        }
+    }
+
     /// Starts a defined pool.
     ///
     /// The corresponding libvirt function is `virStoragePoolCreate`.

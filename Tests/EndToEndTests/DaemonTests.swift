@@ -205,4 +205,35 @@ import Testing
         for name in try await storage.pool.volumeNames() { try await storage.pool.volume(named: name)?.delete() }
         try await storage.pool.stopAndUndefine()
     }
+
+    /// A file the pool has no room for fails before any volume is made (#12): the run's
+    /// error says how much is free and what needed more, and nothing half written is left.
+    @Test func aFileThePoolHasNoRoomForFailsBeforeAnyVolumeIsMade() async throws {
+        _ = try await Self.domains()
+        let connection = try await Connection.open(uri: Self.uri)
+        let directory = "/var/tmp/vmtest-full-pool-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try await HypervisorStorage.open(on: connection, path: directory)
+        // Larger than any disk here (8 TiB), and sparse: it takes no room on this machine.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-huge-\(getpid()).qcow2")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let sha256 = String(repeating: "0", count: 64)
+        var error: HypervisorPoolFullError?
+        do {
+            #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
+            let handle = try FileHandle(forWritingTo: file)
+            try handle.truncate(atOffset: 1 << 43)
+            try handle.close()
+            error = await #expect(throws: HypervisorPoolFullError.self) {
+                _ = try await BaseVolumes(storage: storage).base(sha256: sha256, file: file, reporter: SilentReporter())
+            }
+            #expect(try await storage.pool.volumeNames().isEmpty, "no volume is left half written")
+        } catch {
+            Issue.record(error)
+        }
+        // The pool goes whatever happened: the other tests expect the daemon to have none.
+        try await storage.pool.stopAndUndefine()
+        #expect(error?.uri == Self.uri)
+        #expect(error?.description.contains("needs 8192.00 GiB") == true, "\(String(describing: error))")
+    }
 }

@@ -68,7 +68,7 @@ public struct BaseVolumes: Sendable {
         _ = try await storage.pool.createVolume(xml: Self.volumeXML(name: mark, bytes: 0, format: "raw"))
         // libvirt still describes the empty qcow2 it created; it reads the uploaded one's
         // header (its virtual size, what overlays on it get) on a refresh.
-        try await storage.pool.refresh()
+        try await storage.refresh()
         return (volume, .uploaded(bytes: ImageFetcher.size(of: file), seconds: seconds))
     }
 

@@ -35,11 +35,33 @@ public struct HypervisorStorage: Sendable {
         return HypervisorStorage(pool: try await connection.definePool(xml: xml.text))
     }
 
+    /// Reads the pool's volumes and free space again. libvirt refuses while it is making a
+    /// volume there (another run's overlay, a few milliseconds): that is waited out.
+    func refresh() async throws {
+        var tries = 0
+        while true {
+            do {
+                return try await pool.refresh()
+            } catch {
+                guard error.message.contains("asynchronous jobs running"), tries < 50 else { throw error }
+                tries += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
     /// Uploads `file` into a new volume `name` of `format`, with progress; a volume an
     /// upload failed into is deleted, so it never passes for the file. Returns the volume
     /// and the seconds the upload took.
     func upload(_ file: URL, as name: String, format: String, reporter: any Reporter) async throws -> (StorageVolume, Double) {
         let bytes = ImageFetcher.size(of: file)
+        // A pool too full for the file fails before any volume is made: none is left half written.
+        try await refresh()
+        let free = try await pool.space().available
+        if UInt64(bytes) > free {
+            throw HypervisorPoolFullError(
+                uri: (try? await pool.connection.uri()) ?? "the hypervisor", volume: name, needed: bytes, free: Int64(free))
+        }
         let volume = try await pool.createVolume(xml: BaseVolumes.volumeXML(name: name, bytes: bytes, format: format))
         let meter = ProgressMeter(reporter: reporter, label: "upload", name: name)
         meter.started(at: 0, total: bytes)
@@ -51,5 +73,23 @@ public struct HypervisorStorage: Sendable {
             throw error
         }
         return (volume, (ContinuousClock.now - started).seconds)
+    }
+}
+
+/// vmtest's pool on a hypervisor has too little room for a file a run needs there: an
+/// infrastructure failure, found before anything was written.
+public struct HypervisorPoolFullError: Error, Sendable, CustomStringConvertible {
+    public var uri: String
+    public var volume: String
+    public var needed: Int64
+    public var free: Int64
+
+    public var description: String {
+        """
+        vmtest's storage pool '\(HypervisorStorage.name)' on \(uri) has \(ImageFetcher.formatBytes(free)) free, \
+        and \(volume) needs \(ImageFetcher.formatBytes(needed))
+          fix: free space there (old base images are the volumes named base-*: `virsh -c '\(uri)' vol-list \(HypervisorStorage.name)`), \
+        or give the pool a larger disk
+        """
     }
 }

@@ -95,6 +95,8 @@ extension HypervisorStorageError: InfrastructureError {}
 
 extension HypervisorLostError: InfrastructureError {}
 
+extension HypervisorPoolFullError: InfrastructureError {}
+
 extension LibvirtError: InfrastructureError {}
 
 /// Errors of a guest or its channel: found only once something booted.
