@@ -166,9 +166,7 @@ import Testing
         let results = folder.appendingPathComponent("results")
         let night = try await EndToEnd.vmtest(["nightly", plan.path, "--parallel", "2", "--results", results.path])
         #expect(night.status == 0, "stderr: \(night.error)")
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let report = try decoder.decode(NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
+        let report = try NightlyEndToEndTests.report(in: results)
         #expect(report.runs.map(\.verdict) == [.passed, .passed])
         let byURI = Dictionary(uniqueKeysWithValues: report.hypervisors.map { ($0.uri, $0) })
         #expect(byURI["embedded"]?.attempts == 1 && byURI[Self.uri]?.attempts == 1, "\(report.hypervisors)")

@@ -10,6 +10,13 @@ import Testing
     static let daemon = DaemonTests.uri
     static let refusing = "qemu+tcp://127.0.0.1:1/system"
 
+    /// The night's summary.json in `results`.
+    static func report(in results: URL) throws -> NightlyReport {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
+    }
+
     @Test func fourRunsOverTwoHypervisorsAndOneThatRefusesMakeOneReport() async throws {
         _ = try await EndToEnd.debianProfile()
         _ = try await DaemonTests.domains()  // fails, saying how to start it, when no daemon answers
@@ -39,9 +46,7 @@ import Testing
 
         let night = try await EndToEnd.vmtest(["nightly", plan.path, "--parallel", "2", "--results", results.path])
         #expect(night.status == 1, "a failing test makes the night fail; stderr: \(night.error)")
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let report = try decoder.decode(NightlyReport.self, from: Data(contentsOf: results.appendingPathComponent("summary.json")))
+        let report = try NightlyEndToEndTests.report(in: results)
         let verdicts = Dictionary(uniqueKeysWithValues: report.runs.map { ($0.packageSet, $0.verdict) })
         #expect(
             verdicts == [

@@ -72,7 +72,9 @@ public struct BaseVolumes: Sendable {
         return (volume, .uploaded(bytes: ImageFetcher.size(of: file), seconds: seconds))
     }
 
-    static func volumeXML(name: String, bytes: Int64, format: String) -> String {
+    /// A volume of `bytes` in `format`; with `backingStore`, a copy-on-write overlay over
+    /// that qcow2 volume's path.
+    static func volumeXML(name: String, bytes: Int64, format: String, backingStore: String? = nil) -> String {
         var xml = XMLWriter()
         xml.open("volume")
         xml.element("name", text: name)
@@ -80,6 +82,12 @@ public struct BaseVolumes: Sendable {
         xml.open("target")
         xml.element("format", ["type": format])
         xml.close("target")
+        if let backingStore {
+            xml.open("backingStore")
+            xml.element("path", text: backingStore)
+            xml.element("format", ["type": "qcow2"])
+            xml.close("backingStore")
+        }
         xml.close("volume")
         return xml.text
     }

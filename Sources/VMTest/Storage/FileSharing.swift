@@ -32,16 +32,10 @@ public enum FileSharing: Sendable, Hashable {
             return fromURI(uri)
         }
         defer { try? FileManager.default.removeItem(at: directory) }
-        var xml = XMLWriter()
-        xml.open("pool", ["type": "dir"])
-        xml.element("name", text: "vmtest-probe-\(getpid())-\(nonce)")
-        xml.open("target")
-        xml.element("path", text: directory.path)
-        xml.close("target")
-        xml.close("pool")
         let pool: StoragePool
         do {
-            pool = try await connection.startTransientPool(xml: xml.text)
+            pool = try await connection.startTransientPool(
+                xml: HypervisorStorage.directoryPoolXML(name: "vmtest-probe-\(getpid())-\(nonce)", path: directory.path))
         } catch {
             return error.message.contains("No such file or directory") ? .separate : fromURI(uri)
         }

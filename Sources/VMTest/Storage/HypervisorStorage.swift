@@ -25,6 +25,11 @@ public struct HypervisorStorage: Sendable {
             }
             return HypervisorStorage(pool: pool)
         }
+        return HypervisorStorage(pool: try await connection.definePool(xml: directoryPoolXML(name: name, path: path)))
+    }
+
+    /// A directory pool named `name` over `path`.
+    static func directoryPoolXML(name: String, path: String) -> String {
         var xml = XMLWriter()
         xml.open("pool", ["type": "dir"])
         xml.element("name", text: name)
@@ -32,7 +37,7 @@ public struct HypervisorStorage: Sendable {
         xml.element("path", text: path)
         xml.close("target")
         xml.close("pool")
-        return HypervisorStorage(pool: try await connection.definePool(xml: xml.text))
+        return xml.text
     }
 
     /// Reads the pool's volumes and free space again. libvirt refuses while it is making a
@@ -55,8 +60,8 @@ public struct HypervisorStorage: Sendable {
     /// and the seconds the upload took.
     func upload(_ file: URL, as name: String, format: String, reporter: any Reporter) async throws -> (StorageVolume, Double) {
         let bytes = ImageFetcher.size(of: file)
-        // A pool too full for the file fails before any volume is made: none is left half written.
-        try await refresh()
+        // A pool too full for the file fails before any volume is made: none is left half
+        // written. libvirt keeps the free space up to date as volumes come and go through it.
         let free = try await pool.space().available
         if UInt64(bytes) > free {
             throw HypervisorPoolFullError(

@@ -59,10 +59,7 @@ final class RunVolumes: Sendable {
     func stage(_ definition: DomainDefinition, image: BaseImage) async throws -> DomainDefinition {
         var staged = definition
         _ = try await once("owner") {
-            let mark = Self.ownerMark(runID: self.runID, pid: getpid(), host: ProcessInfo.processInfo.hostName)
-            let volume = try await self.storage.pool.createVolume(xml: BaseVolumes.volumeXML(name: mark, bytes: 0, format: "raw"))
-            self.state.withLock { $0.own.append(volume) }
-            return mark
+            try await self.ownEmpty(Self.ownerMark(runID: self.runID, pid: getpid(), host: ProcessInfo.processInfo.hostName)).name
         }
         for (index, disk) in definition.disks.enumerated() {
             switch disk.kind {
@@ -83,12 +80,8 @@ final class RunVolumes: Sendable {
             staged.boot = .firmware(path: try await bootFile(path))
         }
         staged.consoleLog = try await once(definition.consoleLog) {
-            let volume = try await self.storage.pool.createVolume(
-                xml: BaseVolumes.volumeXML(name: Self.prefix(runID: self.runID) + "console.log", bytes: 0, format: "raw"))
-            self.state.withLock {
-                $0.own.append(volume)
-                $0.consoleLog = (volume, URL(fileURLWithPath: definition.consoleLog))
-            }
+            let volume = try await self.ownEmpty(Self.prefix(runID: self.runID) + "console.log")
+            self.state.withLock { $0.consoleLog = (volume, URL(fileURLWithPath: definition.consoleLog)) }
             return try await volume.path()
         }
         return staged
@@ -134,23 +127,19 @@ final class RunVolumes: Sendable {
     private func overlay(over image: BaseImage) async throws -> String {
         let (base, _) = try await BaseVolumes(storage: storage).base(
             sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: reporter)
-        let basePath = try await base.path()
-        let capacity = try await base.sizes().capacity
-        var xml = XMLWriter()
-        xml.open("volume")
-        xml.element("name", text: Self.prefix(runID: runID) + "overlay.qcow2")
-        xml.element("capacity", ["unit": "bytes"], text: String(capacity))
-        xml.open("target")
-        xml.element("format", ["type": "qcow2"])
-        xml.close("target")
-        xml.open("backingStore")
-        xml.element("path", text: basePath)
-        xml.element("format", ["type": "qcow2"])
-        xml.close("backingStore")
-        xml.close("volume")
-        let volume = try await storage.pool.createVolume(xml: xml.text)
+        let volume = try await storage.pool.createVolume(
+            xml: BaseVolumes.volumeXML(
+                name: Self.prefix(runID: runID) + "overlay.qcow2", bytes: Int64(try await base.sizes().capacity), format: "qcow2",
+                backingStore: try await base.path()))
         state.withLock { $0.own.append(volume) }
         return try await volume.path()
+    }
+
+    /// An empty volume of the run's own: its owner mark, the console log QEMU fills.
+    private func ownEmpty(_ name: String) async throws -> StorageVolume {
+        let volume = try await storage.pool.createVolume(xml: BaseVolumes.volumeXML(name: name, bytes: 0, format: "raw"))
+        state.withLock { $0.own.append(volume) }
+        return volume
     }
 
     /// A read-only disk of the run's own (its seed, its payload), uploaded.
