@@ -31,36 +31,19 @@ public enum SavedStateFile {
         defer { try? input.close() }
         do {
             let header = [UInt8](try input.read(upToCount: headerSize) ?? Data())
-            var parsed = try Header(header, file: source)
-            let data = [UInt8](try input.read(upToCount: Int(parsed.dataLength)) ?? Data())
-            guard data.count == Int(parsed.dataLength) else {
-                throw SavedStateFileError(file: source, problem: "ends inside its XML area")
-            }
-            let xmlEnd = data.firstIndex(of: 0) ?? data.count
-            let cookieStart = Int(parsed.cookieOffset)
-            let cookie =
-                cookieStart > 0 && cookieStart < data.count
-                ? Array(data[cookieStart..<(data[cookieStart...].firstIndex(of: 0) ?? data.count)]) : []
-            let xml = try renamed(String(decoding: data[..<xmlEnd], as: UTF8.self), name: name, uuid: uuid, file: source)
-            var area = Array(xml.utf8) + [0]
-            if !cookie.isEmpty {
-                parsed.cookieOffset = UInt32(area.count)
-                area += cookie + [0]
-            }
-            guard area.count <= data.count else {
-                throw SavedStateFileError(file: source, problem: "has no room for the renamed XML in its padded area")
-            }
-            area += [UInt8](repeating: 0, count: data.count - area.count)
+            let length = try prefixLength(header: header, file: source)
+            let prefix = header + [UInt8](try input.read(upToCount: length - headerSize) ?? Data())
+            let renamed = try renamedPrefix(prefix, name: name, uuid: uuid, file: source)
 
             guard FileManager.default.createFile(atPath: destination.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                 throw SavedStateFileError(file: destination, problem: "cannot be created")
             }
             let output = try FileHandle(forWritingTo: destination)
             defer { try? output.close() }
-            try output.write(contentsOf: parsed.bytes(replacing: header) + area)
+            try output.write(contentsOf: renamed)
             // QEMU's migration stream, as it is: hundreds of MiB, copied by the kernel
             // (sendfile), four times faster here than through user-space buffers.
-            var offset = off_t(headerSize + data.count)
+            var offset = off_t(length)
             while true {
                 let copied = sendfile(output.fileDescriptor, input.fileDescriptor, &offset, 1 << 30)
                 if copied == 0 { break }
@@ -76,6 +59,62 @@ public enum SavedStateFile {
             try? FileManager.default.removeItem(at: destination)
             throw SavedStateFileError(file: destination, problem: "could not be written (\(error.localizedDescription))")
         }
+    }
+
+    /// Copies the state file in `source`, a volume of `pool`, into a new volume made from
+    /// `volumeXML`, storing the domain XML with `name` and `uuid`, as ``copy(_:to:name:uuid:)``
+    /// does with files. The hypervisor copies QEMU's migration stream itself
+    /// (`virStorageVolCreateXMLFrom`); only the header and the XML area, tens of KiB,
+    /// travel over the connection, read and then rewritten in place.
+    public static func clone(
+        _ source: StorageVolume, in pool: StoragePool, volumeXML: String, name: String, uuid: UUID
+    ) async throws -> StorageVolume {
+        let file = URL(fileURLWithPath: try await source.path())
+        let length = try prefixLength(header: [UInt8](try await source.read(length: UInt64(headerSize))), file: file)
+        let prefix = [UInt8](try await source.read(length: UInt64(length)))
+        guard prefix.count == length else { throw SavedStateFileError(file: file, problem: "ends inside its XML area") }
+        let renamed = try renamedPrefix(prefix, name: name, uuid: uuid, file: file)
+        let copy = try await pool.cloneVolume(xml: volumeXML, from: source)
+        do {
+            try await copy.write(renamed, at: 0)
+        } catch {
+            try? await copy.delete()
+            throw error
+        }
+        return copy
+    }
+
+    /// How many bytes the header `header` says come before QEMU's migration stream: the
+    /// header itself and the padded XML area.
+    static func prefixLength(header: [UInt8], file: URL) throws(SavedStateFileError) -> Int {
+        headerSize + Int(try Header(header, file: file).dataLength)
+    }
+
+    /// The header and XML area `prefix` (``prefixLength(header:file:)`` bytes) with the
+    /// domain XML naming `name` and `uuid`, as long as before.
+    static func renamedPrefix(_ prefix: [UInt8], name: String, uuid: UUID, file: URL) throws(SavedStateFileError) -> [UInt8] {
+        let header = Array(prefix.prefix(headerSize))
+        var parsed = try Header(header, file: file)
+        let data = Array(prefix.dropFirst(headerSize))
+        guard data.count == Int(parsed.dataLength) else {
+            throw SavedStateFileError(file: file, problem: "ends inside its XML area")
+        }
+        let xmlEnd = data.firstIndex(of: 0) ?? data.count
+        let cookieStart = Int(parsed.cookieOffset)
+        let cookie =
+            cookieStart > 0 && cookieStart < data.count
+            ? Array(data[cookieStart..<(data[cookieStart...].firstIndex(of: 0) ?? data.count)]) : []
+        let xml = try renamed(String(decoding: data[..<xmlEnd], as: UTF8.self), name: name, uuid: uuid, file: file)
+        var area = Array(xml.utf8) + [0]
+        if !cookie.isEmpty {
+            parsed.cookieOffset = UInt32(area.count)
+            area += cookie + [0]
+        }
+        guard area.count <= data.count else {
+            throw SavedStateFileError(file: file, problem: "has no room for the renamed XML in its padded area")
+        }
+        area += [UInt8](repeating: 0, count: data.count - area.count)
+        return parsed.bytes(replacing: header) + area
     }
 
     /// `xml` with its first `<name>` and `<uuid>` elements replaced.

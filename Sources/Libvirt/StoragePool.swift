@@ -147,6 +147,18 @@ public final class StoragePool: Sendable {
             return StorageVolume(pointer: volume, connection: connection)
         }
     }
+    /// Creates a volume from its XML holding a copy of `source`, made by the hypervisor
+    /// itself: nothing travels over the connection.
+    ///
+    /// The corresponding libvirt function is `virStorageVolCreateXMLFrom`.
+    public func cloneVolume(xml: String, from source: StorageVolume) async throws(LibvirtError) -> StorageVolume {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            guard let volume = virStorageVolCreateXMLFrom(pointer, xml, source.pointer, 0) else {
+                throw LibvirtError.last(from: "virStorageVolCreateXMLFrom")
+            }
+            return StorageVolume(pointer: volume, connection: connection)
+        }
+    }
 }
 
 extension Connection {

@@ -54,11 +54,17 @@ import Testing
         #expect(status == 0, "script/libvirtd \(command) isolated failed (wait status \(status))")
     }
 
+    /// The volumes every later run on the hypervisor shares: base images, boot files and
+    /// the published saved guests.
+    static func isShared(_ volume: String) -> Bool {
+        volume.hasPrefix("base-") || volume.hasPrefix("boot-") || volume.hasPrefix("warm-")
+    }
+
     /// Nothing of a run is left on the hypervisor: no domain, no volume but the shared
-    /// base images and boot files, no QEMU, no run directory here.
+    /// ones, no QEMU, no run directory here.
     static func expectNothingLeft(of runID: String) async throws {
         #expect(try await domains().isEmpty, "domains left on \(uri)")
-        let left = try await volumes().filter { !$0.hasPrefix("base-") && !$0.hasPrefix("boot-") }
+        let left = try await volumes().filter { !isShared($0) }
         #expect(left.isEmpty, "volumes left on \(uri): \(left)")
         #expect(EndToEnd.qemuProcesses(forDomain: "vmtest-\(runID)").isEmpty, "QEMU of vmtest-\(runID) outlived the run")
         #expect(!FileManager.default.fileExists(atPath: EndToEnd.directories.runs.appendingPathComponent(runID).path))
@@ -71,9 +77,10 @@ import Testing
         #expect(await FileSharing.probe(shared, uri: DaemonTests.uri, directories: EndToEnd.directories) == .shared)
     }
 
-    /// The first run on a new hypervisor uploads the base image and boot files; the next
-    /// uploads only its own small files, and both leave nothing but those shared volumes.
-    @Test func runsUploadWhatTheHypervisorLacksOnceAndLeaveOnlyTheShared() async throws {
+    /// The first run on a new hypervisor uploads the base image and boot files and saves
+    /// the ready guest there; the next restores that guest there and uploads only its own
+    /// small files. Both leave nothing but the shared volumes.
+    @Test func runsUploadWhatTheHypervisorLacksOnceAndRestoreTheGuestSavedThere() async throws {
         _ = try await EndToEnd.debianProfile()
         let packages = try await RunTests.examplePackages()
         let hello = try #require(packages["vmtest-hello"])
@@ -91,23 +98,41 @@ import Testing
         let summary = try RunTests.summary(in: first)
         #expect(summary.verdict == "passed")
         #expect(run.error.contains("upload: base-"), "the first run uploads the base image; stderr: \(run.error)")
-        #expect(run.error.contains("-disk1-payload.iso"), "the RPM travels on an uploaded payload disk; stderr: \(run.error)")
+        #expect(run.error.contains("saving the ready guest"), "the first run saves the guest there; stderr: \(run.error)")
+        #expect(run.error.contains("-payload.img"), "the RPM travels on an uploaded payload disk; stderr: \(run.error)")
         let console = try String(contentsOf: first.appendingPathComponent("console.log"), encoding: .utf8)
-        #expect(console.contains("Booting Linux"), "the console log comes back from the hypervisor")
-        let firstID = try DaemonTests.summary(in: first).runID
-        try await Self.expectNothingLeft(of: firstID)
+        #expect(console.contains("Booting Linux"), "the console log comes back from the hypervisor: the boot before the save")
+        #expect(console.contains("[vmtest: restored from saved state"), "and the restored run")
+        try await Self.expectNothingLeft(of: try DaemonTests.summary(in: first).runID)
         let shared = try await Self.volumes()
         #expect(shared.filter { $0.hasPrefix("base-") }.count == 2, "the base and its completion mark: \(shared)")
+        #expect(shared.filter { $0.hasPrefix("warm-") && $0.hasSuffix(".manifest") }.count == 1, "one saved guest: \(shared)")
 
         let second = RunTests.results("isolated-second")
         let again = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--connect", Self.uri, "--channel", "ssh", "--test", "uname -m | grep -x armv7l",
+            "run", "debian12-armhf", "--connect", Self.uri, "--rpm", hello, "--test", "uname -m | grep -x armv7l",
             "--results", second.path,
         ])
         #expect(again.status == 0, "stderr: \(again.error)")
-        #expect(!again.error.contains("upload: base-") && !again.error.contains("upload: boot-"), "stderr: \(again.error)")
-        #expect(again.error.contains("-disk1-seed.iso"), "only the run's own seed is uploaded; stderr: \(again.error)")
-        try await Self.expectNothingLeft(of: try DaemonTests.summary(in: second).runID)
+        let restored = try DaemonTests.summary(in: second)
+        #expect(try RunTests.summary(in: second).warmState != nil, "the second run restores the guest saved there; stderr: \(again.error)")
+        #expect(!again.error.contains("saving the ready guest"), "stderr: \(again.error)")
+        let uploads = again.error.split(separator: "\n").filter { $0.contains("upload: ") }
+        #expect(
+            uploads.allSatisfy { $0.contains("upload: run-\(restored.runID)-") },
+            "only the run's own files are uploaded: \(uploads)")
+        try await Self.expectNothingLeft(of: restored.runID)
+        #expect(try await Self.volumes() == shared)
+
+        // The SSH channel reaches a guest there (here: the hypervisor's loopback is this one's).
+        let ssh = RunTests.results("isolated-ssh")
+        let cold = try await EndToEnd.vmtest([
+            "run", "debian12-armhf", "--connect", Self.uri, "--cold", "--channel", "ssh", "--test", "uname -m | grep -x armv7l",
+            "--results", ssh.path,
+        ])
+        #expect(cold.status == 0, "stderr: \(cold.error)")
+        #expect(cold.error.contains("-disk1-seed.iso"), "the run's own seed is uploaded; stderr: \(cold.error)")
+        try await Self.expectNothingLeft(of: try DaemonTests.summary(in: ssh).runID)
         #expect(try await Self.volumes() == shared)
     }
 

@@ -31,4 +31,21 @@ struct RunVolumesTests {
         #expect(FileSharing.fromURI("qemu+tcp://127.0.0.1:16510/system") == .shared)
         #expect(FileSharing.fromURI("qemu+ssh://builder1/system") == .separate)
     }
+
+    /// A run that died while saving a guest leaves volumes no manifest published: those
+    /// are its leftovers; a state it published, and other runs' states, stay.
+    @Test func aDeadRunsUnpublishedSaveIsItsLeftoverAndPublishedStatesStay() {
+        let dying = "20261202-001028-1gk0loh"
+        let other = "20261202-001127-1v0s2f4"
+        let unpublished = PoolWarmStates.volumePrefix(key: "418a5b839d854413", token: dying)
+        let published = PoolWarmStates.volumePrefix(key: "5de826fe56d0771b", token: dying)
+        let theirs = PoolWarmStates.volumePrefix(key: "418a5b839d854413", token: other)
+        let names = [
+            unpublished + "frozen.qcow2", unpublished + "state.save",
+            published + "frozen.qcow2", published + "state.save", PoolWarmStates.manifestName(key: "5de826fe56d0771b", token: dying),
+            theirs + "frozen.qcow2", "run-\(dying)-overlay.qcow2", "base-d4beb4b4.qcow2",
+        ]
+        #expect(PoolWarmStates.unpublished(runID: dying, among: names) == [unpublished + "frozen.qcow2", unpublished + "state.save"])
+        #expect(PoolWarmStates.unpublished(runID: other, among: names) == [theirs + "frozen.qcow2"])
+    }
 }

@@ -4,22 +4,31 @@ import Foundation
 /// belongs to it: what a warm start restores instead of booting.
 public struct WarmState: Sendable, Hashable, Codable {
     public var key: String
+    /// Where the state's files are: a folder here, or vmtest's pool on a hypervisor
+    /// that cannot open this machine's files (``PoolWarmStates``).
     public var directory: String
+    /// In a pool, which holds no folders, what the state's files are named after
+    /// (`warm-KEY-TOKEN-`); nil in a folder of its own.
+    public var volumePrefix: String?
     /// Everything that shaped the state; a different value anywhere is a different key.
     public var inputs: WarmStateInputs
     public var bakeSeconds: Double
     public var saveSeconds: Double
     public var bakedAt: Date
 
-    var stateFile: URL { URL(fileURLWithPath: directory).appendingPathComponent("state.save") }
+    var stateFile: URL { file("state.save") }
     /// The guest's disk writes up to the save, read-only now: each run overlays it.
-    var frozenDisk: URL { URL(fileURLWithPath: directory).appendingPathComponent("frozen.qcow2") }
+    var frozenDisk: URL { file("frozen.qcow2") }
     /// The cloud-init seed the guest booted with, without any run's key.
-    var seed: URL { URL(fileURLWithPath: directory).appendingPathComponent("seed.iso") }
+    var seed: URL { file("seed.iso") }
     /// What the guest wrote to its serial console up to the save.
-    var bootConsoleLog: URL { URL(fileURLWithPath: directory).appendingPathComponent("console.log") }
+    var bootConsoleLog: URL { file("console.log") }
     /// The empty disk that stands in for a run's payload (see ``WarmState/payloadSlotBytes``).
-    var payloadSlot: URL { URL(fileURLWithPath: directory).appendingPathComponent("payload-slot.img") }
+    var payloadSlot: URL { file("payload-slot.img") }
+
+    private func file(_ name: String) -> URL {
+        URL(fileURLWithPath: directory).appendingPathComponent((volumePrefix ?? "") + name)
+    }
 
     /// The saved guest has one read-only disk for payloads, whatever a run brings: a
     /// restored guest keeps the hardware it was saved with, so a run's payload image

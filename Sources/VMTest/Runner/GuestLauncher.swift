@@ -177,7 +177,7 @@ public struct GuestLauncher: Sendable {
             var start = GuestStart.cold
             if !options.cold {
                 let warm = WarmStarter(
-                    reporter: reporter, plan: plan, options: options, definition: definition, phases: phases)
+                    reporter: reporter, plan: plan, options: options, definition: definition, volumes: volumes, phases: phases)
                 if let (domain, restored, key) = try await warm.start(readyTimeout: timeout) {
                     teardown.started(domain, uri: hypervisor.uri)
                     definition = restored

@@ -68,8 +68,10 @@ public struct LeftoverReaper: Sendable {
                     !isKept("vmtest-\(owner.runID)")
                 else { continue }
                 // The owner mark goes last: a clean cut short finds the run again.
+                // With them, the volumes of a saved guest it had not yet published.
                 let prefix = RunVolumes.prefix(runID: owner.runID)
-                for name in names.filter({ $0.hasPrefix(prefix) && $0 != mark }) + [mark] {
+                let own = names.filter { $0.hasPrefix(prefix) && $0 != mark } + PoolWarmStates.unpublished(runID: owner.runID, among: names)
+                for name in own + [mark] {
                     if (try? await pool.volume(named: name)?.delete()) != nil { reaped.volumes.append(name) }
                 }
             }

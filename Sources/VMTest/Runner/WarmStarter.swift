@@ -17,6 +17,9 @@ struct WarmStarter {
     let options: LaunchOptions
     /// The run's own domain, as a cold boot would create it.
     let definition: DomainDefinition
+    /// On a hypervisor that cannot open this machine's files, the run's volumes there:
+    /// saved states then live in its pool (``PoolWarmStates``), not in the image's folder.
+    let volumes: RunVolumes?
     let phases: PhaseRecorder
 
     var profile: Profile { plan.profile }
@@ -57,18 +60,21 @@ struct WarmStarter {
             return (domain, restored, state.key)
         } catch {
             // A state this host cannot restore is no use to the next run either.
-            WarmStateStore(image: image).remove(state.key)
+            if let volumes {
+                await PoolWarmStates(storage: volumes.storage).remove(state)
+                // The cold boot stages the run's volumes afresh.
+                await volumes.remove()
+            } else {
+                WarmStateStore(image: image).remove(state.key)
+                try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent("overlay.qcow2"))
+            }
             reporter.note("restoring saved state \(state.key) failed, so it was deleted; booting cold: \(error)")
-            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent("overlay.qcow2"))
             return nil
         }
     }
 
     /// Whether this run can start warm, and from which state.
     func plan() async -> Plan {
-        if hypervisor.fileSharing == .separate {
-            return .unavailable(reason: "saved states live on this machine, and \(hypervisor.uri) cannot open its files")
-        }
         if options.seed != nil, options.warmSeed == nil {
             return .unavailable(reason: "the run's cloud-init seed has no reusable form to save a guest with")
         }
@@ -94,15 +100,21 @@ struct WarmStarter {
             hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "",
             domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
             seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
-        if let state = WarmStateStore(image: image).state(for: inputs.key) { return .restore(state) }
+        let saved =
+            if let volumes {
+                await PoolWarmStates(storage: volumes.storage).state(for: inputs.key)
+            } else {
+                WarmStateStore(image: image).state(for: inputs.key)
+            }
+        if let saved { return .restore(saved) }
         return .save(inputs)
     }
 
     /// Boots the guest cold to ready, without any run's secrets, and saves it.
     func save(_ inputs: WarmStateInputs, readyTimeout: Duration) async throws -> WarmState {
+        if let volumes { return try await saveInPool(inputs, volumes: volumes, readyTimeout: readyTimeout) }
         let store = WarmStateStore(image: image)
         let scratch = try store.scratch()
-        var domain: Domain?
         do {
             let started = ContinuousClock.now
             let frozen = scratch.appendingPathComponent("frozen.qcow2")
@@ -110,21 +122,72 @@ struct WarmStarter {
             let slot = scratch.appendingPathComponent("payload-slot.img")
             try Self.makeSparse(slot, size: WarmState.payloadSlotBytes)
             let seed = try await options.warmSeed?.write(scratch)
-            var saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
-            // The run's own log: on failure the launcher shows its tail; saved, it is kept with the state.
-            saving.consoleLog = definition.consoleLog
-            domain = try await GuestLauncher.create(
-                saving, on: hypervisor, phases: phases,
-                detail:
-                    "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)"
-            )
-            let console = try await GuestConsole.open(on: domain!, saving)
+            let saving = definition.withWarmDisks(disk: frozen.path, seed: seed?.path, payload: slot.path)
+            let saveSeconds = try await bootAndSave(
+                saving, to: scratch.appendingPathComponent("state.save"), seeded: seed != nil, readyTimeout: readyTimeout)
+            try? FileManager.default.copyItem(atPath: saving.consoleLog, toPath: scratch.appendingPathComponent("console.log").path)
+            let state = WarmState(
+                key: inputs.key, directory: scratch.path, inputs: inputs,
+                bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: saveSeconds, bakedAt: Date())
+            return try store.publish(state, from: scratch)
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            throw error
+        }
+    }
+
+    /// ``save(_:readyTimeout:)`` into vmtest's pool on the hypervisor: the frozen layer
+    /// over the base volume there, the state file written there by libvirt. Until the
+    /// state is published its volumes are the run's, deleted with it.
+    private func saveInPool(_ inputs: WarmStateInputs, volumes: RunVolumes, readyTimeout: Duration) async throws -> WarmState {
+        let started = ContinuousClock.now
+        let prefix = PoolWarmStates.volumePrefix(key: inputs.key, token: plan.runID)
+        let (base, _) = try await BaseVolumes(storage: volumes.storage).base(
+            sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: reporter)
+        let frozen = try await volumes.overlay(named: prefix + "frozen.qcow2", over: base)
+        let slot = try await volumes.empty(prefix + "payload-slot.img", bytes: WarmState.payloadSlotBytes)
+        var seed: String?
+        if let warmSeed = options.warmSeed {
+            let folder = runDirectory.appendingPathComponent("warm-seed")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            seed = try await volumes.upload(try await warmSeed.write(folder), as: prefix + "seed.iso").path()
+        }
+        let saving = try await volumes.stageBootFilesAndConsoleLog(
+            definition.withWarmDisks(disk: try await frozen.path(), seed: seed, payload: try await slot.path()))
+        let stateFile = try await volumes.empty(prefix + "state.save")
+        let saveSeconds = try await bootAndSave(
+            saving, to: URL(fileURLWithPath: try await stateFile.path()), seeded: seed != nil, readyTimeout: readyTimeout)
+        // libvirt wrote the state file by its path: the pool learns its size (what a copy
+        // of it copies) on a refresh.
+        try await volumes.storage.refresh()
+        await volumes.downloadConsoleLog()
+        _ = try await volumes.upload(URL(fileURLWithPath: definition.consoleLog), as: prefix + "console.log")
+        let state = WarmState(
+            key: inputs.key, directory: URL(fileURLWithPath: try await stateFile.path()).deletingLastPathComponent().path,
+            volumePrefix: prefix, inputs: inputs,
+            bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: saveSeconds, bakedAt: Date())
+        try await PoolWarmStates(storage: volumes.storage).publish(state, token: plan.runID)
+        volumes.disown(prefix: prefix)
+        return state
+    }
+
+    /// Boots `saving` cold, waits until it is ready (and its cloud-init done when
+    /// `seeded`), and saves it into `stateFile`, which stops it. Returns the seconds the
+    /// save took.
+    private func bootAndSave(_ saving: DomainDefinition, to stateFile: URL, seeded: Bool, readyTimeout: Duration) async throws -> Double {
+        let domain = try await GuestLauncher.create(
+            saving, on: hypervisor, phases: phases,
+            detail:
+                "starting \(saving.name) to save it once ready (\(saving.accelerator.accelerator.rawValue), \(saving.cpus) vCPU, \(saving.memoryMiB) MiB)"
+        )
+        do {
+            let console = try await GuestConsole.open(on: domain, saving)
             do {
                 try await phases.timed("ready", "waiting for a shell on \(profile.console.device.rawValue)") {
                     try await console.shell.waitUntilReady(
                         login: profile.console.loginMethod, typingSafeAfter: profile.consoleTypingSafeAfter, timeout: readyTimeout)
                 }
-                if seed != nil {
+                if seeded {
                     try await phases.timed("cloud-init", "waiting for cloud-init to finish before saving") {
                         _ = try await CloudInitReadiness.wait(on: console.shell, timeout: .seconds(600))
                     }
@@ -140,21 +203,12 @@ struct WarmStarter {
             }
             await console.close()
             let saveStarted = ContinuousClock.now
-            let stateFile = scratch.appendingPathComponent("state.save")
             try await phases.timed("save", "saving the ready guest for later runs") {
-                let saved = domain!
-                try await saved.save(to: stateFile)
+                try await domain.save(to: stateFile)
             }
-            domain = nil
-            try? FileManager.default.copyItem(atPath: saving.consoleLog, toPath: scratch.appendingPathComponent("console.log").path)
-            let state = WarmState(
-                key: inputs.key, directory: scratch.path, inputs: inputs,
-                bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: (ContinuousClock.now - saveStarted).seconds,
-                bakedAt: Date())
-            return try store.publish(state, from: scratch)
+            return (ContinuousClock.now - saveStarted).seconds
         } catch {
-            if let domain { _ = try? await domain.destroyIfRunning() }
-            try? FileManager.default.removeItem(at: scratch)
+            _ = try? await domain.destroyIfRunning()
             throw error
         }
     }
@@ -162,6 +216,7 @@ struct WarmStarter {
     /// Restores `state` as this run's guest: its own copy of the state under the run's
     /// name, its own overlay. Returns the domain and the definition it runs with.
     func restore(_ state: WarmState) async throws -> (Domain, DomainDefinition) {
+        if let volumes { return try await restoreInPool(state, volumes: volumes) }
         let overlay = runDirectory.appendingPathComponent("overlay.qcow2")
         try await Overlay.create(at: overlay, over: state.frozenDisk.path)
         var payload = state.payloadSlot
@@ -174,24 +229,77 @@ struct WarmStarter {
         definition.uuid = UUID()
         // The log holds the guest's whole serial output: the boot before the save, then this run.
         let bootLog = (try? Data(contentsOf: state.bootConsoleLog)) ?? Data()
-        try (bootLog + Data("\n[vmtest: restored from saved state \(state.key) at \(Date().formatted(.iso8601))]\n".utf8))
-            .write(to: URL(fileURLWithPath: definition.consoleLog))
+        try (bootLog + Self.restoredMarker(state)).write(to: URL(fileURLWithPath: definition.consoleLog))
         definition.appendsToConsoleLog = true
         let restored = definition
         let copy = runDirectory.appendingPathComponent("state.save")
         defer { try? FileManager.default.removeItem(at: copy) }
-        let domain = try await phases.timed(
+        let domain = try await timedRestore(restored, from: state) {
+            try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
+            try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+        }
+        return (domain, restored)
+    }
+
+    /// ``restore(_:)`` from vmtest's pool on the hypervisor: the run's overlay over the
+    /// frozen layer there, and its copy of the state file made there, so that only the
+    /// run's payload and a few KiB of the state's header cross the connection.
+    private func restoreInPool(_ state: WarmState, volumes: RunVolumes) async throws -> (Domain, DomainDefinition) {
+        let pool = volumes.storage.pool
+        let prefix = state.volumePrefix ?? ""
+        guard let frozen = try await pool.volume(named: prefix + "frozen.qcow2"),
+            let saved = try await pool.volume(named: prefix + "state.save")
+        else { throw WarmStartError(description: "saved state \(state.key) has lost volumes in pool \(HypervisorStorage.name)") }
+        let own = RunVolumes.prefix(runID: plan.runID)
+        let overlay = try await volumes.overlay(named: own + "overlay.qcow2", over: frozen)
+        var payload = state.payloadSlot.path
+        if let extra = options.extraDisks.first {
+            payload = try await volumes.upload(extra, as: own + "payload.img", bytes: WarmState.payloadSlotBytes).path()
+        }
+        var definition = try await volumes.stageBootFilesAndConsoleLog(
+            definition.withWarmDisks(
+                disk: try await overlay.path(), seed: options.warmSeed == nil ? nil : state.seed.path, payload: payload))
+        definition.uuid = UUID()
+        let bootLog = (try? await pool.volume(named: prefix + "console.log")?.read()) ?? Data()
+        try await volumes.startConsoleLog(with: bootLog + Self.restoredMarker(state))
+        definition.appendsToConsoleLog = true
+        let restored = definition
+        let domain = try await timedRestore(restored, from: state) {
+            let copy = try await SavedStateFile.clone(
+                saved, in: pool, volumeXML: BaseVolumes.volumeXML(name: own + "state.save", bytes: 0, format: "raw"),
+                name: restored.name, uuid: restored.uuid!)
+            do {
+                try await hypervisor.connection.restoreDomain(
+                    from: URL(fileURLWithPath: try await copy.path()), xml: DomainXML.render(restored), flags: .paused)
+            } catch {
+                try? await copy.delete()
+                throw error
+            }
+            try? await copy.delete()
+        }
+        return (domain, restored)
+    }
+
+    /// Runs `restore` (a copy of the state, restored paused as `restored`) as the run's
+    /// restore phase, and returns the restored domain.
+    private func timedRestore(
+        _ restored: DomainDefinition, from state: WarmState, _ restore: () async throws -> Void
+    ) async throws -> Domain {
+        try await phases.timed(
             "restore",
             "restoring \(restored.name) (\(restored.accelerator.accelerator.rawValue), \(restored.cpus) vCPU, \(restored.memoryMiB) MiB) from saved state \(state.key)"
         ) {
-            try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
-            try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+            try await restore()
             guard let domain = try await hypervisor.connection.domain(uuid: restored.uuid!) else {
                 throw WarmStartError(description: "the restored guest \(restored.name) stopped at once")
             }
             return domain
         }
-        return (domain, restored)
+    }
+
+    /// What a restored guest's console log says between the boot before the save and the run.
+    static func restoredMarker(_ state: WarmState) -> Data {
+        Data("\n[vmtest: restored from saved state \(state.key) at \(Date().formatted(.iso8601))]\n".utf8)
     }
 
     /// Brings a restored guest up to date: its clock (stopped at the save), its random

@@ -72,13 +72,14 @@ public struct BaseVolumes: Sendable {
         return (volume, .uploaded(bytes: ImageFetcher.size(of: file), seconds: seconds))
     }
 
-    /// A volume of `bytes` in `format`; with `backingStore`, a copy-on-write overlay over
-    /// that qcow2 volume's path.
-    static func volumeXML(name: String, bytes: Int64, format: String, backingStore: String? = nil) -> String {
+    /// A volume of `bytes` in `format`, of which `allocation` take room at once (by
+    /// default all); with `backingStore`, a copy-on-write overlay over that qcow2 volume's path.
+    static func volumeXML(name: String, bytes: Int64, allocation: Int64? = nil, format: String, backingStore: String? = nil) -> String {
         var xml = XMLWriter()
         xml.open("volume")
         xml.element("name", text: name)
         xml.element("capacity", ["unit": "bytes"], text: String(bytes))
+        if let allocation { xml.element("allocation", ["unit": "bytes"], text: String(allocation)) }
         xml.open("target")
         xml.element("format", ["type": format])
         xml.close("target")

@@ -56,9 +56,12 @@ public struct HypervisorStorage: Sendable {
     }
 
     /// Uploads `file` into a new volume `name` of `format`, with progress; a volume an
-    /// upload failed into is deleted, so it never passes for the file. Returns the volume
-    /// and the seconds the upload took.
-    func upload(_ file: URL, as name: String, format: String, reporter: any Reporter) async throws -> (StorageVolume, Double) {
+    /// upload failed into is deleted, so it never passes for the file. A `capacity`
+    /// beyond the file's size reads as zeros and takes no room. Returns the volume and
+    /// the seconds the upload took.
+    func upload(_ file: URL, as name: String, format: String, capacity: Int64 = 0, reporter: any Reporter) async throws -> (
+        StorageVolume, Double
+    ) {
         let bytes = ImageFetcher.size(of: file)
         // A pool too full for the file fails before any volume is made: none is left half
         // written. libvirt keeps the free space up to date as volumes come and go through it.
@@ -67,7 +70,8 @@ public struct HypervisorStorage: Sendable {
             throw HypervisorPoolFullError(
                 uri: (try? await pool.connection.uri()) ?? "the hypervisor", volume: name, needed: bytes, free: Int64(free))
         }
-        let volume = try await pool.createVolume(xml: BaseVolumes.volumeXML(name: name, bytes: bytes, format: format))
+        let volume = try await pool.createVolume(
+            xml: BaseVolumes.volumeXML(name: name, bytes: max(bytes, capacity), allocation: bytes, format: format))
         let meter = ProgressMeter(reporter: reporter, label: "upload", name: name)
         meter.started(at: 0, total: bytes)
         let started = ContinuousClock.now

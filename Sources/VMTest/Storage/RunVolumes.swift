@@ -57,20 +57,31 @@ final class RunVolumes: Sendable {
     /// initramfs or firmware and each read-only disk uploaded, and an empty console log.
     /// A file staged before (a definition decided again) is not staged twice.
     func stage(_ definition: DomainDefinition, image: BaseImage) async throws -> DomainDefinition {
-        var staged = definition
-        _ = try await once("owner") {
-            try await self.ownEmpty(Self.ownerMark(runID: self.runID, pid: getpid(), host: ProcessInfo.processInfo.hostName)).name
-        }
+        var staged = try await stageBootFilesAndConsoleLog(definition)
         for (index, disk) in definition.disks.enumerated() {
             switch disk.kind {
             case .qcow2Overlay:
-                staged.disks[index].path = try await once(disk.path) { try await self.overlay(over: image) }
+                staged.disks[index].path = try await once(disk.path) {
+                    let (base, _) = try await BaseVolumes(storage: self.storage).base(
+                        sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: self.reporter)
+                    return try await self.overlay(named: Self.prefix(runID: self.runID) + "overlay.qcow2", over: base).path()
+                }
             case .readOnlyImage:
                 staged.disks[index].path = try await once(disk.path) {
-                    try await self.own(
-                        URL(fileURLWithPath: disk.path), name: "disk\(index)-\(URL(fileURLWithPath: disk.path).lastPathComponent)")
+                    let file = URL(fileURLWithPath: disk.path)
+                    return try await self.upload(file, as: Self.prefix(runID: self.runID) + "disk\(index)-\(file.lastPathComponent)").path()
                 }
             }
+        }
+        return staged
+    }
+
+    /// `definition` with its kernel, initramfs or firmware and its console log staged,
+    /// and its disks as they are: already the hypervisor's (a saved guest's).
+    func stageBootFilesAndConsoleLog(_ definition: DomainDefinition) async throws -> DomainDefinition {
+        var staged = definition
+        _ = try await once("owner") {
+            try await self.empty(Self.ownerMark(runID: self.runID, pid: getpid(), host: ProcessInfo.processInfo.hostName)).name
         }
         switch definition.boot {
         case .directKernel(let kernel, let initrd, let commandLine):
@@ -80,11 +91,54 @@ final class RunVolumes: Sendable {
             staged.boot = .firmware(path: try await bootFile(path))
         }
         staged.consoleLog = try await once(definition.consoleLog) {
-            let volume = try await self.ownEmpty(Self.prefix(runID: self.runID) + "console.log")
+            let volume = try await self.empty(Self.prefix(runID: self.runID) + "console.log")
             self.state.withLock { $0.consoleLog = (volume, URL(fileURLWithPath: definition.consoleLog)) }
             return try await volume.path()
         }
         return staged
+    }
+
+    /// Makes the run's console log on the hypervisor hold `content` and nothing else (a
+    /// restored guest's log begins with the boot before its save), at the same path.
+    func startConsoleLog(with content: Data) async throws {
+        guard let log = state.withLock({ $0.consoleLog }) else { return }
+        try await log.volume.delete()
+        state.withLock { $0.own.removeAll { $0 === log.volume } }
+        let volume = try await empty(log.volume.name)
+        state.withLock { $0.consoleLog = (volume, log.local) }
+        try await volume.write([UInt8](content), at: 0)
+    }
+
+    /// A qcow2 volume of the run's own over `backing`, which it reads and never writes.
+    func overlay(named name: String, over backing: StorageVolume) async throws -> StorageVolume {
+        let volume = try await storage.pool.createVolume(
+            xml: BaseVolumes.volumeXML(
+                name: name, bytes: Int64(try await backing.sizes().capacity), format: "qcow2", backingStore: try await backing.path()))
+        state.withLock { $0.own.append(volume) }
+        return volume
+    }
+
+    /// An empty raw volume of the run's own: its owner mark, the console log QEMU fills,
+    /// a disk that reads as zeros (`bytes` long, taking no room until written).
+    func empty(_ name: String, bytes: UInt64 = 0) async throws -> StorageVolume {
+        let volume = try await storage.pool.createVolume(
+            xml: BaseVolumes.volumeXML(name: name, bytes: Int64(bytes), allocation: 0, format: "raw"))
+        state.withLock { $0.own.append(volume) }
+        return volume
+    }
+
+    /// A raw volume of the run's own holding `file`, at least `bytes` long (the rest
+    /// reads as zeros).
+    func upload(_ file: URL, as name: String, bytes: UInt64 = 0) async throws -> StorageVolume {
+        let (volume, _) = try await storage.upload(file, as: name, format: "raw", capacity: Int64(bytes), reporter: reporter)
+        state.withLock { $0.own.append(volume) }
+        return volume
+    }
+
+    /// Stops counting the volumes named with `prefix` as the run's own: they outlive it
+    /// (a saved guest, once published).
+    func disown(prefix: String) {
+        state.withLock { $0.own.removeAll { $0.name.hasPrefix(prefix) } }
     }
 
     /// Downloads the console log QEMU wrote on the hypervisor to where the run keeps it
@@ -120,33 +174,6 @@ final class RunVolumes: Sendable {
         let path = try await make()
         state.withLock { $0.staged[local] = path }
         return path
-    }
-
-    /// The run's overlay: a qcow2 volume over the base image, uploaded first if the
-    /// hypervisor does not have it.
-    private func overlay(over image: BaseImage) async throws -> String {
-        let (base, _) = try await BaseVolumes(storage: storage).base(
-            sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: reporter)
-        let volume = try await storage.pool.createVolume(
-            xml: BaseVolumes.volumeXML(
-                name: Self.prefix(runID: runID) + "overlay.qcow2", bytes: Int64(try await base.sizes().capacity), format: "qcow2",
-                backingStore: try await base.path()))
-        state.withLock { $0.own.append(volume) }
-        return try await volume.path()
-    }
-
-    /// An empty volume of the run's own: its owner mark, the console log QEMU fills.
-    private func ownEmpty(_ name: String) async throws -> StorageVolume {
-        let volume = try await storage.pool.createVolume(xml: BaseVolumes.volumeXML(name: name, bytes: 0, format: "raw"))
-        state.withLock { $0.own.append(volume) }
-        return volume
-    }
-
-    /// A read-only disk of the run's own (its seed, its payload), uploaded.
-    private func own(_ file: URL, name: String) async throws -> String {
-        let (volume, _) = try await storage.upload(file, as: Self.prefix(runID: runID) + name, format: "raw", reporter: reporter)
-        state.withLock { $0.own.append(volume) }
-        return try await volume.path()
     }
 
     /// A kernel, initramfs or firmware image, shared by its SHA-256.
