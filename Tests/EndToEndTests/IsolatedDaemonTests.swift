@@ -124,16 +124,33 @@ import Testing
         try await Self.expectNothingLeft(of: restored.runID)
         #expect(try await Self.volumes() == shared)
 
-        // The SSH channel reaches a guest there (here: the hypervisor's loopback is this one's).
+        // Reached over SSH, as a hypervisor on another machine is, the SSH channel goes
+        // through it to the guest's port forwarded on its loopback.
+        let uri = try Self.sshURI()
+        let sshLog = "/var/lib/vmtest-isolated-libvirtd/ssh/sshd.log"
         let ssh = RunTests.results("isolated-ssh")
         let cold = try await EndToEnd.vmtest([
-            "run", "debian12-armhf", "--connect", Self.uri, "--cold", "--channel", "ssh", "--test", "uname -m | grep -x armv7l",
+            "run", "debian12-armhf", "--connect", uri, "--cold", "--channel", "ssh", "--test", "uname -m | grep -x armv7l",
             "--results", ssh.path,
         ])
         #expect(cold.status == 0, "stderr: \(cold.error)")
         #expect(cold.error.contains("-disk1-seed.iso"), "the run's own seed is uploaded; stderr: \(cold.error)")
+        let port = try #require(cold.error.firstMatch(of: /127\.0\.0\.1:([0-9]+) -> guest :22/)?.1, "stderr: \(cold.error)")
+        let forwarded = try String(contentsOfFile: sshLog, encoding: .utf8)
+        #expect(forwarded.contains("target 127.0.0.1 port \(port)"), "the hypervisor's sshd carried the channel; its log: \(sshLog)")
         try await Self.expectNothingLeft(of: try DaemonTests.summary(in: ssh).runID)
         #expect(try await Self.volumes() == shared)
+    }
+
+    /// The isolated daemon's `qemu+ssh://` URI, naming this machine by an address vmtest
+    /// takes for another machine's (`script/libvirtd start isolated` writes it).
+    static func sshURI() throws -> String {
+        let file = "/var/lib/vmtest-isolated-libvirtd/ssh/uri"
+        guard let uri = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
+            Issue.record("no \(file): start the daemon with script/libvirtd start isolated")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return uri
     }
 
     /// A hypervisor that goes away mid-run ends the run at once with exit status 3 naming
@@ -169,6 +186,56 @@ import Testing
         #expect(clean.status == 0, "stderr: \(clean.error)")
         #expect(clean.output.contains("destroyed 1 domain(s)"), "output: \(clean.output)")
         try await Self.expectNothingLeft(of: String(name.dropFirst("vmtest-".count)))
+    }
+
+    /// A hypervisor that goes away during a night: its set is tried again on another one,
+    /// and no later run goes there. Once it is back, `vmtest clean` removes what was left.
+    @Test func aNightGivesUpAHypervisorLostMidRunAndRunsTheSetElsewhere() async throws {
+        _ = try await EndToEnd.debianProfile()
+        let hello = try #require(try await RunTests.examplePackages()["vmtest-hello"])
+        let folder = RunTests.results("isolated-night-lost")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let plan = folder.appendingPathComponent("night.yaml")
+        try """
+        profiles: [debian12-armhf]
+        packages:
+          - {name: slow, rpms: [\(hello)]}
+        tests: ["sleep 20", "uname -m | grep -x armv7l"]
+        hypervisors:
+          - {uri: "\(Self.uri)", capacity: 1}
+          - {uri: embedded, capacity: 1}
+        """.write(to: plan, atomically: true, encoding: .utf8)
+        let results = folder.appendingPathComponent("results")
+        let night = try await EndToEnd.vmtest(
+            ["nightly", plan.path, "--parallel", "1", "--results", results.path],
+            whenPrinted: (
+                "start debian12-armhf × slow on \(Self.uri)",
+                {
+                    // Some seconds into the run there (its guest restored or booting), the
+                    // daemon goes: SIGTERM, as `script/libvirtd stop` sends it.
+                    Thread {
+                        Thread.sleep(forTimeInterval: 12)
+                        let pid = (try? String(contentsOfFile: Self.pidFile, encoding: .utf8)).flatMap {
+                            Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                        }
+                        if let pid { kill(pid, SIGTERM) }
+                    }.start()
+                }
+            ))
+        #expect(night.status == 0, "stderr: \(night.error)")
+        let report = try NightlyEndToEndTests.report(in: results)
+        let run = try #require(report.runs.first)
+        #expect(run.verdict == .passed)
+        #expect(run.attempts.map(\.hypervisor) == [Self.uri, "embedded"], "\(run.attempts)")
+        #expect(run.attempts.first?.verdict == .infrastructure)
+        let lost = try #require(report.hypervisors.first { $0.uri == Self.uri })
+        #expect(lost.unavailable != nil, "the lost hypervisor is given up for the night: \(report.hypervisors)")
+
+        try await Self.daemon("stop")
+        try await Self.daemon("start")
+        let clean = try await EndToEnd.vmtest(["clean", "--connect", Self.uri])
+        #expect(clean.status == 0, "stderr: \(clean.error)")
+        try await Self.expectNothingLeft(of: try #require(run.attempts.first).runID)
     }
 
     /// A night over the embedded driver and the isolated daemon: each runs a set.

@@ -373,7 +373,7 @@ import Testing
             .init(arguments: run + ["--test", "true", "--channel", "carrier-pigeon"], message: "--channel must be serial or ssh"),
             .init(
                 arguments: run + ["--test", "true", "--channel", "ssh", "--connect", "qemu+tcp://192.0.2.1/system"],
-                message: "qemu+tcp://192.0.2.1/system's own loopback, which this machine cannot reach"),
+                message: "qemu+tcp://192.0.2.1/system's own loopback, which this machine reaches only through an SSH login there"),
             .init(arguments: run, message: "nothing to test"),
             .init(arguments: run + ["--test", "true", "--timeout", "0"], message: "--timeout must be a positive"),
             .init(arguments: run + ["--test", "true", "--test-timeout", "0"], message: "--test-timeout must be a positive"),

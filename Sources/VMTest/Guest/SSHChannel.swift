@@ -15,14 +15,20 @@ public struct SSHEndpoint: Sendable, Hashable {
     /// The ControlMaster socket. UNIX socket paths are short (108 bytes), so a long one
     /// is replaced by one in the temporary directory (see ``SSHChannel/init(endpoint:)``).
     public var controlPath: URL
+    /// The hypervisor to go through when `host` is its loopback, not this machine's.
+    public var jump: SSHJump?
 
-    public init(host: String = "127.0.0.1", port: Int, user: String = "root", identity: URL, knownHosts: URL, controlPath: URL) {
+    public init(
+        host: String = "127.0.0.1", port: Int, user: String = "root", identity: URL, knownHosts: URL, controlPath: URL,
+        jump: SSHJump? = nil
+    ) {
         self.host = host
         self.port = port
         self.user = user
         self.identity = identity
         self.knownHosts = knownHosts
         self.controlPath = controlPath
+        self.jump = jump
     }
 
     /// How the host appears in known_hosts: `[127.0.0.1]:PORT` (OpenSSH's form for a
@@ -135,7 +141,7 @@ public actor SSHChannel {
             "-o", "ServerAliveCountMax=6",
             "-o", "LogLevel=ERROR",
             "-o", "ControlPath=\(endpoint.controlPath.path)",
-        ]
+        ] + (endpoint.jump.map { ["-o", "ProxyCommand=\($0.proxyCommand)"] } ?? [])
     }
 
     /// ssh's options plus the port (`-p`; scp spells it `-P`).

@@ -177,11 +177,13 @@ public final class PreparedGuest: Sendable {
     /// connection; call after ``waitForCloudInit(guest:timeout:)``.
     public func connect(guest: Guest, timeout sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
         let start = ContinuousClock.now
-        reporter.begin("ssh", "pinning the host key, connecting to 127.0.0.1:\(port.port)")
+        let jump: SSHJump? = if case .jump(let jump) = guest.plan.placement.hypervisor.sshRoute { jump } else { nil }
+        reporter.begin(
+            "ssh", "pinning the host key, connecting to 127.0.0.1:\(port.port)" + (jump.map { " on \($0.host), through it" } ?? ""))
         let hostKey = try await HostKeyPin.read(from: guest.shell)
         let endpoint = SSHEndpoint(
             port: port.port, identity: keyPair.privateKey, knownHosts: knownHosts,
-            controlPath: runDirectory.appendingPathComponent("ssh.sock"))
+            controlPath: runDirectory.appendingPathComponent("ssh.sock"), jump: jump)
         try HostKeyPin.write(hostKey, for: endpoint)
         let channel = SSHChannel(endpoint: endpoint)
         do {

@@ -19,6 +19,8 @@ public final class Hypervisor: Sendable {
     let embeddedRoot: URL?
     /// Whether it opens this machine's files, asked once when connecting.
     public let fileSharing: FileSharing
+    /// How an SSH channel reaches its guests' forwarded ports.
+    public var sshRoute: SSHRoute { SSHRoute(connectURI: requestedURI) }
     /// What its host can do, judged once (``host(directories:)``).
     private let judgedHost = Mutex<HostMachine?>(nil)
     /// vmtest's pool there, opened on first use by a hypervisor that does not share files.

@@ -210,14 +210,18 @@ public struct PackageTestRunner: Sendable {
     public func prepare(_ inputs: RunInputs, connectURI: String?) async throws -> PreparedRun {
         let profile = inputs.request.profile
         var inputs = inputs
-        // QEMU forwards the guest's SSH port on its hypervisor's loopback, which only a
-        // hypervisor on this machine shares; the console comes over libvirt's connection.
-        if inputs.channel == .ssh, let uri = connectURI, !Hypervisor.isOnThisMachine(uri) {
+        // QEMU forwards the guest's SSH port on its hypervisor's loopback: this machine's,
+        // or one reached through the hypervisor's SSH login; the console comes over
+        // libvirt's connection whatever the URI.
+        if inputs.channel == .ssh, let uri = connectURI, SSHRoute(connectURI: uri) == .unreachable {
             guard inputs.request.channel == nil else {
                 throw RunInputError(
                     subject: "--channel ssh",
-                    problem: "the guest's SSH port would be forwarded on \(uri)'s own loopback, which this machine cannot reach",
-                    fix: "use --channel serial: the console reaches the guest through libvirt's connection")
+                    problem:
+                        "the guest's SSH port would be forwarded on \(uri)'s own loopback, which this machine reaches only through an SSH login there",
+                    fix:
+                        "use --channel serial (the console reaches the guest through libvirt's connection), or connect with qemu+ssh://[USER@]HOST/system"
+                )
             }
             launcher.reporter.note("using the serial channel: profile \(profile.name)'s SSH channel cannot reach a guest on \(uri)")
             inputs.channel = .serial
