@@ -78,9 +78,11 @@ private let releaseCloseWatch: virFreeCallback = { opaque in
 
 extension Connection {
     /// How often a remote connection asks whether the daemon is still there, and how
-    /// many unanswered asks close it: a daemon cut off is noticed within 20 s.
+    /// many unanswered asks close it: a daemon cut off is noticed within 30 s. Three
+    /// (15 s) closed a connection to a busy emulated Arm host in the middle of a base
+    /// image's upload, whose daemon was alive and took the upload when asked again.
     static let keepAliveInterval: Int32 = 5
-    static let keepAliveCount: UInt32 = 3
+    static let keepAliveCount: UInt32 = 5
 
     /// Watches the new connection for its close, and makes a remote one ask the daemon
     /// regularly (keepalive), so that a daemon cut off without a word closes it too.

@@ -33,6 +33,7 @@ ROOTS = [
     "libvirt-daemon", "libvirt-daemon-driver-qemu", "libvirt-clients", "libvirt0",
     "qemu-system-arm",  # /usr/bin/qemu-system-aarch64 (and -arm)
     "qemu-system-data",  # firmware and keymaps QEMU loads by name
+    "qemu-utils",  # qemu-img: libvirt makes the qcow2 volumes of vmtest's pool with it
     "ipxe-qemu",  # efi-virtio.rom: a nested guest's virtio-net-pci NIC
     "u-boot-qemu",
 ]
