@@ -87,6 +87,18 @@ public final class Connection: Sendable {
         return Version(packed: version)
     }
 
+    /// The version of libvirt on the other end: the daemon's, which writes and reads the
+    /// state files of its guests.
+    ///
+    /// The corresponding libvirt function is `virConnectGetLibVersion`.
+    public func daemonLibraryVersion() async throws(LibvirtError) -> Version {
+        try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
+            var version: UInt = 0
+            guard virConnectGetLibVersion(pointer, &version) == 0 else { throw LibvirtError.last(from: "virConnectGetLibVersion") }
+            return Version(packed: version)
+        }
+    }
+
     /// The canonical URI of this connection, which may differ from the one passed to
     /// ``open(uri:)`` (for example when libvirt picked a default).
     ///

@@ -42,8 +42,10 @@ public struct WarmStateInputs: Sendable, Hashable, Codable {
     /// The profile as loaded (canonical JSON).
     public var profile: String
     public var baseImageSHA256: String
-    /// The first line of `qemu-system-arm --version`.
+    /// For the embedded driver, the first line of `qemu-system-arm --version`; for a
+    /// daemon, the QEMU version it reports.
     public var qemu: String
+    /// The libvirt that saves and restores: this process's, or the daemon's.
     public var libvirt: String
     /// The hypervisor's URI, or `embedded`.
     public var hypervisor: String

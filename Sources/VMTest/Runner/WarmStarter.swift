@@ -88,12 +88,21 @@ struct WarmStarter {
             }
         }
         let qemu: String
-        do {
-            qemu = try await Self.emulatorVersion(definition.accelerator.emulator)
-        } catch {
-            return .unavailable(reason: "cannot tell QEMU's version (\(error))")
+        let libvirt: String
+        if connectURI == nil {
+            do {
+                qemu = try await Self.emulatorVersion(definition.accelerator.emulator)
+            } catch {
+                return .unavailable(reason: "cannot tell QEMU's version (\(error))")
+            }
+            libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
+        } else {
+            // The daemon's QEMU and libvirt save and restore its guests, not this machine's
+            // (which may have no QEMU at all). A daemon that does not tell its QEMU's version
+            // still restores: a state its QEMU cannot read fails, is deleted and saved again.
+            qemu = (try? await hypervisor.connection.hypervisorVersion()).map { "QEMU \($0)" } ?? "not told by the daemon"
+            libvirt = (try? await hypervisor.connection.daemonLibraryVersion().description) ?? "not told by the daemon"
         }
-        let libvirt = (try? Connection.libraryVersion().description) ?? "unknown"
         let inputs = WarmStateInputs(
             profile: Self.canonicalJSON(profile), baseImageSHA256: image.diskSHA256, qemu: qemu, libvirt: libvirt,
             hypervisor: connectURI ?? "embedded",
