@@ -58,7 +58,7 @@ def vmtest_run(workdir, name, *flags):
 
 
 COLD_PHASES = ("overlay", "boot", "ready", "cloud-init")
-WARM_PHASES = ("restore", "refresh", "keys")
+WARM_PHASES = ("restore", "set-up")
 
 
 def main():

@@ -54,12 +54,18 @@ public struct Provisioner: Sendable {
             templates: try CloudInitTemplates.load(from: templatesDirectory),
             additionalUserData: profile.cloudInitUserData)
         let image = try await seed.write(to: runDirectory)
+        let hostKey = try await SSHKeyPair.generate(in: runDirectory, name: "ssh_host_ed25519_key", comment: "root@\(profile.name)")
+        let restoredKeys = RestoredKeys(
+            authorizedKey: keyPair.publicKey, hostPublicKey: hostKey.publicKey,
+            hostPrivateKey: try String(contentsOf: hostKey.privateKey, encoding: .utf8))
+        try? FileManager.default.removeItem(at: hostKey.privateKey)
         let port = try ports.reserve()
         reporter.end(
             "provision", seconds: (ContinuousClock.now - start).seconds,
             "seed \(image.lastPathComponent), 127.0.0.1:\(port.port) -> guest :22")
         return PreparedGuest(
-            runDirectory: runDirectory, seed: image, warmSeed: Self.warmSeed(like: seed), keyPair: keyPair, port: port, reporter: reporter)
+            runDirectory: runDirectory, seed: image, warmSeed: Self.warmSeed(like: seed), keyPair: keyPair, restoredKeys: restoredKeys,
+            port: port, reporter: reporter)
     }
 
     /// The seed a guest is saved with: the run's seed without the run. Its key pair is
@@ -91,64 +97,43 @@ public final class PreparedGuest: Sendable {
     /// The seed a saved guest boots with (see ``WarmSeed``).
     public let warmSeed: WarmSeed
     public let keyPair: SSHKeyPair
+    /// What a restored guest is given instead of the keys cloud-init made before the save.
+    let restoredKeys: RestoredKeys
     public let port: PortReservation
     let reporter: any Reporter
 
     /// Where the pinned host key goes.
     public var knownHosts: URL { runDirectory.appendingPathComponent("known_hosts") }
 
-    init(runDirectory: URL, seed: URL, warmSeed: WarmSeed, keyPair: SSHKeyPair, port: PortReservation, reporter: any Reporter) {
+    init(
+        runDirectory: URL, seed: URL, warmSeed: WarmSeed, keyPair: SSHKeyPair, restoredKeys: RestoredKeys, port: PortReservation,
+        reporter: any Reporter
+    ) {
         self.runDirectory = runDirectory
         self.seed = seed
         self.warmSeed = warmSeed
         self.keyPair = keyPair
+        self.restoredKeys = restoredKeys
         self.port = port
         self.reporter = reporter
     }
 
-    /// `options` with the seed attached and the SSH port forwarded.
+    /// `options` with the seed attached, the SSH port forwarded and, for a restored guest,
+    /// the run's keys in its set-up.
     public func launchOptions(_ options: LaunchOptions = LaunchOptions()) -> LaunchOptions {
         var options = options
+        options.setUp.whenRestored.append(restoredKeys.installCommand)
         options.seed = seed
         options.warmSeed = warmSeed
         options.sshForwardPort = port.port
         return options
     }
 
-    /// After boot, what SSH needs: cloud-init's end for a booted guest; for a restored
-    /// one (whose cloud-init ended before it was saved) the run's own keys.
+    /// After boot, what SSH needs: cloud-init's end for a booted guest. A restored one
+    /// (whose cloud-init ended before it was saved) got the run's keys with its set-up.
     public func provision(guest: Guest, cloudInitTimeout: Duration = .seconds(600)) async throws {
-        if guest.start.isWarm {
-            try await installKeys(guest: guest)
-        } else {
-            try await waitForCloudInit(guest: guest, timeout: cloudInitTimeout)
-        }
-    }
-
-    /// Gives a restored guest the run's authorised key and a host key of its own, made
-    /// on the host: the saved guest's keys are shared by every run restored from it, and
-    /// keys made inside a restored guest would come from its restored random state.
-    public func installKeys(guest: Guest) async throws {
-        let start = ContinuousClock.now
-        reporter.begin("keys", "installing the run's SSH key and a new host key over the console")
-        let hostKey = try await SSHKeyPair.generate(in: runDirectory, name: "ssh_host_ed25519_key", comment: "root@\(guest.profile.name)")
-        let privateHostKey = try String(contentsOf: hostKey.privateKey, encoding: .utf8)
-        try? FileManager.default.removeItem(at: hostKey.privateKey)
-        let command = [
-            "umask 077", "mkdir -p /root/.ssh",
-            "printf '%s\\n' \(ShellWords.quote(keyPair.publicKey)) >/root/.ssh/authorized_keys",
-            "rm -f /etc/ssh/ssh_host_*",
-            "printf '%s' \(ShellWords.quote(privateHostKey)) >/etc/ssh/ssh_host_ed25519_key",
-            "printf '%s\\n' \(ShellWords.quote(hostKey.publicKey)) >/etc/ssh/ssh_host_ed25519_key.pub",
-            "chmod 644 /etc/ssh/ssh_host_ed25519_key.pub",
-        ].joined(separator: " && ")
-        let result = try await guest.shell.run(command, timeout: .seconds(60))
-        guard result.exitStatus == 0 else {
-            throw ProvisioningError(
-                "cannot install the run's SSH keys in the restored guest (exit status \(result.exitStatus))",
-                detail: (result.standardOutput + result.standardError).split(separator: "\n").map(String.init))
-        }
-        reporter.end("keys", seconds: (ContinuousClock.now - start).seconds, "installed")
+        guard !guest.start.isWarm else { return }
+        try await waitForCloudInit(guest: guest, timeout: cloudInitTimeout)
     }
 
     /// After boot: waits for cloud-init over the console, pins the host key it made,
@@ -173,14 +158,15 @@ public final class PreparedGuest: Sendable {
         reporter.end("cloud-init", seconds: (ContinuousClock.now - start).seconds, "\(status.status) (\(status.detail))")
     }
 
-    /// Pins the host key cloud-init made (read over the console) and opens the SSH
-    /// connection; call after ``waitForCloudInit(guest:timeout:)``.
+    /// Pins the guest's host key (the one cloud-init made, read over the console, or the
+    /// one a restored guest was given) and opens the SSH connection; call after
+    /// ``provision(guest:cloudInitTimeout:)``.
     public func connect(guest: Guest, timeout sshTimeout: Duration = .seconds(120)) async throws -> SSHChannel {
         let start = ContinuousClock.now
         let jump: SSHJump? = if case .jump(let jump) = guest.plan.placement.hypervisor.sshRoute { jump } else { nil }
         reporter.begin(
             "ssh", "pinning the host key, connecting to 127.0.0.1:\(port.port)" + (jump.map { " on \($0.host), through it" } ?? ""))
-        let hostKey = try await HostKeyPin.read(from: guest.shell)
+        let hostKey = try await guest.start.isWarm ? restoredKeys.hostKey : HostKeyPin.read(from: guest.shell)
         let endpoint = SSHEndpoint(
             port: port.port, identity: keyPair.privateKey, knownHosts: knownHosts,
             controlPath: runDirectory.appendingPathComponent("ssh.sock"), jump: jump)

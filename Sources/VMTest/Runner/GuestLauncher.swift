@@ -234,16 +234,18 @@ public struct GuestLauncher: Sendable {
                 // minute was too little on a loaded host (seven guests on two cores in the CI
                 // batch: one refresh took 45 s, another did not finish in 60).
                 let deadline = ContinuousClock.now + timeout
-                try await phases.timed("refresh", "setting the restored guest's clock, reseeding its random numbers") {
+                try await phases.timed("set-up", "the restored guest's clock and random numbers, and the run's own set-up") {
                     try await shell.waitUntilReattached(timeout: deadline - .now)
-                    let refreshed = try await shell.run(
-                        WarmStarter.refreshCommand(
-                            now: Date(), entropy: (0..<64).map { _ in UInt8.random(in: 0...255) }, payload: !options.extraDisks.isEmpty),
-                        timeout: deadline - .now)
-                    guard refreshed.exitStatus == 0 else { throw GuestStepError(step: "refreshing the restored guest", result: refreshed) }
+                    let refresh = WarmStarter.refreshCommand(
+                        now: Date(), entropy: (0..<32).map { _ in UInt8.random(in: 0...255) }, payload: !options.extraDisks.isEmpty)
+                    try await Self.setUp(shell, [refresh] + options.setUp.snippets(for: start), timeout: deadline - .now)
                 }
             } else {
                 try await waitUntilReady(shell)
+                let snippets = options.setUp.snippets(for: start)
+                if !snippets.isEmpty {
+                    try await phases.timed("set-up", "the run's own set-up") { try await Self.setUp(shell, snippets, timeout: timeout) }
+                }
             }
             var again = definition
             again.appendsToConsoleLog = true
@@ -273,6 +275,12 @@ public struct GuestLauncher: Sendable {
             }
             throw error
         }
+    }
+
+    /// Runs a guest's set-up (``GuestSetUp``) as one command.
+    private static func setUp(_ shell: GuestShell, _ snippets: [String], timeout: Duration) async throws {
+        let result = try await shell.run(GuestSetUp.script(snippets), timeout: timeout)
+        guard result.succeeded else { throw GuestStepError(step: "setting up the guest for the run", result: result) }
     }
 
     /// The 64-bit kernel and initramfs an armv7l userland boots under, when `mode` runs one.

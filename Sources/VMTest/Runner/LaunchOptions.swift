@@ -27,6 +27,8 @@ public struct LaunchOptions: Sendable {
     /// The seed a saved guest boots with, when ``seed`` is a run's own; without it a
     /// seeded run boots cold.
     public var warmSeed: WarmSeed?
+    /// The run's own commands before its first test, sent with the launcher's own.
+    public var setUp = GuestSetUp()
 
     public init(connectURI: String? = nil, readyTimeout: Duration? = nil, seed: URL? = nil, sshForwardPort: Int? = nil) {
         self.connectURI = connectURI

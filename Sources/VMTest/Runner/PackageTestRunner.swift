@@ -347,6 +347,12 @@ public struct PackageTestRunner: Sendable {
             options.extraDisks.append(image)
         }
 
+        // Over the console the payload disk's files, with the repository's dnf file; the
+        // reboot helpers either way, all sent with the guest's first command.
+        options.setUp.always =
+            (prepared.channel == .serial && !files.isEmpty ? Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content)) : [])
+            + [TestReboots.installHelpers(in: Self.guestDirectory)]
+
         // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
         var provisioned: PreparedGuest?
         if prepared.provisionsWithCloudInit {
@@ -372,7 +378,9 @@ public struct PackageTestRunner: Sendable {
             session.record(guest)
             var ssh: SSHChannel?
             if let provisioned {
-                try await session.phases.timed(guest.start.isWarm ? "keys" : "cloud-init") { try await provisioned.provision(guest: guest) }
+                if !guest.start.isWarm {
+                    try await session.phases.timed("cloud-init") { try await provisioned.provision(guest: guest) }
+                }
                 if prepared.channel == .ssh {
                     ssh = try await session.phases.timed("ssh") { try await provisioned.connect(guest: guest) }
                 }
@@ -395,10 +403,10 @@ public struct PackageTestRunner: Sendable {
                     reboot = { try await guest.reboot() as GuestShell }
                 }
                 let reboots = TestReboots(guestDirectory: Self.guestDirectory, reboot: reboot)
-                try await session.phases.timed(
-                    "copy", "\(files.count) file(s) and the reboot helpers into the guest over \(prepared.channel.rawValue)"
-                ) {
-                    try await copy(prepared, files: !files.isEmpty, into: channel, ssh: ssh, content: content, reboots: reboots)
+                if let ssh, !files.isEmpty {
+                    try await session.phases.timed("copy", "\(files.count) file(s) into the guest over ssh") {
+                        try await copy(prepared, over: ssh, content: content)
+                    }
                 }
                 try await runTests(prepared, channel: channel, session: session, packagerTests: packagerTests, reboots: reboots)
             } catch {
@@ -452,39 +460,49 @@ public struct PackageTestRunner: Sendable {
     /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its
     /// `repo/`: by scp, or from the payload disk; then the reboot helpers. Over the console
     /// all of it is one command: each round trip costs about half a second under TCG.
-    private func copy(
-        _ prepared: PreparedRun, files: Bool, into channel: any GuestChannel, ssh: SSHChannel?, content: URL, reboots: TestReboots
-    ) async throws {
+    /// Copies the run's files into the guest over SSH (a console-only guest has them on
+    /// its payload disk instead: ``payloadCopy(repositoryFile:)``).
+    private func copy(_ prepared: PreparedRun, over ssh: SSHChannel, content: URL) async throws {
         let directory = Self.guestDirectory
-        if let ssh, files {
-            let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
-            guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
-            for package in prepared.packages {
-                try await ssh.copy(
-                    local: package.file, toGuest: "\(directory)/\(package.file.lastPathComponent)", timeout: prepared.testTimeout)
-            }
-            for script in prepared.testScripts {
-                try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)
-            }
-            let suite = content.appendingPathComponent(PackagerTests.archiveName)
-            if FileManager.default.fileExists(atPath: suite.path) {
-                try await ssh.copy(local: suite, toGuest: "\(directory)/\(PackagerTests.archiveName)", timeout: prepared.testTimeout)
-            }
-            let repository = content.appendingPathComponent("repo")
-            if FileManager.default.fileExists(atPath: repository.path) {
-                try await ssh.copy(local: repository, toGuest: "\(directory)/repo", timeout: prepared.testTimeout)
-            }
+        let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
+        guard made.succeeded else { throw GuestStepError(step: "making \(directory)", result: made) }
+        for package in prepared.packages {
+            try await ssh.copy(
+                local: package.file, toGuest: "\(directory)/\(package.file.lastPathComponent)", timeout: prepared.testTimeout)
         }
-        let payload =
-            "set -e; mkdir -p \(directory) /run/vmtest/payload; mount -r LABEL=\(Self.payloadLabel) /run/vmtest/payload; cp -a /run/vmtest/payload/. \(directory)/; umount /run/vmtest/payload"
-        // dnf and yum both read /etc/yum.repos.d.
-        let dnfRepository = "repo/\(ServedRepository.dnfRepositoryFile)"
-        let repositoryFile =
-            FileManager.default.fileExists(atPath: content.appendingPathComponent(dnfRepository).path)
-            ? ["mkdir -p /etc/yum.repos.d && cp \(directory)/\(dnfRepository) /etc/yum.repos.d/"] : []
-        let command = (ssh == nil && files ? [payload] : []) + repositoryFile + [reboots.installHelpers]
-        let result = try await channel.run(command.joined(separator: "\n"), timeout: prepared.testTimeout)
-        guard result.succeeded else { throw GuestStepError(step: "copying files and the reboot helpers into the guest", result: result) }
+        for script in prepared.testScripts {
+            try await ssh.copy(local: script, toGuest: "\(directory)/tests/\(script.lastPathComponent)", timeout: prepared.testTimeout)
+        }
+        let suite = content.appendingPathComponent(PackagerTests.archiveName)
+        if FileManager.default.fileExists(atPath: suite.path) {
+            try await ssh.copy(local: suite, toGuest: "\(directory)/\(PackagerTests.archiveName)", timeout: prepared.testTimeout)
+        }
+        let repository = content.appendingPathComponent("repo")
+        if FileManager.default.fileExists(atPath: repository.path) {
+            try await ssh.copy(local: repository, toGuest: "\(directory)/repo", timeout: prepared.testTimeout)
+        }
+        if Self.hasDNFRepository(content) {
+            let installed = try await ssh.run(Self.dnfRepositoryInstall, timeout: prepared.testTimeout)
+            guard installed.succeeded else { throw GuestStepError(step: "adding the run's dnf repository", result: installed) }
+        }
+    }
+
+    /// The set-up snippets that copy the payload disk's files into the guest's run folder
+    /// (and the dnf repository file, when the run serves one) over the console.
+    static func payloadCopy(repositoryFile: Bool) -> [String] {
+        let directory = guestDirectory
+        return [
+            "mkdir -p \(directory) /run/vmtest/payload", "mount -r LABEL=\(payloadLabel) /run/vmtest/payload",
+            "cp -a /run/vmtest/payload/. \(directory)/", "umount /run/vmtest/payload",
+        ] + (repositoryFile ? [dnfRepositoryInstall] : [])
+    }
+
+    /// dnf and yum both read /etc/yum.repos.d.
+    static let dnfRepositoryInstall =
+        "mkdir -p /etc/yum.repos.d && cp \(guestDirectory)/repo/\(ServedRepository.dnfRepositoryFile) /etc/yum.repos.d/"
+
+    static func hasDNFRepository(_ content: URL) -> Bool {
+        FileManager.default.fileExists(atPath: content.appendingPathComponent("repo/\(ServedRepository.dnfRepositoryFile)").path)
     }
 
     static let payloadLabel = "VMTEST_PAYLOAD"

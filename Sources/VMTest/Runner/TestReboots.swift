@@ -72,13 +72,17 @@ struct TestReboots: Sendable {
     }
 
     /// Where a reboot helper leaves its mark; writable by the tests' ordinary user too.
-    var rebootFolder: String { "\(guestDirectory)/reboot" }
+    var rebootFolder: String { Self.rebootFolder(in: guestDirectory) }
+    var installHelpers: String { Self.installHelpers(in: guestDirectory) }
+
+    static func rebootFolder(in guestDirectory: String) -> String { "\(guestDirectory)/reboot" }
 
     /// The reboot helpers tests call, as their frameworks name them: vmtest's own
     /// `vmtest-reboot`, autopkgtest's `/tmp/autopkgtest-reboot MARK` and tmt's
     /// `tmt-reboot`. Each leaves its mark and ends the test's process group; vmtest then
     /// boots the guest again. /tmp is emptied at boot, so they are put back after each reboot.
-    var installHelpers: String {
+    static func installHelpers(in guestDirectory: String) -> String {
+        let rebootFolder = rebootFolder(in: guestDirectory)
         let helper = """
             #!/bin/sh
             # vmtest: a reboot for the running test. Leave the mark, end the test; vmtest takes
@@ -86,12 +90,12 @@ struct TestReboots: Sendable {
             echo "${1:-reboot}" > \(rebootFolder)/mark
             kill -KILL 0
             """
-        return [
-            "set -e", "mkdir -p \(rebootFolder)", "chmod 1777 \(rebootFolder)",
-            "cat > /usr/local/bin/vmtest-reboot <<'VMTEST_EOF'\n\(helper)\nVMTEST_EOF",
-            "chmod 755 /usr/local/bin/vmtest-reboot", "cp /usr/local/bin/vmtest-reboot /usr/local/bin/tmt-reboot",
-            "cp /usr/local/bin/vmtest-reboot /tmp/autopkgtest-reboot",
-        ].joined(separator: "\n")
+        // printf is the shell's own: two processes in all (mkdir, chmod), not one a file,
+        // and the helper's text crosses the console once.
+        let places = ["/usr/local/bin/vmtest-reboot", "/usr/local/bin/tmt-reboot", "/tmp/autopkgtest-reboot"]
+        let folder = ["set -e", "mkdir -p -m 1777 \(rebootFolder)", "[ -k \(rebootFolder) ] || chmod 1777 \(rebootFolder)"]
+        let writes = ["vmtest_helper=\(ShellWords.quote(helper))"] + places.map { "printf '%s\\n' \"$vmtest_helper\" > \($0)" }
+        return (folder + writes + ["chmod 755 \(places.joined(separator: " "))"]).joined(separator: "\n")
     }
 
     /// Prints the mark a helper left, and removes it for good (``rebootNow(on:session:)``

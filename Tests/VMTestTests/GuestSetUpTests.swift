@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import VMTest
+
+/// The run's set-up: one command, in order, stopping at the first failure, and a
+/// restored guest's keys only where a restored guest runs it.
+@Suite struct GuestSetUpTests {
+    static let dash = ExternalTool("dash", debianPackage: "dash")
+
+    static func folder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-setup-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    @Test func aRestoredGuestAlsoRunsItsOwnSnippetsAfterTheCommonOnes() {
+        var setUp = GuestSetUp()
+        setUp.always = ["payload", "helpers"]
+        setUp.whenRestored = ["keys"]
+        #expect(setUp.snippets(for: .cold) == ["payload", "helpers"])
+        #expect(setUp.snippets(for: .warm(key: "k")) == ["payload", "helpers", "keys"])
+    }
+
+    @Test func theScriptRunsInOrderAndWaitsForWhatItLeftInTheBackground() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = GuestSetUp.script([
+            "{ sleep 0.3; echo late > \(folder.path)/late; } &", "echo first > \(folder.path)/order", "echo second >> \(folder.path)/order",
+        ])
+        _ = try await Self.dash.run(["-c", script])
+        #expect(try String(contentsOf: folder.appendingPathComponent("order"), encoding: .utf8) == "first\nsecond\n")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("late").path), "the script waited for it")
+    }
+
+    @Test func theScriptStopsAtTheFirstSnippetThatFails() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = GuestSetUp.script(["false", "touch \(folder.path)/after"])
+        await #expect(throws: (any Error).self) { _ = try await Self.dash.run(["-c", script]) }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("after").path))
+    }
+
+    @Test func whatARunSendsIsValidPOSIXShell() async throws {
+        let keys = RestoredKeys(
+            authorizedKey: "ssh-ed25519 AAAA vmtest-run", hostPublicKey: "ssh-ed25519 BBBB root@guest",
+            hostPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc'def\n-----END OPENSSH PRIVATE KEY-----\n")
+        let snippets =
+            [
+                WarmStarter.refreshCommand(now: Date(), entropy: [1, 2], payload: true),
+                TestReboots.installHelpers(in: PackageTestRunner.guestDirectory), keys.installCommand,
+            ] + PackageTestRunner.payloadCopy(repositoryFile: true)
+        // -n parses without running: nothing on this machine is touched.
+        #expect(try await Self.dash.run(["-n", "-c", GuestSetUp.script(snippets)]).isEmpty)
+    }
+
+    @Test func theRebootHelpersAreWrittenByTheShellItself() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The helpers' places, moved under the test's folder.
+        let script = TestReboots.installHelpers(in: folder.path)
+            .replacingOccurrences(of: "/usr/local/bin/", with: "\(folder.path)/")
+            .replacingOccurrences(of: "/tmp/autopkgtest-reboot", with: "\(folder.path)/autopkgtest-reboot")
+        _ = try await Self.dash.run(["-c", script])
+        for helper in ["vmtest-reboot", "tmt-reboot", "autopkgtest-reboot"] {
+            let path = folder.appendingPathComponent(helper).path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.hasPrefix("#!/bin/sh\n") && text.contains("kill -KILL 0"))
+            #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o755)
+        }
+        let reboot = folder.appendingPathComponent("reboot").path
+        #expect((try FileManager.default.attributesOfItem(atPath: reboot)[.posixPermissions] as? Int) == 0o1777)
+    }
+}
