@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every performance figure of issue #16, with its target and a pass/fail mark, from one run.
 
-Figures (release build of vmtest, the example RPM, debian12-armhf here under TCG):
+Figures (vmtest built as script/install builds it, the example RPM, debian12-armhf here under TCG):
   warm run        `vmtest run --rpm vmtest-hello` restored from the saved guest: wall time,
                   and the part of it spent outside the guest's own commands (wall time minus
                   the test cases' time: install, rpm-verify, installed tests);
@@ -22,8 +22,8 @@ Each figure is measured --rounds times (default 3) and the median is judged. Und
 this 2-core machine the guest's own work is slow: the warm-run targets were set for it.
 
 Usage: bench/performance.py [--rounds N] [--image-build] [--emulated]
-       VMTEST_EXECUTABLE=path picks the vmtest to measure (default .build/release/vmtest,
-       built when missing).
+       VMTEST_EXECUTABLE=path picks the vmtest to measure (default: a release build with
+       Swift's libraries linked in, as script/install makes, in .build-static).
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -41,11 +41,12 @@ def vmtest_executable():
     chosen = os.environ.get("VMTEST_EXECUTABLE")
     if chosen:
         return chosen
-    release = os.path.join(ROOT, ".build", "release", "vmtest")
-    print("building vmtest (release) ...", file=sys.stderr)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "vmtest"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    return release
+    # Built as script/install builds what users run: release, Swift's libraries linked in.
+    build = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", os.path.join(ROOT, ".build-static")]
+    print("building vmtest (release, as script/install does) ...", file=sys.stderr)
+    subprocess.run(build + ["--product", "vmtest"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    folder = subprocess.run(build + ["--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    return os.path.join(folder, "vmtest")
 
 
 VMTEST = None
