@@ -65,6 +65,7 @@ import Testing
         defer { store.remove(key) }
         #expect(!before.contains(key), "the suite's profile must save a state of its own")
         #expect(first.phases.contains("save") && first.phases.contains("restore"))
+        #expect(first.phases.contains("warm-up"), "the profile's warmUp ran before the save: \(first.phases)")
         let state = try #require(store.state(for: key))
         let frozenChecksum = try await SHA256Sum.of(file: state.frozenDisk)
 

@@ -182,6 +182,9 @@ import Testing
             label: "duplicate smoke test", replace: "    run: rpm -V {package}",
             with: "    run: rpm -V {package}\n  - name: verify\n    run: true", line: 24, message: "listed twice"),
         .init(label: "duplicate key", replace: "cpus: 2", with: "cpus: 2\ncpus: 3", line: nil, message: "more than once"),
+        .init(
+            label: "empty warm-up", replace: "install: rpm -Uvh {packages}", with: "install: rpm -Uvh {packages}\nwarmUp: \" \"", line: 21,
+            message: "warmUp is empty"),
         .init(label: "empty file", replace: Self.valid, with: "", line: nil, message: "the file is empty"),
     ]
 

@@ -31,6 +31,11 @@ public struct Profile: Sendable, Hashable {
     public var update: String?
     /// Checks run after every install; `{package}` becomes each installed package's name.
     public var smokeTests: [SmokeTest]
+    /// Shell command a guest runs once before it is saved for warm starts: what every
+    /// run's first install reads and makes (the package manager's modules, databases and
+    /// caches) is then in the saved memory and on the frozen disk, not paid again by each
+    /// restored run.
+    public var warmUp: String?
 
     /// The Debian architecture of a guest vmtest builds from Debian's packages: such a
     /// guest installs `.deb` files with apt, and its dpkg status is known before it boots
@@ -48,7 +53,7 @@ public struct Profile: Sendable, Hashable {
 extension Profile: Decodable {
     enum CodingKeys: String, CodingKey {
         case summary, arch, machine, cpus, memory, image, boot, console, provisioning, cloudInitUserData, workarounds, channel, install,
-            update, smokeTests
+            update, smokeTests, warmUp
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,6 +74,7 @@ extension Profile: Decodable {
         install = try container.decode(String.self, forKey: .install)
         update = try container.decodeIfPresent(String.self, forKey: .update)
         smokeTests = try container.decodeIfPresent([SmokeTest].self, forKey: .smokeTests) ?? []
+        warmUp = try container.decodeIfPresent(String.self, forKey: .warmUp)
     }
 }
 
@@ -91,6 +97,7 @@ extension Profile: Encodable {
         try container.encode(install, forKey: .install)
         try container.encodeIfPresent(update, forKey: .update)
         try container.encode(smokeTests, forKey: .smokeTests)
+        try container.encodeIfPresent(warmUp, forKey: .warmUp)
     }
 }
 

@@ -102,6 +102,12 @@ enum ProfileValidator {
             "the install command does not mention {packages}",
             fix: "write where the RPM paths go, e.g. `rpm -Uvh {packages}`")
 
+        if let warmUp = profile.warmUp {
+            check(
+                !warmUp.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "warmUp", "warmUp is empty",
+                fix: "give the command a saved guest runs once before the save, or leave the key out")
+        }
+
         var seen = Set<String>()
         for (index, test) in profile.smokeTests.enumerated() {
             check(!test.name.isEmpty, "smokeTests.\(index).name", "a smoke test has an empty name", fix: "name it")

@@ -201,6 +201,12 @@ struct WarmStarter {
                         _ = try await CloudInitReadiness.wait(on: console.shell, timeout: .seconds(600))
                     }
                 }
+                if let warmUp = profile.warmUp {
+                    try await phases.timed("warm-up", "the profile's warmUp before saving: \(warmUp)") {
+                        let warmed = try await console.shell.run(warmUp, timeout: readyTimeout)
+                        guard warmed.succeeded else { throw GuestStepError(step: "the profile's warmUp (\(warmUp))", result: warmed) }
+                    }
+                }
                 // The ISO 9660 driver a run's payload disk needs is loaded once here, not
                 // by every restored run (modprobe took 1.8 s of a warm run under TCG).
                 // Then everything the guest buffered reaches the frozen layer: its memory
