@@ -4,4 +4,5 @@
 #include <libvirt/virterror.h>
 #include "kvm.h"
 #include "terminal.h"
+#include "process.h"
 #endif

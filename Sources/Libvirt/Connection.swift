@@ -59,7 +59,10 @@ public final class Connection: Sendable {
     ///
     /// The corresponding libvirt function is `virConnectOpen`.
     public static func open(uri: String) async throws(LibvirtError) -> Connection {
-        try await LibvirtWorkers.shared.run { () throws(LibvirtError) in
+        // The embedded driver's QEMUs are this process's to reap (``AdoptedDaemons``),
+        // from the capabilities probe that opening may start.
+        if uri.hasPrefix("qemu:///embed") { _ = AdoptedDaemons.areReaped }
+        return try await LibvirtWorkers.shared.run { () throws(LibvirtError) in
             try EventLoop.ensureRunning()
             guard let pointer = virConnectOpen(uri) else {
                 throw LibvirtError.last(from: "virConnectOpen")
