@@ -379,7 +379,7 @@ public struct PackageTestRunner: Sendable {
             var ssh: SSHChannel?
             if let provisioned {
                 if !guest.start.isWarm {
-                    try await session.phases.timed("cloud-init") { try await provisioned.provision(guest: guest) }
+                    try await session.phases.timed(provisioned.readinessPhase) { try await provisioned.provision(guest: guest) }
                 }
                 if prepared.channel == .ssh {
                     ssh = try await session.phases.timed("ssh") { try await provisioned.connect(guest: guest) }
