@@ -12,10 +12,13 @@ import Foundation
 /// subreaper this process becomes the parent of what its descendants daemonize, and one
 /// thread of its own reaps them.
 ///
-/// It reaps only ended children in a session other than this process's: daemons. The
-/// children this process starts itself (Subprocess's, libvirt's helpers) stay in its
-/// session and are left to whoever waits for them; reaping one of those would take its
-/// exit status from its owner.
+/// It reaps only daemons: ended children in a session other than this process's that
+/// ran a program of their own. The children this process starts itself (Subprocess's,
+/// libvirt's helpers) stay in its session, and the one libvirt forks to start a daemon
+/// (which leaves the session, forks the daemon and ends without running anything) still
+/// has the name of the thread that forked it: each is left to whoever waits for it, as
+/// reaping it would take its exit status from its owner (libvirt then fails to start the
+/// guest: "unable to wait for process: No child processes").
 enum AdoptedDaemons {
     /// Whether this process adopts and reaps daemons; set up once, on first use.
     static let areReaped: Bool = {
@@ -36,7 +39,7 @@ enum AdoptedDaemons {
                 continue
             }
             guard ended > 0 else { continue }
-            if getsid(ended) != session {
+            if isDaemon(ended, outside: session) {
                 var status: Int32 = 0
                 _ = waitpid(ended, &status, WNOHANG)
                 continue
@@ -47,15 +50,24 @@ enum AdoptedDaemons {
         }
     }
 
-    /// Reaps every ended child of this process in a session other than `session`;
-    /// returns how many.
+    /// Whether the ended child `pid` is a daemon: in a session other than `session`, and
+    /// not named as one of this process's threads (a fork that ran no program of its own).
+    private static func isDaemon(_ pid: pid_t, outside session: pid_t) -> Bool {
+        guard getsid(pid) != session, let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else {
+            return false
+        }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return !threads.contains { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) == name }
+    }
+
+    /// Reaps every ended daemon this process adopted; returns how many.
     private static func reapEndedDaemons(outside session: pid_t) -> Int {
         let me = getpid()
         var reaped = 0
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = pid_t(entry),
                 let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let fields = ProcessStat(stat), fields.state == "Z", fields.parent == me, fields.session != session
+                let fields = ProcessStat(stat), fields.state == "Z", fields.parent == me, isDaemon(pid, outside: session)
             else { continue }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid { reaped += 1 }

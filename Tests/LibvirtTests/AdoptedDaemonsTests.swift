@@ -55,6 +55,24 @@ import Testing
         }
     }
 
+    /// What libvirt does to start each QEMU: a fork that leaves the session and ends at
+    /// once, waited for by the thread that forked it. It ran no program, so it is not a
+    /// daemon: its exit status stays its waiter's.
+    @Test func aForkThatLeavesTheSessionIsLeftToTheThreadThatWaitsForIt() {
+        #expect(AdoptedDaemons.areReaped)
+        for _ in 0..<50 {
+            let pid = fork()
+            if pid == 0 {
+                setsid()
+                _exit(7)
+            }
+            var status: Int32 = 0
+            var waited: pid_t
+            repeat { waited = waitpid(pid, &status, 0) } while waited == -1 && errno == EINTR
+            #expect(waited == pid && (status >> 8) & 0xff == 7, "waitpid gave \(waited) (errno \(errno))")
+        }
+    }
+
     @Test func theStatFieldsAreCountedFromTheCommandNamesEnd() {
         let stat = ProcessStat("4242 (qemu (x) y) Z 17 4242 4242 0 -1 4194560 0 0 0 0")
         #expect(stat?.state == "Z" && stat?.parent == 17 && stat?.session == 4242)
