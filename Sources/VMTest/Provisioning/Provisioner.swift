@@ -113,13 +113,13 @@ public final class PreparedGuest: Sendable {
         runDirectory: URL, seed: URL, warmSeed: WarmSeed, keyPair: SSHKeyPair, restoredKeys: RestoredKeys, port: PortReservation,
         waitsForCloudInit: Bool, reporter: any Reporter
     ) {
-        self.waitsForCloudInit = waitsForCloudInit
         self.runDirectory = runDirectory
         self.seed = seed
         self.warmSeed = warmSeed
         self.keyPair = keyPair
         self.restoredKeys = restoredKeys
         self.port = port
+        self.waitsForCloudInit = waitsForCloudInit
         self.reporter = reporter
     }
 

@@ -332,7 +332,8 @@ public struct PackageTestRunner: Sendable {
             prepared.packages.map(\.file) + prepared.testScripts + prepared.debs.map(\.url)
             + (packagerTests == nil ? [] : [content.appendingPathComponent(PackagerTests.archiveName)])
             + [content.appendingPathComponent("repo")].filter { FileManager.default.fileExists(atPath: $0.path) }
-        if prepared.channel == .serial, !files.isEmpty {
+        let filesOnPayloadDisk = prepared.channel == .serial && !files.isEmpty
+        if filesOnPayloadDisk {
             try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
             for package in prepared.packages {
                 try FileManager.default.copyItem(
@@ -350,7 +351,7 @@ public struct PackageTestRunner: Sendable {
         // Over the console the payload disk's files, with the repository's dnf file; the
         // reboot helpers either way, all sent with the guest's first command.
         options.setUp.always =
-            (prepared.channel == .serial && !files.isEmpty ? Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content)) : [])
+            (filesOnPayloadDisk ? Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content)) : [])
             + [TestReboots.installHelpers(in: Self.guestDirectory)]
 
         // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
@@ -457,11 +458,9 @@ public struct PackageTestRunner: Sendable {
             extraPackages: served + ServedRepository.packages(in: downloads))
     }
 
-    /// RPMs to the guest directory, tests to its `tests/`, the .deb repository to its
-    /// `repo/`: by scp, or from the payload disk; then the reboot helpers. Over the console
-    /// all of it is one command: each round trip costs about half a second under TCG.
-    /// Copies the run's files into the guest over SSH (a console-only guest has them on
-    /// its payload disk instead: ``payloadCopy(repositoryFile:)``).
+    /// Copies the run's files into the guest over SSH: RPMs to the guest directory, tests
+    /// to its `tests/`, the repository to its `repo/` (a console-only guest has them on its
+    /// payload disk instead: ``payloadCopy(repositoryFile:)``).
     private func copy(_ prepared: PreparedRun, over ssh: SSHChannel, content: URL) async throws {
         let directory = Self.guestDirectory
         let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
