@@ -24,6 +24,8 @@ import Testing
         var otherRunsFile: Int32
         var clockSkew: Double
         var randomUUID: String
+        /// `systemctl list-jobs` as soon as the guest answers.
+        var startJobs: String
     }
 
     /// One guest's life: leaves a file of its own, looks for `other`'s, reads the clock
@@ -35,6 +37,7 @@ import Testing
         // in the main batch this first boot shares two cores with the other suites' guests,
         // and the boot default of 300 s ran out.
         try await launcher().withGuest(profile, options: LaunchOptions(readyTimeout: .seconds(900))) { guest in
+            let jobs = try await guest.shell.run("systemctl list-jobs --no-pager", timeout: .seconds(120))
             let wrote = try await guest.shell.run("echo \(own) > /root/\(own) && sync", timeout: .seconds(120))
             #expect(wrote.exitStatus == 0)
             await meanwhile()
@@ -45,7 +48,8 @@ import Testing
             let random = try await guest.shell.run("cat /proc/sys/kernel/random/uuid", timeout: .seconds(60))
             return Seen(
                 start: guest.start, phases: guest.phases.map(\.name), otherRunsFile: found.exitStatus, clockSkew: skew,
-                randomUUID: random.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                randomUUID: random.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines),
+                startJobs: jobs.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 
@@ -66,6 +70,7 @@ import Testing
         #expect(!before.contains(key), "the suite's profile must save a state of its own")
         #expect(first.phases.contains("save") && first.phases.contains("restore"))
         #expect(first.phases.contains("warm-up"), "the profile's warmUp ran before the save: \(first.phases)")
+        #expect(first.phases.contains("settle"), "the guest was saved before its boot finished: \(first.phases)")
         let state = try #require(store.state(for: key))
         let frozenChecksum = try await SHA256Sum.of(file: state.frozenDisk)
 
@@ -75,6 +80,7 @@ import Testing
         #expect(!second.phases.contains("save") && !second.phases.contains("boot"), "phases: \(second.phases)")
         #expect(second.otherRunsFile == 1, "a file the first run wrote is visible to the second")
         #expect(second.clockSkew < 10, "the restored guest's clock is \(second.clockSkew) s off")
+        #expect(second.startJobs == "No jobs running.", "the restored guest is still booting: \(second.startJobs)")
 
         // Two at once from the same state, each waiting until the other has written.
         let written = Mutex(0)

@@ -60,7 +60,7 @@ public struct WarmStateInputs: Sendable, Hashable, Codable {
     /// Raised whenever what vmtest does to a guest before saving it changes.
     public var revision: Int
 
-    static let currentRevision = 2
+    static let currentRevision = 3
 
     /// A short stable hash of all inputs.
     var key: String { StableHash.fnv1a((try? ManifestJSON.canonical.encode(self)) ?? Data()) }

@@ -201,6 +201,13 @@ struct WarmStarter {
                         _ = try await CloudInitReadiness.wait(on: console.shell, timeout: .seconds(600))
                     }
                 }
+                // A restored guest carries on from the moment it was saved: saved at its
+                // first shell, every run shared the CPU with the rest of its boot
+                // (cloud-init's stages, logind, ssh: 27 start jobs, load 1.5 under TCG).
+                // Degraded counts as settled; a guest without systemd has nothing to wait for.
+                try await phases.timed("settle", "waiting for the guest's boot to finish before saving") {
+                    _ = try await console.shell.run(Self.settleCommand, timeout: readyTimeout)
+                }
                 if let warmUp = profile.warmUp {
                     try await phases.timed("warm-up", "the profile's warmUp before saving: \(warmUp)") {
                         let warmed = try await console.shell.run(warmUp, timeout: readyTimeout)
@@ -316,6 +323,9 @@ struct WarmStarter {
     static func restoredMarker(_ state: WarmState) -> Data {
         Data("\n[vmtest: restored from saved state \(state.key) at \(Date().formatted(.iso8601))]\n".utf8)
     }
+
+    /// Returns once systemd has no start job left, whatever the state it ends in.
+    static let settleCommand = "systemctl is-system-running --wait >/dev/null 2>&1 || true"
 
     /// Brings a restored guest up to date: its clock (stopped at the save), its random
     /// number generator (every restore would otherwise draw the same numbers), and
