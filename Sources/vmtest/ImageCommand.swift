@@ -86,7 +86,7 @@ struct ImageCommand: AsyncParsableCommand {
                 for state in WarmStateStore(image: image).list() {
                     let bytes = (try? FileManager.default.attributesOfItem(atPath: state.directory + "/state.save")[.size] as? Int) ?? 0
                     print(
-                        "  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(state.bakedAt.formatted(.iso8601))\t\(state.inputs.qemu)"
+                        "  saved state \(state.key)\t\(bytes / (1 << 20)) MiB\tsaved \(UTCTimestamp(state.bakedAt).iso8601)\t\(state.inputs.qemu)"
                     )
                 }
             }

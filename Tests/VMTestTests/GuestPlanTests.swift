@@ -16,6 +16,16 @@ import Testing
             mode: try AcceleratorChoice.choose(for: .armv7l, on: host), request: .automatic)
     }
 
+    /// Run names sort by their UTC start time, and two runs started in the same second differ.
+    @Test func aRunIDIsItsUTCStartTimeAndARandomTail() {
+        let started = Date(timeIntervalSince1970: 1_796_196_322.75)
+        let first = GuestLauncher.newRunID(at: started)
+        let second = GuestLauncher.newRunID(at: started)
+        #expect(first.hasPrefix("20261202-072522-"), "\(first)")
+        #expect(first.split(separator: "-").count == 3 && first.count > "20261202-072522-".count, "\(first)")
+        #expect(first != second)
+    }
+
     @Test func theWorkaroundsAreAppliedOnceToTheDomainThePlanBoots() async throws {
         var profile = try ProfileLoaderTests.catalog.load("debian12-armhf")
         profile.memory = 4096

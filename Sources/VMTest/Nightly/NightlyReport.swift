@@ -144,7 +144,7 @@ public enum NightlyReportWriter {
     public static func markdown(_ report: NightlyReport) -> String {
         var lines = [
             "# vmtest nightly: \(report.plan)", "",
-            "\(report.startedAt.formatted(.iso8601)), \(duration(report.seconds)), up to \(report.concurrency) guests at once (\(report.concurrencyReason)); exit status \(report.exitStatus).",
+            "\(UTCTimestamp(report.startedAt).iso8601), \(duration(report.seconds)), up to \(report.concurrency) guests at once (\(report.concurrencyReason)); exit status \(report.exitStatus).",
             "",
             "| package set | " + report.profiles.joined(separator: " | ") + " |",
             "| --- | " + report.profiles.map { _ in "---" }.joined(separator: " | ") + " |",
@@ -223,7 +223,7 @@ public enum NightlyReportWriter {
             .detail, .time { color: #555; } .retry { color: #8a6d00; font-size: 90%; }
             </style></head><body>
             <h1>vmtest nightly: \(escape(report.plan))</h1>
-            <p id="summary">\(escape(report.startedAt.formatted(.iso8601))), \(duration(report.seconds)), up to \(report.concurrency) guests at once (\(escape(report.concurrencyReason))).
+            <p id="summary">\(escape(UTCTimestamp(report.startedAt).iso8601)), \(duration(report.seconds)), up to \(report.concurrency) guests at once (\(escape(report.concurrencyReason))).
             <strong>\(counts[.passed] ?? 0) passed, \(counts[.failed] ?? 0) failed, \(counts[.infrastructure] ?? 0) infrastructure</strong>; exit status \(report.exitStatus).</p>
             <table id="matrix"><thead><tr><th>package set</th>\(report.profiles.map { "<th scope=\"col\">\(escape($0))</th>" }.joined())</tr></thead>
             <tbody>

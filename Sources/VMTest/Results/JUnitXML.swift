@@ -35,7 +35,7 @@ public enum JUnitXML {
             [
                 "name": name, "tests": String(report.tests.count), "failures": String(failures(report)),
                 "errors": String(errors(report)), "skipped": String(skipped), "time": seconds(report.seconds),
-                "timestamp": report.startedAt.formatted(.iso8601), "hostname": report.host.hostname,
+                "timestamp": UTCTimestamp(report.startedAt).iso8601, "hostname": report.host.hostname,
             ])
         xml.open("properties")
         for (name, value) in [

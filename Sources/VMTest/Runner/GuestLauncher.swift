@@ -29,11 +29,8 @@ public struct GuestLauncher: Sendable {
     }
 
     /// A new run identifier: sortable by time, unique across concurrent processes.
-    public static func newRunID() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return "\(formatter.string(from: Date()))-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    public static func newRunID(at now: Date = Date()) -> String {
+        "\(UTCTimestamp(now).compact)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 
     /// The domain a profile boots as, running as `mode` says, with these files. Pure:

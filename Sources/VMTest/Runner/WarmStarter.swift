@@ -321,7 +321,7 @@ struct WarmStarter {
 
     /// What a restored guest's console log says between the boot before the save and the run.
     static func restoredMarker(_ state: WarmState) -> Data {
-        Data("\n[vmtest: restored from saved state \(state.key) at \(Date().formatted(.iso8601))]\n".utf8)
+        Data("\n[vmtest: restored from saved state \(state.key) at \(UTCTimestamp(Date()).iso8601)]\n".utf8)
     }
 
     /// Returns once systemd has no start job left, whatever the state it ends in.
