@@ -58,7 +58,9 @@ import Testing
         let channel = SSHChannel(endpoint: endpoint)
         let start = ContinuousClock.now
         await #expect(throws: SSHChannelError.self) { try await channel.connect(timeout: .seconds(3)) }
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Gives up after its 3 s, not after a probe's own 60 s limit: in a CI main batch,
+        // with guests busy on both cores, starting and ending the ssh processes took 18.6 s.
+        #expect(ContinuousClock.now - start < .seconds(45))
         #expect(channel.masterProcessID == nil)
     }
 }
