@@ -88,23 +88,50 @@ enum EndToEnd {
         let error = Pipe()
         process.standardOutput = output
         process.standardError = error
-        let errorText = LockedText()
-        let acted = Mutex(false)
-        error.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            errorText.append(String(decoding: data, as: UTF8.self))
+        try process.run()
+        // Standard output drains on a thread of its own, so neither pipe can fill and stall
+        // the child while the other is read.
+        let outputText = LockedText()
+        let outputDrained = DispatchSemaphore(value: 0)
+        Thread {
+            outputText.append(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            outputDrained.signal()
+        }.start()
+        // Decoded whole each time: a chunk may end inside a character.
+        var errorData = Data()
+        var acted = false
+        readUntilEnd(error.fileHandleForReading) { chunk in
+            errorData.append(chunk)
+            let errorText = String(decoding: errorData, as: UTF8.self)
             if let marker, errorText.contains(marker), process.isRunning { kill(process.processIdentifier, SIGINT) }
-            if let whenPrinted, errorText.contains(whenPrinted.marker), !acted.withLock({ $0 }) {
-                acted.withLock { $0 = true }
+            if let whenPrinted, !acted, errorText.contains(whenPrinted.marker) {
+                acted = true
                 whenPrinted.action()
             }
         }
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        outputDrained.wait()
         process.waitUntilExit()
-        error.fileHandleForReading.readabilityHandler = nil
-        errorText.append(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText.value)
+        return (process.terminationStatus, outputText.value, String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// Reads `handle` with blocking reads until end of file, passing on each chunk as it comes.
+    ///
+    /// Not `FileHandle.readabilityHandler`: tearing its dispatch read source down while other
+    /// threads do the same corrupts libdispatch's epoll bookkeeping on Linux
+    /// (swift-corelibs-libdispatch#949), which crashed a whole CI test run while the
+    /// bad-input cases ran side by side. A blocking read never involves libdispatch.
+    private static func readUntilEnd(_ handle: FileHandle, _ chunk: (Data) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                chunk(Data(buffer[..<count]))
+            } else if count < 0, errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
     }
 }
 
