@@ -92,6 +92,24 @@ import Testing
         #expect(checked.isEmpty)
     }
 
+    /// The settle command against a stand-in `systemctl`: degraded counts as settled, a
+    /// boot still running past the limit does not.
+    @Test(arguments: [("exit 0", true), ("exit 1", true), ("exec sleep 30", false)])
+    func theSettleSucceedsOnceSystemdIsDoneAndFailsAfterItsLimit(_ systemctl: String, _ settles: Bool) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fake = folder.appendingPathComponent("systemctl")
+        try "#!/bin/sh\n\(systemctl)\n".write(to: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        let started = ContinuousClock.now
+        let finished = try await ExternalTool("dash", debianPackage: "dash").finish(
+            ["-c", WarmStarter.settleCommand(limitSeconds: 1)],
+            environment: ["PATH": "\(folder.path):/usr/bin:/bin"])
+        #expect(finished.succeeded == settles)
+        #expect(ContinuousClock.now - started < .seconds(20), "the limit stopped a boot that does not finish")
+    }
+
     @Test func aKVMStateIsTiedToTheHostCoreType() {
         let a72 =
             "processor\t: 0\nBogoMIPS\t: 250.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nCPU part\t: 0xd08\n"
