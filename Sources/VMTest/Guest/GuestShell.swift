@@ -47,8 +47,8 @@ public struct GuestChannelError: Error, Sendable, CustomStringConvertible {
 
 /// Runs commands in a guest through a shell on its console.
 ///
-/// Each command travels base64-encoded (so no quoting, control character or line
-/// length in it can confuse the terminal) and its output is framed by markers that
+/// Each command travels as the shell's own printf formats (``PrintfFormat``: no quoting,
+/// control character or line length in it can confuse the terminal) and its output is framed by markers that
 /// contain a 0x1E byte the shell prints with `printf '\036'`: the terminal's echo of the
 /// command line carries the four characters `\036`, never the byte, so echoed input can
 /// never be mistaken for output. Each marker also carries a per-shell nonce and the
@@ -223,24 +223,18 @@ public actor GuestShell {
         let errors = marker("\(id):stderr")
         let end = marker("\(id):end")
 
-        // Lines stay far below the 4095-byte canonical-mode limit of Linux ttys, and
-        // each waits for an acknowledgement so the guest's input buffer never overflows.
-        let encoded = Data(command.utf8).base64EncodedString()
-        let chunks = stride(from: 0, to: encoded.count, by: 2048).map {
-            let lower = encoded.index(encoded.startIndex, offsetBy: $0)
-            let upper = encoded.index(lower, offsetBy: min(2048, encoded.count - $0))
-            return String(encoded[lower..<upper])
-        }
+        // The command crosses as printf formats, one console line each, every line
+        // waiting for an acknowledgement so the guest's input buffer never overflows.
+        let chunks = PrintfFormat.chunks(command.utf8, limit: 2048)
         // The first chunk truncates, so nothing of an interrupted earlier command remains.
         func append(_ index: Int) -> String { index == 0 ? ">" : ">>" }
         for (index, chunk) in chunks.dropLast().enumerated() {
             let ack = marker("\(id):chunk\(index)")
-            try await transport.send(Array("printf %s '\(chunk)' \(append(index)) \(script).b64; printf '\(ack.escaped)\\n'\n".utf8))
+            try await transport.send(Array("printf '\(chunk)' \(append(index)) \(script).sh; printf '\(ack.escaped)\\n'\n".utf8))
             _ = try await waitFor(ack.literal, until: deadline, failure: .commandTimedOut(command: command), since: start)
         }
         let line = [
-            "printf %s '\(chunks.last ?? "")' \(append(max(chunks.count - 1, 0))) \(script).b64",
-            "base64 -d \(script).b64 > \(script).sh",
+            "printf '\(chunks[chunks.count - 1])' \(append(chunks.count - 1)) \(script).sh",
             "printf '\(begin.escaped)\\n'",
             "sh \(script).sh < /dev/null 2> \(script).err",
             "vmtest_status=$?",

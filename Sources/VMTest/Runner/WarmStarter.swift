@@ -347,8 +347,8 @@ struct WarmStarter {
     /// guest's set-up (``GuestSetUp``), which waits for the reseed it leaves running.
     static func refreshCommand(now: Date, entropy: [UInt8], payload: Bool) -> String {
         let seconds = String(format: "%.3f", now.timeIntervalSince1970)
-        // printf is a shell builtin (octal escapes: dash has no \x): no process needed.
-        let bytes = entropy.map { String(format: "\\%03o", $0) }.joined()
+        // printf is a shell builtin: no process needed.
+        let bytes = PrintfFormat.format(entropy)
         var steps = [
             "date -u -s @\(seconds) >/dev/null",
             "printf '\(bytes)' >/dev/urandom",
