@@ -54,6 +54,36 @@ import Testing
         #expect(try await Self.dash.run(["-n", "-c", GuestSetUp.script(snippets)]).isEmpty)
     }
 
+    @Test func aRestoredGuestsKeysReplaceItsOwnWithTheirModes() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ssh = folder.appendingPathComponent("etc/ssh")
+        try FileManager.default.createDirectory(at: ssh, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("root"), withIntermediateDirectories: true)
+        try "saved".write(to: ssh.appendingPathComponent("ssh_host_rsa_key"), atomically: true, encoding: .utf8)
+        let keys = RestoredKeys(
+            authorizedKey: "ssh-ed25519 AAAA vmtest-run", hostPublicKey: "ssh-ed25519 BBBB root@guest",
+            hostPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc'def\n-----END OPENSSH PRIVATE KEY-----\n")
+        // The guest's /etc/ssh and /root, moved under the test's folder.
+        let script =
+            "umask 002\n"
+            + keys.installCommand.replacingOccurrences(of: "/etc/ssh/", with: "\(ssh.path)/")
+            .replacingOccurrences(of: "/root/", with: "\(folder.path)/root/")
+        _ = try await Self.dash.run(["-c", script])
+        func mode(_ path: String) throws -> Int? {
+            try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(path).path)[.posixPermissions] as? Int
+        }
+        #expect(try mode("etc/ssh/ssh_host_ed25519_key") == 0o600)
+        #expect(try mode("etc/ssh/ssh_host_ed25519_key.pub") == 0o644)
+        #expect(try mode("root/.ssh") == 0o700)
+        #expect(try mode("root/.ssh/authorized_keys") == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: ssh.appendingPathComponent("ssh_host_rsa_key").path))
+        let key = try String(contentsOf: ssh.appendingPathComponent("ssh_host_ed25519_key"), encoding: .utf8)
+        #expect(key == keys.hostPrivateKey)
+        let authorized = try String(contentsOf: folder.appendingPathComponent("root/.ssh/authorized_keys"), encoding: .utf8)
+        #expect(authorized == keys.authorizedKey + "\n")
+    }
+
     @Test func theRebootHelpersAreWrittenByTheShellItself() async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
