@@ -7,7 +7,8 @@ import Testing
 struct PrintfFormatTests {
     @Test(arguments: ["dash", "bash"])
     func everyByteComesBackThroughTheShellsPrintf(_ shell: String) async throws {
-        let bytes = (0...255).map(UInt8.init) + Array("'\\%0123 \\101".utf8)
+        // Dashes at every chunk's start: `printf '-V'` is an option to bash and dash.
+        let bytes = (0...255).map(UInt8.init) + Array("'\\%0123 \\101".utf8) + Array(repeating: UInt8(ascii: "-"), count: 300)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("printf-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -23,5 +24,7 @@ struct PrintfFormatTests {
         #expect(chunks == [#"\036\036\036"#, #"\036\036\036"#, #"\036\036\036"#, #"\036abc"#])
         #expect(PrintfFormat.chunks([], limit: 9) == [""])
         #expect(PrintfFormat.format(Array("it's 100%".utf8)) == #"it\047s 100\045"#)
+        #expect(PrintfFormat.chunks(Array("--V -".utf8), limit: 6) == [#"\055-V"#, #" -"#])
+        #expect(PrintfFormat.format(Array("-n".utf8)) == #"\055n"#)
     }
 }
