@@ -31,7 +31,7 @@ import Testing
     @Test func carriesAnyTextThroughUnharmed() async throws {
         let (shell, terminal) = try await Self.readyShell()
         defer { terminal.terminate() }
-        let tricky = #"it's "quoted" $HOME `date` \n \036 ünïcödé"#
+        let tricky = #"it's "quoted" $HOME `date` \n \036 ünïcödé !! !$ !x -V %s %%"#
         let result = try await shell.run("cat <<'EOF'\n\(tricky)\nEOF", timeout: .seconds(10))
         #expect(result.standardOutput == tricky + "\n")
     }
