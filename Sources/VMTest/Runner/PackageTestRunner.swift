@@ -584,19 +584,12 @@ public struct PackageTestRunner: Sendable {
         }
     }
 
-    /// GNOME-style installed tests a package ships (`/usr/share/installed-tests/NAME/*.test`):
-    /// each one's name and command, one test case each.
+    /// The installed tests `package` ships (``InstalledTests``), as (name, command).
     private func installedTests(of package: String, _ prepared: PreparedRun, channel: any GuestChannel) async throws -> [(
         name: String, command: String
     )] {
-        let listing = try await channel.run(
-            "for f in /usr/share/installed-tests/\(ShellWords.quote(package))/*.test; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$(basename \"$f\")\" \"$(sed -n 's/^Exec=//p' \"$f\" | head -n 1)\"; done; true",
-            timeout: prepared.testTimeout)
-        return listing.standardOutput.split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[1].isEmpty else { return nil }
-            return ("\(package)/\(parts[0])", parts[1])
-        }
+        let listing = try await channel.run(InstalledTests.listCommand(package: package), timeout: prepared.testTimeout)
+        return InstalledTests.parse(listing.standardOutput, package: package)
     }
 
     /// apt in the guest (`install NAMES`, `satisfy DEPENDENCIES`), reading only the run's
