@@ -14,12 +14,14 @@ import Testing
         return folder
     }
 
-    @Test func aRestoredGuestAlsoRunsItsOwnSnippetsAfterTheCommonOnes() {
+    /// vmtest's own files are in a saved guest already; a restored one gets its keys.
+    @Test func aBootedGuestGetsVmtestsOwnFilesFirstAndARestoredOneItsKeysAfterTheRunsSnippets() {
         var setUp = GuestSetUp()
-        setUp.always = ["payload", "helpers"]
+        setUp.always = ["payload"]
         setUp.whenRestored = ["keys"]
-        #expect(setUp.snippets(for: .cold) == ["payload", "helpers"])
-        #expect(setUp.snippets(for: .warm(key: "k")) == ["payload", "helpers", "keys"])
+        #expect(setUp.snippets(for: .cold) == GuestSetUp.common + ["payload"])
+        #expect(setUp.snippets(for: .warm(key: "k")) == ["payload", "keys"])
+        #expect(WarmStarter.preparation.starts(with: GuestSetUp.common), "what a restored guest skips, its save ran")
     }
 
     @Test func theScriptRunsInOrderAndWaitsForWhatItLeftInTheBackground() async throws {
@@ -48,8 +50,8 @@ import Testing
         let snippets =
             [
                 WarmStarter.refreshCommand(now: Date(), entropy: [1, 2], payload: true),
-                TestReboots.installHelpers(in: PackageTestRunner.guestDirectory), keys.installCommand,
-            ] + PackageTestRunner.payloadCopy(repositoryFile: true)
+                keys.installCommand,
+            ] + WarmStarter.preparation + PackageTestRunner.payloadCopy(repositoryFile: true)
         // -n parses without running: nothing on this machine is touched.
         #expect(try await Self.dash.run(["-n", "-c", GuestSetUp.script(snippets)]).isEmpty)
     }

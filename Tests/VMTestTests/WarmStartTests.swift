@@ -56,7 +56,7 @@ import Testing
 
     static let inputs = WarmStateInputs(
         profile: "{}", baseImageSHA256: "92c6", qemu: "QEMU emulator version 7.2.22", libvirt: "9.0.0", hypervisor: "embedded",
-        hostCPU: "", domain: "<domain/>", seed: "", revision: WarmStateInputs.currentRevision)
+        hostCPU: "", domain: "<domain/>", seed: "", preparation: "sync", revision: WarmStateInputs.currentRevision)
 
     @Test func everyInputIsPartOfTheKey() throws {
         let readBack = try ManifestJSON.decoder.decode(WarmStateInputs.self, from: ManifestJSON.encoder.encode(Self.inputs))

@@ -57,7 +57,9 @@ public struct WarmStateInputs: Sendable, Hashable, Codable {
     public var domain: String
     /// The cloud-init seed's content without per-run values; empty without a seed.
     public var seed: String
-    /// Raised whenever what vmtest does to a guest before saving it changes.
+    /// The command the guest ran before its save, after its boot (``WarmStarter/preparation``).
+    public var preparation: String
+    /// Raised whenever what vmtest does to a guest before saving it changes otherwise.
     public var revision: Int
 
     static let currentRevision = 3

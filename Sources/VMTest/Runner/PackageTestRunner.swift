@@ -350,9 +350,9 @@ public struct PackageTestRunner: Sendable {
 
         // Over the console the payload disk's files, with the repository's dnf file; the
         // reboot helpers either way, all sent with the guest's first command.
-        options.setUp.always =
-            (filesOnPayloadDisk ? Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content)) : [])
-            + [TestReboots.installHelpers(in: Self.guestDirectory)]
+        if filesOnPayloadDisk {
+            options.setUp.always = Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content))
+        }
 
         // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
         var provisioned: PreparedGuest?
@@ -490,10 +490,9 @@ public struct PackageTestRunner: Sendable {
     /// (and the dnf repository file, when the run serves one) over the console.
     static func payloadCopy(repositoryFile: Bool) -> [String] {
         let directory = guestDirectory
-        return [
-            "mkdir -p \(directory) /run/vmtest/payload", "mount -r LABEL=\(payloadLabel) /run/vmtest/payload",
-            "cp -a /run/vmtest/payload/. \(directory)/", "umount /run/vmtest/payload",
-        ] + (repositoryFile ? [dnfRepositoryInstall] : [])
+        // The disk stays mounted: the guest is thrown away, and an umount costs a process.
+        return ["mount -r LABEL=\(payloadLabel) \(payloadMount)", "cp -a \(payloadMount)/. \(directory)/"]
+            + (repositoryFile ? [dnfRepositoryInstall] : [])
     }
 
     /// dnf and yum both read /etc/yum.repos.d.
@@ -505,6 +504,8 @@ public struct PackageTestRunner: Sendable {
     }
 
     static let payloadLabel = "VMTEST_PAYLOAD"
+    /// Where the payload disk is mounted to be copied from; made by ``GuestSetUp/common``.
+    static let payloadMount = "/run/vmtest/payload"
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(

@@ -108,7 +108,8 @@ struct WarmStarter {
             hypervisor: connectURI ?? "embedded",
             hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "",
             domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
-            seed: options.warmSeed?.identity ?? "", revision: WarmStateInputs.currentRevision)
+            seed: options.warmSeed?.identity ?? "", preparation: GuestSetUp.script(Self.preparation),
+            revision: WarmStateInputs.currentRevision)
         let saved =
             if let volumes {
                 await PoolWarmStates(storage: volumes.storage).state(for: inputs.key)
@@ -225,11 +226,8 @@ struct WarmStarter {
                         guard warmed.succeeded else { throw GuestStepError(step: "the profile's warmUp (\(warmUp))", result: warmed) }
                     }
                 }
-                // The ISO 9660 driver a run's payload disk needs is loaded once here, not
-                // by every restored run (modprobe took 1.8 s of a warm run under TCG).
-                // Then everything the guest buffered reaches the frozen layer: its memory
-                // and its disk agree whatever the host's cache does.
-                _ = try await console.shell.run("modprobe -q isofs 2>/dev/null; sync", timeout: .seconds(120))
+                let prepared = try await console.shell.run(GuestSetUp.script(Self.preparation), timeout: .seconds(120))
+                guard prepared.succeeded else { throw GuestStepError(step: "preparing the guest to be saved", result: prepared) }
             } catch {
                 await console.close()
                 throw error
@@ -245,6 +243,13 @@ struct WarmStarter {
             throw error
         }
     }
+
+    /// What a guest is given before its save, after its boot: what every run's guest
+    /// needs (``GuestSetUp/common``); the ISO 9660 driver a run's payload disk needs
+    /// (modprobe took 1.8 s of a warm run under TCG); then everything the guest buffered
+    /// written to the frozen layer, so its memory and its disk agree whatever the host's
+    /// cache does. Part of the saved state's key.
+    static let preparation = GuestSetUp.common + ["modprobe -q isofs 2>/dev/null || true", "sync"]
 
     /// Restores `state` as this run's guest: its own copy of the state under the run's
     /// name, its own overlay. Returns the domain and the definition it runs with.
