@@ -44,10 +44,11 @@ import Testing
 
         // What the launcher attaches changes the disks, port and log, never a decision.
         var options = LaunchOptions(seed: URL(fileURLWithPath: "/run/R/seed.iso"), sshForwardPort: 40022)
-        options.extraDisks = [URL(fileURLWithPath: "/tmp/payload.iso")]
+        options.payload = URL(fileURLWithPath: "/tmp/payload.tar")
         options.consoleLog = URL(fileURLWithPath: "/results/console.log")
         let attached = plan.definition(attaching: options)
-        #expect(attached.disks.map(\.path) == ["/state/runs/R/overlay.qcow2", "/run/R/seed.iso", "/tmp/payload.iso"])
+        #expect(attached.disks.map(\.path) == ["/state/runs/R/overlay.qcow2", "/run/R/seed.iso", "/tmp/payload.tar"])
+        #expect(attached.disks.map(\.kind) == [.qcow2Overlay, .readOnlyImage, .payload])
         #expect(attached.sshForwardPort == 40022 && attached.consoleLog == "/results/console.log")
         #expect(attached.memoryMiB == plan.definition.memoryMiB && attached.cpus == 1 && attached.cpuTune == plan.definition.cpuTune)
     }

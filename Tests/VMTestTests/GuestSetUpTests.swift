@@ -49,9 +49,10 @@ import Testing
             hostPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc'def\n-----END OPENSSH PRIVATE KEY-----\n")
         let snippets =
             [
-                WarmStarter.refreshCommand(now: Date(), entropy: [1, 2], payload: true),
+                WarmStarter.refreshCommand(now: Date(), entropy: [1, 2]),
                 keys.installCommand,
-            ] + WarmStarter.preparation + PackageTestRunner.payloadCopy(repositoryFile: true)
+                PayloadDisk.unpackCommand(into: PackageTestRunner.guestDirectory, runID: "R"), PackageTestRunner.dnfRepositoryInstall,
+            ] + WarmStarter.preparation
         // -n parses without running: nothing on this machine is touched.
         #expect(try await Self.dash.run(["-n", "-c", GuestSetUp.script(snippets)]).isEmpty)
     }

@@ -49,7 +49,7 @@ import Testing
         #expect(
             definition.disks == [
                 .init(kind: .qcow2Overlay, path: "/o.qcow2"), .init(kind: .readOnlyImage, path: "/seed.iso"),
-                .init(kind: .readOnlyImage, path: "/slot.img"),
+                .init(kind: .payload, path: "/slot.img"),
             ])
         #expect(try Self.definition(runID: "A").withWarmDisks(disk: "/o", seed: nil, payload: "/s").disks.count == 2)
     }
@@ -75,18 +75,18 @@ import Testing
         }
     }
 
-    @Test func refreshSetsTheClockMixesEntropyAndFlushesOnlyForAPayload() {
+    @Test func refreshSetsTheClockAndMixesEntropy() {
         let now = Date(timeIntervalSince1970: 1_763_770_000.25)
-        let command = WarmStarter.refreshCommand(now: now, entropy: [0, 7, 255], payload: false)
+        let command = WarmStarter.refreshCommand(now: now, entropy: [0, 7, 255])
         #expect(command.contains("date -u -s @1763770000.250"))
         #expect(command.contains("printf '\\000\\007\\377' >/dev/urandom"), "octal escapes: dash's printf has no \\x")
         #expect(command.contains("0x5207"), "RNDRESEEDCRNG")
-        #expect(!command.contains("flushbufs"))
-        #expect(WarmStarter.refreshCommand(now: now, entropy: [], payload: true).contains("blockdev --flushbufs"))
+        #expect(!command.contains("flushbufs"), "the save flushed the payload slot")
+        #expect(WarmStarter.preparation.contains(PayloadDisk.flushCommand))
     }
 
     @Test func theRefreshCommandIsValidPOSIXShell() async throws {
-        let command = WarmStarter.refreshCommand(now: Date(), entropy: (0..<64).map { UInt8($0 * 4) }, payload: true)
+        let command = WarmStarter.refreshCommand(now: Date(), entropy: (0..<64).map { UInt8($0 * 4) })
         // -n parses without running: the host's clock and block devices stay untouched.
         let checked = try await ExternalTool("dash", debianPackage: "dash").run(["-n", "-c", command])
         #expect(checked.isEmpty)

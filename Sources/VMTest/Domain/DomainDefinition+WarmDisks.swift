@@ -8,7 +8,7 @@ extension DomainDefinition {
         definition.disks =
             [Disk(kind: .qcow2Overlay, path: disk)]
             + (seed.map { [Disk(kind: .readOnlyImage, path: $0)] } ?? [])
-            + [Disk(kind: .readOnlyImage, path: payload)]
+            + [Disk(kind: .payload, path: payload)]
         return definition
     }
 }

@@ -58,8 +58,11 @@ public struct DomainDefinition: Sendable, Hashable {
     public struct Disk: Sendable, Hashable {
         public enum Kind: Sendable, Hashable {
             case qcow2Overlay
-            /// A read-only raw image: the cloud-init seed, or the payload of a console-only run.
+            /// A read-only raw image: the cloud-init seed.
             case readOnlyImage
+            /// The files of a console-only run: a read-only raw image the guest finds by its
+            /// serial number (``PayloadDisk``).
+            case payload
         }
 
         public var kind: Kind

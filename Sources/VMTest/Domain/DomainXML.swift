@@ -72,13 +72,14 @@ public enum DomainXML {
                 xml.element("target", ["dev": "vd" + String(UnicodeScalar(UInt8(97 + index))), "bus": "virtio"])
                 xml.element("address", ["type": "virtio-mmio"])
                 xml.close("disk")
-            case .readOnlyImage:
+            case .readOnlyImage, .payload:
                 // The virt machine has no IDE or AHCI; a read-only virtio disk carries
                 // the cloud-init seed just as well (blkid finds its `cidata` label).
                 xml.open("disk", ["type": "file", "device": "disk"])
                 xml.element("driver", ["name": "qemu", "type": "raw"])
                 xml.element("source", ["file": disk.path])
                 xml.element("target", ["dev": "vd" + String(UnicodeScalar(UInt8(97 + index))), "bus": "virtio"])
+                if disk.kind == .payload { xml.element("serial", text: PayloadDisk.serial) }
                 xml.element("readonly")
                 xml.element("address", ["type": "virtio-mmio"])
                 xml.close("disk")

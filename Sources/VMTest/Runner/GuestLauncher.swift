@@ -233,8 +233,7 @@ public struct GuestLauncher: Sendable {
                 let deadline = ContinuousClock.now + timeout
                 try await phases.timed("set-up", "the restored guest's clock and random numbers, and the run's own set-up") {
                     try await shell.waitUntilReattached(timeout: deadline - .now)
-                    let refresh = WarmStarter.refreshCommand(
-                        now: Date(), entropy: (0..<32).map { _ in UInt8.random(in: 0...255) }, payload: !options.extraDisks.isEmpty)
+                    let refresh = WarmStarter.refreshCommand(now: Date(), entropy: (0..<32).map { _ in UInt8.random(in: 0...255) })
                     try await Self.setUp(shell, [refresh] + options.setUp.snippets(for: start), timeout: deadline - .now)
                 }
             } else {

@@ -52,11 +52,11 @@ public struct GuestPlan: Sendable {
     }
 
     /// The domain with the run's own files attached: the seed after the overlay, then
-    /// the payload disks, the forwarded port and where the console log goes.
+    /// the payload disk, the forwarded port and where the console log goes.
     func definition(attaching options: LaunchOptions) -> DomainDefinition {
         var definition = definition
         if let seed = options.seed { definition.disks.append(.init(kind: .readOnlyImage, path: seed.path)) }
-        definition.disks += options.extraDisks.map { .init(kind: .readOnlyImage, path: $0.path) }
+        if let payload = options.payload { definition.disks.append(.init(kind: .payload, path: payload.path)) }
         definition.sshForwardPort = options.sshForwardPort
         if let log = options.consoleLog { definition.consoleLog = log.path }
         return definition

@@ -3,12 +3,10 @@
 /// console round trip as its refresh: under TCG each round trip costs a few tenths of a
 /// second, and each process the command starts about 50 ms.
 public struct GuestSetUp: Sendable, Hashable {
-    /// vmtest's own files and folders, the same for every run: the reboot helpers and the
-    /// payload disk's mount point. A saved guest was given them before its save
+    /// vmtest's own files and folders, the same for every run: the reboot helpers, in the
+    /// run folder they make. A saved guest was given them before its save
     /// (``WarmStarter/preparation``), so only a booted guest runs them, before the rest.
-    static let common = [
-        TestReboots.installHelpers(in: PackageTestRunner.guestDirectory), "mkdir -p \(PackageTestRunner.payloadMount)",
-    ]
+    static let common = [TestReboots.installHelpers(in: PackageTestRunner.guestDirectory)]
 
     /// Shell snippets every guest of the run runs, in order.
     public var always: [String] = []

@@ -12,8 +12,8 @@ public struct LaunchOptions: Sendable {
     public var seed: URL?
     /// Forward this port on 127.0.0.1 to the guest's port 22.
     public var sshForwardPort: Int?
-    /// More read-only disks (raw images), after the seed.
-    public var extraDisks: [URL] = []
+    /// The run's files on a disk of their own (``PayloadDisk``), after the seed.
+    public var payload: URL?
     /// Where the serial console's whole output goes; by default into the run directory,
     /// which teardown deletes.
     public var consoleLog: URL?

@@ -343,15 +343,13 @@ public struct PackageTestRunner: Sendable {
                 try FileManager.default.copyItem(
                     at: script, to: scratch.appendingPathComponent("content/tests/\(script.lastPathComponent)"))
             }
-            let image = scratch.appendingPathComponent("payload.iso")
-            try await ISOImage.write(from: scratch.appendingPathComponent("content"), label: Self.payloadLabel, to: image)
-            options.extraDisks.append(image)
-        }
-
-        // Over the console the payload disk's files, with the repository's dnf file; the
-        // reboot helpers either way, all sent with the guest's first command.
-        if filesOnPayloadDisk {
-            options.setUp.always = Self.payloadCopy(repositoryFile: Self.hasDNFRepository(content))
+            let image = scratch.appendingPathComponent("payload.tar")
+            try await PayloadDisk.write(from: content, runID: prepared.runID, to: image)
+            options.payload = image
+            // Unpacked with the guest's first command, and the repository's dnf file put in place.
+            options.setUp.always =
+                [PayloadDisk.unpackCommand(into: Self.guestDirectory, runID: prepared.runID)]
+                + (Self.hasDNFRepository(content) ? [Self.dnfRepositoryInstall] : [])
         }
 
         // Cloud-init guests get a seed (with a fresh SSH key) and a forwarded port.
@@ -460,7 +458,7 @@ public struct PackageTestRunner: Sendable {
 
     /// Copies the run's files into the guest over SSH: RPMs to the guest directory, tests
     /// to its `tests/`, the repository to its `repo/` (a console-only guest has them on its
-    /// payload disk instead: ``payloadCopy(repositoryFile:)``).
+    /// payload disk instead: ``PayloadDisk``).
     private func copy(_ prepared: PreparedRun, over ssh: SSHChannel, content: URL) async throws {
         let directory = Self.guestDirectory
         let made = try await ssh.run("mkdir -p \(directory)/tests", timeout: prepared.testTimeout)
@@ -486,15 +484,6 @@ public struct PackageTestRunner: Sendable {
         }
     }
 
-    /// The set-up snippets that copy the payload disk's files into the guest's run folder
-    /// (and the dnf repository file, when the run serves one) over the console.
-    static func payloadCopy(repositoryFile: Bool) -> [String] {
-        let directory = guestDirectory
-        // The disk stays mounted: the guest is thrown away, and an umount costs a process.
-        return ["mount -r LABEL=\(payloadLabel) \(payloadMount)", "cp -a \(payloadMount)/. \(directory)/"]
-            + (repositoryFile ? [dnfRepositoryInstall] : [])
-    }
-
     /// dnf and yum both read /etc/yum.repos.d.
     static let dnfRepositoryInstall =
         "mkdir -p /etc/yum.repos.d && cp \(guestDirectory)/repo/\(ServedRepository.dnfRepositoryFile) /etc/yum.repos.d/"
@@ -503,9 +492,6 @@ public struct PackageTestRunner: Sendable {
         FileManager.default.fileExists(atPath: content.appendingPathComponent("repo/\(ServedRepository.dnfRepositoryFile)").path)
     }
 
-    static let payloadLabel = "VMTEST_PAYLOAD"
-    /// Where the payload disk is mounted to be copied from; made by ``GuestSetUp/common``.
-    static let payloadMount = "/run/vmtest/payload"
     static let guestDirectory = "/var/tmp/vmtest"
 
     private func runTests(

@@ -78,10 +78,7 @@ struct WarmStarter {
         if options.seed != nil, options.warmSeed == nil {
             return .unavailable(reason: "the run's cloud-init seed has no reusable form to save a guest with")
         }
-        if options.extraDisks.count > 1 {
-            return .unavailable(reason: "a saved guest has one payload disk and this run brings \(options.extraDisks.count)")
-        }
-        if let payload = options.extraDisks.first {
+        if let payload = options.payload {
             let size = (try? FileManager.default.attributesOfItem(atPath: payload.path)[.size] as? UInt64) ?? 0
             if size > WarmState.payloadSlotBytes {
                 return .unavailable(reason: "the payload (\(size >> 20) MiB) is larger than a saved guest's payload disk")
@@ -245,11 +242,11 @@ struct WarmStarter {
     }
 
     /// What a guest is given before its save, after its boot: what every run's guest
-    /// needs (``GuestSetUp/common``); the ISO 9660 driver a run's payload disk needs
-    /// (modprobe took 1.8 s of a warm run under TCG); then everything the guest buffered
-    /// written to the frozen layer, so its memory and its disk agree whatever the host's
-    /// cache does. Part of the saved state's key.
-    static let preparation = GuestSetUp.common + ["modprobe -q isofs 2>/dev/null || true", "sync"]
+    /// needs (``GuestSetUp/common``); the payload slot dropped from its block cache, where
+    /// a run's payload takes the slot's place (``PayloadDisk``); then everything the guest
+    /// buffered written to the frozen layer, so its memory and its disk agree whatever the
+    /// host's cache does. Part of the saved state's key.
+    static let preparation = GuestSetUp.common + [PayloadDisk.flushCommand, "sync"]
 
     /// Restores `state` as this run's guest: its own copy of the state under the run's
     /// name, its own overlay. Returns the domain and the definition it runs with.
@@ -258,7 +255,7 @@ struct WarmStarter {
         let overlay = runDirectory.appendingPathComponent("overlay.qcow2")
         try await Overlay.create(at: overlay, over: state.frozenDisk.path)
         var payload = state.payloadSlot
-        if let extra = options.extraDisks.first {
+        if let extra = options.payload {
             try Self.pad(extra, to: WarmState.payloadSlotBytes)
             payload = extra
         }
@@ -291,7 +288,7 @@ struct WarmStarter {
         let own = RunVolumes.prefix(runID: plan.runID)
         let overlay = try await volumes.overlay(named: own + "overlay.qcow2", over: frozen)
         var payload = state.payloadSlot.path
-        if let extra = options.extraDisks.first {
+        if let extra = options.payload {
             payload = try await volumes.upload(extra, as: own + "payload.img", bytes: WarmState.payloadSlotBytes).path()
         }
         var definition = try await volumes.stageBootFilesAndConsoleLog(
@@ -346,31 +343,20 @@ struct WarmStarter {
         "timeout \(limitSeconds) systemctl is-system-running --wait >/dev/null 2>&1; [ $? != 124 ]"
     }
 
-    /// Brings a restored guest up to date: its clock (stopped at the save), its random
-    /// number generator (every restore would otherwise draw the same numbers), and
-    /// the block cache of the payload disk (the slot it saw was empty). A snippet of the
-    /// guest's set-up (``GuestSetUp``), which waits for the reseed it leaves running.
-    static func refreshCommand(now: Date, entropy: [UInt8], payload: Bool) -> String {
+    /// Brings a restored guest up to date: its clock (stopped at the save) and its random
+    /// number generator (every restore would otherwise draw the same numbers). A snippet
+    /// of the guest's set-up (``GuestSetUp``), which waits for the reseed it leaves running.
+    static func refreshCommand(now: Date, entropy: [UInt8]) -> String {
         let seconds = String(format: "%.3f", now.timeIntervalSince1970)
         // printf is a shell builtin: no process needed.
         let bytes = PrintfFormat.format(entropy)
-        var steps = [
-            "date -u -s @\(seconds) >/dev/null",
+        return [
             "printf '\(bytes)' >/dev/urandom",
             // RNDRESEEDCRNG: reseed from the pool just mixed into now, not within a minute.
             // Perl takes 0.2 s to start under TCG: it runs beside the rest of the set-up.
             "{ perl -e 'open(my $f, \">\", \"/dev/urandom\") or die; ioctl($f, 0x5207, 0) or die' 2>/dev/null || true; } &",
-        ]
-        if payload {
-            // Drop what the guest cached of the empty slot, with one process (the shell
-            // itself reads /proc/mounts); a disk mounted whole keeps its cache.
-            steps.append(
-                "mounted=' '; while read -r device rest; do mounted=\"$mounted$device \"; done </proc/mounts; "
-                    + "disks=; for d in /dev/vd?; do case \"$mounted\" in *\" $d \"*) ;; *) disks=\"$disks $d\" ;; esac; done; "
-                    + "[ -z \"$disks\" ] || blockdev --flushbufs $disks"
-            )
-        }
-        return steps.joined(separator: "\n")
+            "date -u -s @\(seconds) >/dev/null",
+        ].joined(separator: "\n")
     }
 
     /// The domain as saved, with run-specific names, paths and ports blanked.

@@ -66,7 +66,7 @@ final class RunVolumes: Sendable {
                         sha256: image.diskSHA256, file: URL(fileURLWithPath: image.disk), reporter: self.reporter)
                     return try await self.overlay(named: Self.prefix(runID: self.runID) + "overlay.qcow2", over: base).path()
                 }
-            case .readOnlyImage:
+            case .readOnlyImage, .payload:
                 staged.disks[index].path = try await once(disk.path) {
                     let file = URL(fileURLWithPath: disk.path)
                     return try await self.upload(file, as: Self.prefix(runID: self.runID) + "disk\(index)-\(file.lastPathComponent)").path()
