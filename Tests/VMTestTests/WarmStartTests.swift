@@ -22,7 +22,7 @@ import Testing
     @Test func runsDifferingOnlyInNamesPathsAndPortsShareAShape() throws {
         let first = try Self.definition(runID: "A", port: 40000)
         var second = try Self.definition(runID: "B", port: 40001)
-        second.disks.append(.init(kind: .readOnlyImage, path: "/tmp/payload.iso"))
+        second.disks.append(.init(kind: .payload, path: "/tmp/payload.tar"))
         second.consoleLog = "/results/console.log"
         second.uuid = UUID()
         #expect(
