@@ -5,8 +5,6 @@ import Testing
 
 /// The listing of a package's installed tests, run by dash as the guest's shell would.
 @Suite struct InstalledTestsTests {
-    static let dash = ExternalTool("dash", debianPackage: "dash")
-
     static func write(_ text: String, to path: String, in folder: URL) throws {
         let file = folder.appendingPathComponent(path)
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -23,14 +21,16 @@ import Testing
         try Self.write("Exec=/bin/true\n", to: "other/d.test", in: folder)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("pkg/e.test"), withIntermediateDirectories: true)
 
-        let listing = try await Self.dash.run(["-c", InstalledTests.listCommand(package: "pkg", folder: folder.path)])
+        let listing = try await GuestSetUpTests.dash.run(["-c", InstalledTests.listCommand(package: "pkg", folder: folder.path)])
         let tests = InstalledTests.parse(listing, package: "pkg")
         #expect(tests.map(\.name) == ["pkg/a.test", "pkg/c.test"])
         #expect(tests.map(\.command) == ["/usr/libexec/a --check  'two words'", "\t/usr/libexec/c"])
     }
 
     @Test func aPackageWithoutInstalledTestsListsNoneAndSucceeds() async throws {
-        let listing = try await Self.dash.run(["-c", InstalledTests.listCommand(package: "no such package", folder: "/nonexistent")])
+        let listing = try await GuestSetUpTests.dash.run([
+            "-c", InstalledTests.listCommand(package: "no such package", folder: "/nonexistent"),
+        ])
         #expect(InstalledTests.parse(listing, package: "no such package").isEmpty)
     }
 }

@@ -6,8 +6,6 @@ import Testing
 /// The payload disk, written as a run writes it and unpacked by the guest's own snippet,
 /// run by dash against a stand-in /sys/block and /dev (a guest's tar, or only GNU cpio).
 @Suite struct PayloadDiskTests {
-    static let dash = ExternalTool("dash", debianPackage: "dash")
-
     /// A guest's disks under `folder`: vda with an empty serial, vdb the payload slot
     /// holding `disk`, vdc without a serial at all.
     static func guest(in folder: URL, disk: Data) throws {
@@ -28,7 +26,7 @@ import Testing
     static func run(_ command: String, in folder: URL, path: String? = nil) async throws -> FinishedTool {
         let moved = command.replacingOccurrences(of: "/sys/block/", with: "\(folder.path)/sys/block/")
             .replacingOccurrences(of: "payload=/dev/", with: "payload=\(folder.path)/dev/")
-        return try await dash.finish(["-c", "set -e\n" + moved], environment: path.map { ["PATH": $0] } ?? [:])
+        return try await GuestSetUpTests.dash.finish(["-c", "set -e\n" + moved], environment: path.map { ["PATH": $0] } ?? [:])
     }
 
     static func payload(runID: String, in folder: URL) async throws -> Data {
@@ -43,15 +41,9 @@ import Testing
         return try Data(contentsOf: image)
     }
 
-    static func folder() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-payload-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder
-    }
-
     /// With tar, and with only cpio on the PATH (as on a CentOS 7 image without tar).
     @Test(arguments: ["tar", "cpio"]) func theRunsFilesArriveWithTheirModes(unpacker: String) async throws {
-        let folder = try Self.folder()
+        let folder = try GuestSetUpTests.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         try Self.guest(in: folder, disk: try await Self.payload(runID: "R1", in: folder))
         var path: String?
@@ -72,7 +64,7 @@ import Testing
     }
 
     @Test func aSlotOfZerosAnotherRunsPayloadOrNoPayloadDiskFailsSayingSo() async throws {
-        let folder = try Self.folder()
+        let folder = try GuestSetUpTests.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let into = folder.appendingPathComponent("run-folder").path
 

@@ -33,7 +33,7 @@ import Testing
 
         let profile = try ProfileLoaderTests.catalog.load(name)
         let script = "PATH=\(folder.path):$PATH\n" + profile.install.replacingOccurrences(of: "{packages}", with: packages)
-        let finished = try await ExternalTool("dash", debianPackage: "dash").finish(["-c", script])
+        let finished = try await GuestSetUpTests.dash.finish(["-c", script])
         let called = (try? String(contentsOf: calls, encoding: .utf8)) ?? ""
         return Outcome(
             status: finished.exitStatus, standardOutput: finished.standardOutput, standardError: finished.standardError,

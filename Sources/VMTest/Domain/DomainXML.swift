@@ -74,7 +74,8 @@ public enum DomainXML {
                 xml.close("disk")
             case .readOnlyImage, .payload:
                 // The virt machine has no IDE or AHCI; a read-only virtio disk carries
-                // the cloud-init seed just as well (blkid finds its `cidata` label).
+                // the cloud-init seed just as well (blkid finds its `cidata` label), and
+                // the payload, which the guest finds by its serial number.
                 xml.open("disk", ["type": "file", "device": "disk"])
                 xml.element("driver", ["name": "qemu", "type": "raw"])
                 xml.element("source", ["file": disk.path])
