@@ -5,4 +5,5 @@
 #include "kvm.h"
 #include "terminal.h"
 #include "process.h"
+#include "random.h"
 #endif

@@ -7,40 +7,8 @@ import Testing
 /// retyped capability id (34, x86's KVM_CAP_SET_BOOT_CPU_ID, asked instead of 93) would have failed.
 @Suite struct KVMHeaderTests {
     @Test func numbersMatchTheHeader() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-kvm-header-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("kvm.c")
-        try """
-        #include <stdio.h>
-        #include <linux/kvm.h>
-        int main(void) {
-            printf("KVM_CAP_ARM_EL1_32BIT %d\\n", KVM_CAP_ARM_EL1_32BIT);
-            printf("KVM_CHECK_EXTENSION %lu\\n", (unsigned long)KVM_CHECK_EXTENSION);
-            printf("KVM_CREATE_VM %lu\\n", (unsigned long)KVM_CREATE_VM);
-            printf("KVM_CREATE_VCPU %lu\\n", (unsigned long)KVM_CREATE_VCPU);
-            return 0;
-        }
-        """.write(to: source, atomically: true, encoding: .utf8)
-        let binary = directory.appendingPathComponent("kvm")
-        let compile = Process()
-        compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compile.arguments = ["cc", "-o", binary.path, source.path]
-        try compile.run()
-        compile.waitUntilExit()
-        try #require(compile.terminationStatus == 0)
-        let run = Process()
-        run.executableURL = binary
-        let output = Pipe()
-        run.standardOutput = output
-        try run.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        run.waitUntilExit()
-        var header: [String: UInt] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            header[String(parts[0])] = UInt(parts[1])
-        }
+        let names = ["KVM_CAP_ARM_EL1_32BIT", "KVM_CHECK_EXTENSION", "KVM_CREATE_VM", "KVM_CREATE_VCPU"]
+        let header = try CHeaderValues.read(names, from: "linux/kvm.h")
         #expect(header["KVM_CAP_ARM_EL1_32BIT"] == UInt(KVMDevice.capabilityARMEL1_32Bit))
         #expect(KVMDevice.capabilityARMEL1_32Bit == 93)
         for (name, value) in KVMDevice.requests {

@@ -354,7 +354,7 @@ struct WarmStarter {
             "printf '\(bytes)' >/dev/urandom",
             // RNDRESEEDCRNG: reseed from the pool just mixed into now, not within a minute.
             // Perl takes 0.2 s to start under TCG: it runs beside the rest of the set-up.
-            "{ perl -e 'open(my $f, \">\", \"/dev/urandom\") or die; ioctl($f, 0x5207, 0) or die' 2>/dev/null || true; } &",
+            "{ perl -e 'open(my $f, \">\", \"/dev/urandom\") or die; ioctl($f, \(LinuxRandomDevice.reseedRequest), 0) or die' 2>/dev/null || true; } &",
             "date -u -s @\(seconds) >/dev/null",
         ].joined(separator: "\n")
     }
