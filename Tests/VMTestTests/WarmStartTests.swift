@@ -174,4 +174,35 @@ import Testing
         store.remove(Self.inputs.key)
         #expect(store.list().isEmpty)
     }
+
+    /// A state no run saved or restored for two weeks is removed when another is saved;
+    /// a restore counts as a use, and the state just saved and scratch folders are left.
+    @Test func statesUnusedForTwoWeeksArePruned() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-prune-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var image = DomainXMLTests.image
+        image.directory = directory.path
+        let store = WarmStateStore(image: image)
+        let now = Date()
+        let day: TimeInterval = 86_400
+        let ages: [(String, TimeInterval)] = [
+            ("stale", 15 * day), ("recent", 13 * day), ("restored", 20 * day), ("just-saved", 30 * day), (".saving-1-cafe", 30 * day),
+        ]
+        for (key, age) in ages {
+            let folder = store.root.appendingPathComponent(key)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(repeating: 7, count: 64 << 10).write(to: folder.appendingPathComponent("state.save"))
+            try FileManager.default.setAttributes([.modificationDate: now - age], ofItemAtPath: folder.path)
+        }
+        let restored = WarmState(
+            key: "restored", directory: store.root.appendingPathComponent("restored").path, inputs: Self.inputs,
+            bakeSeconds: 30, saveSeconds: 2, bakedAt: now - 20 * day)
+        store.markRestored(restored, now: now - day)
+
+        let pruned = store.pruneUnused(keeping: "just-saved", now: now)
+        #expect(pruned.map(\.key) == ["stale"])
+        #expect(pruned.first.map { $0.bytes >= 64 << 10 } == true, "the space it took, as du counts it")
+        let left = try FileManager.default.contentsOfDirectory(atPath: store.root.path).sorted()
+        #expect(left == [".saving-1-cafe", "just-saved", "recent", "restored"])
+    }
 }

@@ -95,6 +95,36 @@ public struct WarmStateStore: Sendable {
         try? FileManager.default.removeItem(at: root.appendingPathComponent(key))
     }
 
+    /// How long a state is kept that no run saved or restored. A nightly restores its
+    /// states every night; a state left alone for two weeks was superseded (another QEMU,
+    /// libvirt, vmtest, profile or image saves under another key) or belongs to a profile
+    /// no longer run, and it holds its guest's memory on disk (174 MiB for a 1 GiB guest).
+    static let unusedLifetime: TimeInterval = 14 * 86_400
+
+    /// Notes that a run restores `state` now. A state's folder's modification time says
+    /// when it was last saved or restored: the one date ``pruneUnused(keeping:now:)`` reads.
+    func markRestored(_ state: WarmState, now: Date = Date()) {
+        try? FileManager.default.setAttributes([.modificationDate: now], ofItemAtPath: state.directory)
+    }
+
+    /// Removes every state not saved or restored within ``unusedLifetime`` before `now`,
+    /// except `keeping` (the state just saved); returns what it removed. A run that reads a
+    /// state's manifest just before its removal fails to restore it and boots cold.
+    func pruneUnused(keeping: String, now: Date = Date()) -> [PrunedState] {
+        let keys = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        var pruned: [PrunedState] = []
+        for key in keys.sorted() where !key.hasPrefix(".") && key != keeping {
+            let folder = root.appendingPathComponent(key)
+            guard let used = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.modificationDate] as? Date,
+                now.timeIntervalSince(used) > Self.unusedLifetime
+            else { continue }
+            let bytes = DiskUsage.allocatedBytes(under: folder)
+            guard (try? FileManager.default.removeItem(at: folder)) != nil else { continue }
+            pruned.append(PrunedState(key: key, lastUsed: used, bytes: bytes))
+        }
+        return pruned
+    }
+
     /// A folder to save a new state in; ``publish(_:from:)`` moves it into place.
     /// Folders left by dead processes are removed first.
     func scratch() throws -> URL {
@@ -120,4 +150,12 @@ public struct WarmStateStore: Sendable {
         }
         return state
     }
+}
+
+/// A saved state ``WarmStateStore/pruneUnused(keeping:now:)`` removed.
+struct PrunedState: Sendable, Hashable {
+    var key: String
+    var lastUsed: Date
+    /// The disk space it took (allocated, not apparent: its payload slot is sparse).
+    var bytes: UInt64
 }

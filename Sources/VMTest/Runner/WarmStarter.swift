@@ -136,7 +136,16 @@ struct WarmStarter {
             let state = WarmState(
                 key: inputs.key, directory: scratch.path, inputs: inputs,
                 bakeSeconds: (ContinuousClock.now - started).seconds, saveSeconds: saveSeconds, bakedAt: Date())
-            return try store.publish(state, from: scratch)
+            let published = try store.publish(state, from: scratch)
+            let pruned = store.pruneUnused(keeping: published.key)
+            if !pruned.isEmpty {
+                let mebibytes = pruned.reduce(0) { $0 + $1.bytes } >> 20
+                reporter.note(
+                    "removed \(pruned.count) saved guest state(s) of this image that no run had restored for"
+                        + " \(Int(WarmStateStore.unusedLifetime / 86_400)) days (\(mebibytes) MiB): \(pruned.map(\.key).joined(separator: ", "))"
+                )
+            }
+            return published
         } catch {
             try? FileManager.default.removeItem(at: scratch)
             throw error
@@ -252,6 +261,7 @@ struct WarmStarter {
     /// name, its own overlay. Returns the domain and the definition it runs with.
     func restore(_ state: WarmState) async throws -> (Domain, DomainDefinition) {
         if let volumes { return try await restoreInPool(state, volumes: volumes) }
+        WarmStateStore(image: image).markRestored(state)
         let overlay = runDirectory.appendingPathComponent("overlay.qcow2")
         try await Overlay.create(at: overlay, over: state.frozenDisk.path)
         var payload = state.payloadSlot
