@@ -35,6 +35,7 @@ let package = Package(
             name: "vmtest",
             dependencies: [
                 "VMTest",
+                "Libvirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -6,4 +6,5 @@
 #include "terminal.h"
 #include "process.h"
 #include "random.h"
+#include "malloc.h"
 #endif
