@@ -36,6 +36,7 @@ import Testing
 
     @Test(arguments: [
         "", "2026-12-02T07:25:22", "2026-12-02 07:25:22Z", "2026-13-02T07:25:22Z", "2026-12-02T24:00:00Z", "2026-1a-02T07:25:22Z",
+        "2026-02-29T07:25:22Z", "2026-04-31T07:25:22Z", "2026-12-02T07:25:60Z",
     ])
     func refusesOtherText(_ text: String) {
         #expect(UTCTimestamp(iso8601: text) == nil)

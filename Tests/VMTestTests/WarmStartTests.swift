@@ -89,7 +89,7 @@ import Testing
     @Test func theRefreshCommandIsValidPOSIXShell() async throws {
         let command = WarmStarter.refreshCommand(now: Date(), entropy: (0..<64).map { UInt8($0 * 4) })
         // -n parses without running: the host's clock and block devices stay untouched.
-        let checked = try await ExternalTool("dash", debianPackage: "dash").run(["-n", "-c", command])
+        let checked = try await GuestSetUpTests.dash.run(["-n", "-c", command])
         #expect(checked.isEmpty)
     }
 
@@ -104,7 +104,7 @@ import Testing
         try "#!/bin/sh\n\(systemctl)\n".write(to: fake, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         let started = ContinuousClock.now
-        let finished = try await ExternalTool("dash", debianPackage: "dash").finish(
+        let finished = try await GuestSetUpTests.dash.finish(
             ["-c", WarmStarter.settleCommand(limitSeconds: 1)],
             environment: ["PATH": "\(folder.path):/usr/bin:/bin"])
         #expect(finished.succeeded == settles)

@@ -334,14 +334,13 @@ public struct PackageTestRunner: Sendable {
             + [content.appendingPathComponent("repo")].filter { FileManager.default.fileExists(atPath: $0.path) }
         let filesOnPayloadDisk = prepared.channel == .serial && !files.isEmpty
         if filesOnPayloadDisk {
-            try FileManager.default.createDirectory(at: scratch.appendingPathComponent("content/tests"), withIntermediateDirectories: true)
+            let tests = content.appendingPathComponent("tests")
+            try FileManager.default.createDirectory(at: tests, withIntermediateDirectories: true)
             for package in prepared.packages {
-                try FileManager.default.copyItem(
-                    at: package.file, to: scratch.appendingPathComponent("content/\(package.file.lastPathComponent)"))
+                try FileManager.default.copyItem(at: package.file, to: content.appendingPathComponent(package.file.lastPathComponent))
             }
             for script in prepared.testScripts {
-                try FileManager.default.copyItem(
-                    at: script, to: scratch.appendingPathComponent("content/tests/\(script.lastPathComponent)"))
+                try FileManager.default.copyItem(at: script, to: tests.appendingPathComponent(script.lastPathComponent))
             }
             let image = scratch.appendingPathComponent("payload.tar")
             try await PayloadDisk.write(from: content, runID: prepared.runID, to: image)

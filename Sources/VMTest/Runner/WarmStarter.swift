@@ -105,7 +105,7 @@ struct WarmStarter {
             hypervisor: connectURI ?? "embedded",
             hostCPU: definition.accelerator.accelerator == .kvm ? host.cpu : "",
             domain: DomainXML.render(Self.shape(of: definition, seeded: options.warmSeed != nil)),
-            seed: options.warmSeed?.identity ?? "", preparation: GuestSetUp.script(Self.preparation),
+            seed: options.warmSeed?.identity ?? "", preparation: Self.preparationScript,
             revision: WarmStateInputs.currentRevision)
         let saved =
             if let volumes {
@@ -232,7 +232,7 @@ struct WarmStarter {
                         guard warmed.succeeded else { throw GuestStepError(step: "the profile's warmUp (\(warmUp))", result: warmed) }
                     }
                 }
-                let prepared = try await console.shell.run(GuestSetUp.script(Self.preparation), timeout: .seconds(120))
+                let prepared = try await console.shell.run(Self.preparationScript, timeout: .seconds(120))
                 guard prepared.succeeded else { throw GuestStepError(step: "preparing the guest to be saved", result: prepared) }
             } catch {
                 await console.close()
@@ -256,6 +256,8 @@ struct WarmStarter {
     /// buffered written to the frozen layer, so its memory and its disk agree whatever the
     /// host's cache does. Part of the saved state's key.
     static let preparation = GuestSetUp.common + [PayloadDisk.flushCommand, "sync"]
+    /// ``preparation`` as the guest runs it, and as the state's key holds it.
+    static let preparationScript = GuestSetUp.script(preparation)
 
     /// Restores `state` as this run's guest: its own copy of the state under the run's
     /// name, its own overlay. Returns the domain and the definition it runs with.

@@ -33,9 +33,11 @@ public struct UTCTimestamp: Sendable, Hashable {
         }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
             let minute = number(14..<16), let second = number(17..<19), (1...12).contains(month), (1...31).contains(day),
-            hour < 24, minute < 60, second < 61
+            hour < 24, minute < 60, second < 60
         else { return nil }
         (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+        // A day the month does not have (02-30) would name another day of the next month.
+        guard UTCTimestamp(date) == self else { return nil }
     }
 
     var date: Date {
