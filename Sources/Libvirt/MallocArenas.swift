@@ -9,7 +9,8 @@ internal import CLibvirt
 /// at `--parallel 8` peaked 2-3.5 MiB lower (51.4-53.5 against 54.5-55.5 MiB resident,
 /// five nights each way).
 public enum MallocArenas {
-    /// Caps the arenas at `count`; returns whether glibc took the setting.
+    /// Caps the arenas at `count`; returns whether glibc took the setting. Called first
+    /// thing in `main`: glibc fixes its limit for good once a process has nine arenas.
     @discardableResult
     public static func limit(to count: Int32) -> Bool {
         mallopt(M_ARENA_MAX, count) == 1
