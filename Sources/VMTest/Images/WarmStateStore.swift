@@ -120,7 +120,7 @@ public struct WarmStateStore: Sendable {
             else { continue }
             let bytes = DiskUsage.allocatedBytes(under: folder)
             guard (try? FileManager.default.removeItem(at: folder)) != nil else { continue }
-            pruned.append(PrunedState(key: key, lastUsed: used, bytes: bytes))
+            pruned.append(PrunedState(key: key, bytes: bytes))
         }
         return pruned
     }
@@ -155,7 +155,6 @@ public struct WarmStateStore: Sendable {
 /// A saved state ``WarmStateStore/pruneUnused(keeping:now:)`` removed.
 struct PrunedState: Sendable, Hashable {
     var key: String
-    var lastUsed: Date
     /// The disk space it took (allocated, not apparent: its payload slot is sparse).
     var bytes: UInt64
 }
