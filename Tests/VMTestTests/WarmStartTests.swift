@@ -143,12 +143,17 @@ import Testing
         #expect(other.identity != first.identity)
     }
 
-    @Test func aPublishedStateIsReadOnlyListedAndRemovable() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warm-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// The saved states of the test image, as if it lived in `directory`.
+    static func store(in directory: URL) -> WarmStateStore {
         var image = DomainXMLTests.image
         image.directory = directory.path
-        let store = WarmStateStore(image: image)
+        return WarmStateStore(image: image)
+    }
+
+    @Test func aPublishedStateIsReadOnlyListedAndRemovable() throws {
+        let directory = try GuestSetUpTests.folder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = Self.store(in: directory)
         let scratch = try store.scratch()
         #expect(try store.scratch() != scratch, "two saves in one process get folders of their own")
         let dead = store.root.appendingPathComponent(".saving-999999-deadbeef")
@@ -178,11 +183,9 @@ import Testing
     /// A state no run saved or restored for two weeks is removed when another is saved;
     /// a restore counts as a use, and the state just saved and scratch folders are left.
     @Test func statesUnusedForTwoWeeksArePruned() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-prune-\(UUID().uuidString)")
+        let directory = try GuestSetUpTests.folder()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var image = DomainXMLTests.image
-        image.directory = directory.path
-        let store = WarmStateStore(image: image)
+        let store = Self.store(in: directory)
         let now = Date()
         let day: TimeInterval = 86_400
         let ages: [(String, TimeInterval)] = [
