@@ -13,6 +13,9 @@ struct EmbeddedLibvirtRoot {
 
     var uri: String { "qemu:///embed?root=\(root.path)" }
 
+    /// libvirt's cache of what each QEMU binary can do, one file per binary.
+    var capabilities: URL { root.appendingPathComponent("cache/qemu/capabilities") }
+
     /// Creates the root with vmtest's `qemu.conf`, seeding the QEMU capability cache
     /// from earlier runs so the driver need not probe QEMU again (2.4 s measured here).
     static func prepare(at root: URL, sharedCapabilities: URL) throws -> EmbeddedLibvirtRoot {
@@ -25,10 +28,11 @@ struct EmbeddedLibvirtRoot {
         // libvirt reads etc/qemu.conf for the driver and etc/qemu/qemu.conf for some paths.
         try config.write(to: root.appendingPathComponent("etc/qemu.conf"), atomically: true, encoding: .utf8)
         try config.write(to: root.appendingPathComponent("etc/qemu/qemu.conf"), atomically: true, encoding: .utf8)
+        let prepared = EmbeddedLibvirtRoot(root: root)
         if fileManager.fileExists(atPath: sharedCapabilities.path) {
-            try? fileManager.copyItem(at: sharedCapabilities, to: root.appendingPathComponent("cache/qemu/capabilities"))
+            try? fileManager.copyItem(at: sharedCapabilities, to: prepared.capabilities)
         }
-        return EmbeddedLibvirtRoot(root: root)
+        return prepared
     }
 
     /// The longest root whose guests' QEMU monitor sockets,
@@ -37,16 +41,26 @@ struct EmbeddedLibvirtRoot {
     /// failed every guest start, with libvirt naming only the socket.
     static let longestRoot = 107 - "/lib/qemu/domain-9999-".utf8.count - 20 - "/monitor.sock".utf8.count
 
-    /// Keeps this root's capability cache for later runs if none is kept yet.
+    /// Keeps this root's capability cache for later processes wherever it differs from
+    /// the kept one: the last process's cache wins.
+    ///
+    /// libvirt takes a cache as current only if it was probed under the same libvirt, which
+    /// it dates by the newest of the libvirt modules loaded so far, and processes load
+    /// different ones before they read it: a warm run reads it with only the QEMU driver
+    /// loaded, a run that saves its guest probes again once it has loaded the file storage
+    /// module, and the two modules were installed a second apart. Keeping only the first
+    /// cache ever made, as vmtest did, left a save run's cache kept for good, and every warm
+    /// run after it probed QEMU again (0.35 s of each here).
     func shareCapabilities(to shared: URL) {
         let fileManager = FileManager.default
-        let own = root.appendingPathComponent("cache/qemu/capabilities")
-        guard !fileManager.fileExists(atPath: shared.path), fileManager.fileExists(atPath: own.path) else { return }
-        try? fileManager.createDirectory(at: shared.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let staging = shared.deletingLastPathComponent().appendingPathComponent(".capabilities-\(getpid())")
-        try? fileManager.removeItem(at: staging)
-        if (try? fileManager.copyItem(at: own, to: staging)) != nil {
-            if (try? fileManager.moveItem(at: staging, to: shared)) == nil { try? fileManager.removeItem(at: staging) }
+        guard let names = try? fileManager.contentsOfDirectory(atPath: capabilities.path) else { return }
+        try? fileManager.createDirectory(at: shared, withIntermediateDirectories: true)
+        // One file per QEMU binary, each replaced at once (an atomic write), so a process
+        // copying the folder meanwhile reads either cache whole.
+        for name in names where name.hasSuffix(".xml") {
+            guard let cache = try? Data(contentsOf: capabilities.appendingPathComponent(name)) else { continue }
+            let kept = shared.appendingPathComponent(name)
+            if (try? Data(contentsOf: kept)) != cache { try? cache.write(to: kept, options: .atomic) }
         }
     }
 
