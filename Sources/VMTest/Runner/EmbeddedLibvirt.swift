@@ -42,15 +42,15 @@ struct EmbeddedLibvirtRoot {
     static let longestRoot = 107 - "/lib/qemu/domain-9999-".utf8.count - 20 - "/monitor.sock".utf8.count
 
     /// Keeps this root's capability cache for later processes wherever it differs from
-    /// the kept one: the last process's cache wins.
+    /// the kept one. Called once libvirt has read or probed it, before any guest starts.
     ///
     /// libvirt takes a cache as current only if it was probed under the same libvirt, which
-    /// it dates by the newest of the libvirt modules loaded so far, and processes load
-    /// different ones before they read it: a warm run reads it with only the QEMU driver
-    /// loaded, a run that saves its guest probes again once it has loaded the file storage
-    /// module, and the two modules were installed a second apart. Keeping only the first
-    /// cache ever made, as vmtest did, left a save run's cache kept for good, and every warm
-    /// run after it probed QEMU again (0.35 s of each here).
+    /// it dates by the newest of the libvirt modules loaded so far. A guest's start loads
+    /// the file storage module, installed a second after the QEMU driver here, and the
+    /// next guest start then probes QEMU again: the cache before any guest starts is the
+    /// one every process reads first. vmtest used to keep the first cache a process ended
+    /// with, after its guests, for good; once a run had saved a guest, every warm run after
+    /// it probed QEMU again (0.35 s of each here).
     func shareCapabilities(to shared: URL) {
         let fileManager = FileManager.default
         guard let names = try? fileManager.contentsOfDirectory(atPath: capabilities.path) else { return }

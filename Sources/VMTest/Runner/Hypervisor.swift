@@ -83,6 +83,11 @@ public final class Hypervisor: Sendable {
         let root = embeddedRoot(for: getpid(), in: directories)
         let prepared = try EmbeddedLibvirtRoot.prepare(at: root, sharedCapabilities: sharedCapabilities(in: directories))
         let connection = try await Connection.open(uri: prepared.uri)
+        // The host's capabilities name the guests each QEMU can run, so libvirt reads (or
+        // probes) its QEMU capability cache to answer: the cache is then as every process
+        // first reads it, the one to keep (``EmbeddedLibvirtRoot/shareCapabilities(to:)``).
+        _ = try? await connection.capabilities()
+        prepared.shareCapabilities(to: sharedCapabilities(in: directories))
         return Hypervisor(connection: connection, uri: prepared.uri, requestedURI: nil, embeddedRoot: root, fileSharing: .shared)
     }
 
@@ -111,17 +116,10 @@ public final class Hypervisor: Sendable {
         directories.state.appendingPathComponent("libvirt-capabilities")
     }
 
-    /// Keeps the capability cache this process probed, for the next process.
-    func shareCapabilities(directories: Directories) {
-        guard let embeddedRoot else { return }
-        EmbeddedLibvirtRoot(root: embeddedRoot).shareCapabilities(to: Self.sharedCapabilities(in: directories))
-    }
-
     /// Removes this process's embedded root if no guest is left in it. Called when the
     /// command ends; a root left by a crashed process is removed by `vmtest clean`.
     public static func closeAll(directories: Directories) async {
         for hypervisor in await HypervisorCache.shared.removeAll() {
-            hypervisor.shareCapabilities(directories: directories)
             if let root = hypervisor.embeddedRoot, (try? await hypervisor.connection.domains().isEmpty) ?? false {
                 try? FileManager.default.removeItem(at: root)
             }
