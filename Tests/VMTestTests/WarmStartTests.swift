@@ -111,6 +111,29 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(20), "the limit stopped a boot that does not finish")
     }
 
+    /// A guest too slow to end the wait by itself (its `timeout` never fires) is not
+    /// settled once it has not answered in time, and its shell takes the next command: the
+    /// run saves it as it is instead of failing.
+    @Test func aGuestThatDoesNotAnswerTheSettleInTimeIsNotSettled() async throws {
+        let folder = try GuestSetUpTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (name, body) in [("systemctl", "exec sleep 30"), ("timeout", "shift; exec \"$@\"")] {
+            let fake = folder.appendingPathComponent(name)
+            try "#!/bin/sh\n\(body)\n".write(to: fake, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        }
+        let terminal = try PseudoTerminalShell(
+            script: "export PATH=\(folder.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
+        defer { terminal.terminate() }
+        let shell = GuestShell(transport: terminal, scratchDirectory: folder.appendingPathComponent("scratch").path)
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
+
+        let started = ContinuousClock.now
+        #expect(try await !WarmStarter.settle(shell, limit: .seconds(1), answerWithin: .seconds(3)))
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(try await shell.run("echo next", timeout: .seconds(20)).standardOutput == "next\n")
+    }
+
     @Test func aKVMStateIsTiedToTheHostCoreType() {
         let a72 =
             "processor\t: 0\nBogoMIPS\t: 250.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n\nprocessor\t: 1\nCPU part\t: 0xd08\n"

@@ -216,13 +216,10 @@ struct WarmStarter {
                 // to (33 s under TCG here; more than 120 s with seven guests on two cores, and
                 // more than 300 s nested in an emulated Arm host); one that does not finish in
                 // that time is saved as it is.
-                let settleLimit = Int(readyTimeout.components.seconds)
                 try await phases.timed("settle", "waiting for the guest's boot to finish before saving") {
-                    let settled = try await console.shell.run(
-                        Self.settleCommand(limitSeconds: settleLimit), timeout: readyTimeout + .seconds(60))
-                    if !settled.succeeded {
+                    if try await !Self.settle(console.shell, limit: readyTimeout, answerWithin: readyTimeout + .seconds(60)) {
                         reporter.note(
-                            "the guest's boot had not finished after \(settleLimit) s: saved as it was, so restored runs share its CPU with the rest of the boot"
+                            "the guest's boot had not finished after \(Int(readyTimeout.components.seconds)) s: saved as it was, so restored runs share its CPU with the rest of the boot"
                         )
                     }
                 }
@@ -351,6 +348,20 @@ struct WarmStarter {
 
     /// Succeeds once systemd has no start job left, whatever the state it ends in; fails
     /// after `limitSeconds`.
+    /// Waits at most `limit` for the guest's boot to finish; whether it did. A guest that
+    /// has not answered within `answerWithin` counts as not settled, as one whose own
+    /// `timeout` ended the wait does: nested in an emulated Arm host, a guest's 300 s took
+    /// more than 360 here, and the run failed where it would have saved the guest as it was.
+    /// The shell interrupts the command (``GuestShell/run(_:timeout:)``) and takes the next.
+    static func settle(_ shell: GuestShell, limit: Duration, answerWithin: Duration) async throws -> Bool {
+        do {
+            return try await shell.run(settleCommand(limitSeconds: Int(limit.components.seconds)), timeout: answerWithin).succeeded
+        } catch let error as GuestChannelError {
+            guard case .commandTimedOut = error.kind else { throw error }
+            return false
+        }
+    }
+
     static func settleCommand(limitSeconds: Int) -> String {
         "timeout \(limitSeconds) systemctl is-system-running --wait >/dev/null 2>&1; [ $? != 124 ]"
     }
