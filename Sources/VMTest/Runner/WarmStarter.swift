@@ -346,13 +346,12 @@ struct WarmStarter {
         Data("\n[vmtest: restored from saved state \(state.key) at \(UTCTimestamp(Date()).iso8601)]\n".utf8)
     }
 
-    /// Succeeds once systemd has no start job left, whatever the state it ends in; fails
-    /// after `limitSeconds`.
     /// Waits at most `limit` for the guest's boot to finish; whether it did. A guest that
     /// has not answered within `answerWithin` counts as not settled, as one whose own
-    /// `timeout` ended the wait does: nested in an emulated Arm host, a guest's 300 s took
-    /// more than 360 here, and the run failed where it would have saved the guest as it was.
-    /// The shell interrupts the command (``GuestShell/run(_:timeout:)``) and takes the next.
+    /// `timeout` ended the wait does: the wait is a best effort, and failing the run there
+    /// (as vmtest did, seen once nested in an emulated Arm host) left a slow guest unsaved.
+    /// The shell interrupts the command (``GuestShell/run(_:timeout:)``) and takes the next;
+    /// a guest that is broken rather than slow fails at the next step.
     static func settle(_ shell: GuestShell, limit: Duration, answerWithin: Duration) async throws -> Bool {
         do {
             return try await shell.run(settleCommand(limitSeconds: Int(limit.components.seconds)), timeout: answerWithin).succeeded
@@ -362,6 +361,8 @@ struct WarmStarter {
         }
     }
 
+    /// Succeeds once systemd has no start job left, whatever the state it ends in; fails
+    /// after `limitSeconds`.
     static func settleCommand(limitSeconds: Int) -> String {
         "timeout \(limitSeconds) systemctl is-system-running --wait >/dev/null 2>&1; [ $? != 124 ]"
     }
