@@ -207,14 +207,9 @@ import Testing
     static func shell(statusOutput: String, status: Int, log: String) async throws -> (GuestShell, PseudoTerminalShell, URL) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmtest-cloud-init-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let fake = directory.appendingPathComponent("cloud-init")
-        try "#!/bin/sh\nprintf '%s' '\(statusOutput)'\nexit \(status)\n".write(to: fake, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
         try log.write(to: directory.appendingPathComponent("cloud-init.log"), atomically: true, encoding: .utf8)
-        let terminal = try PseudoTerminalShell(
-            script: "export PATH=\(directory.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
-        let shell = GuestShell(transport: terminal, scratchDirectory: directory.appendingPathComponent("scratch").path)
-        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
+        let (shell, terminal) = try await PseudoTerminalShell.readyShell(
+            standIns: ["cloud-init": "printf '%s' '\(statusOutput)'\nexit \(status)"], in: directory)
         return (shell, terminal, directory)
     }
 

@@ -71,6 +71,20 @@ final class PseudoTerminalShell: ConsoleTransport, Sendable {
                 """)
     }
 
+    /// A ready guest shell whose commands named in `commands` are stand-ins: each a
+    /// `/bin/sh` script of the given body, in `folder`, first on the shell's PATH.
+    static func readyShell(standIns commands: [String: String], in folder: URL) async throws -> (GuestShell, PseudoTerminalShell) {
+        for (name, body) in commands {
+            let fake = folder.appendingPathComponent(name)
+            try "#!/bin/sh\n\(body)\n".write(to: fake, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        }
+        let terminal = try PseudoTerminalShell(script: "export PATH=\(folder.path):$PATH\nexec bash --rcfile \(rcFile) -i")
+        let shell = GuestShell(transport: terminal, scratchDirectory: folder.appendingPathComponent("scratch").path)
+        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
+        return (shell, terminal)
+    }
+
     /// bash start-up for the fixture: the channel quiets a guest's kernel with
     /// `dmesg -n 1`, which on this host would change the host's console log level.
     static let rcFile: String = {

@@ -117,16 +117,9 @@ import Testing
     @Test func aGuestThatDoesNotAnswerTheSettleInTimeIsNotSettled() async throws {
         let folder = try GuestSetUpTests.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        for (name, body) in [("systemctl", "exec sleep 30"), ("timeout", "shift; exec \"$@\"")] {
-            let fake = folder.appendingPathComponent(name)
-            try "#!/bin/sh\n\(body)\n".write(to: fake, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
-        }
-        let terminal = try PseudoTerminalShell(
-            script: "export PATH=\(folder.path):$PATH\nexec bash --rcfile \(PseudoTerminalShell.rcFile) -i")
+        let (shell, terminal) = try await PseudoTerminalShell.readyShell(
+            standIns: ["systemctl": "exec sleep 30", "timeout": "shift; exec \"$@\""], in: folder)
         defer { terminal.terminate() }
-        let shell = GuestShell(transport: terminal, scratchDirectory: folder.appendingPathComponent("scratch").path)
-        try await shell.waitUntilReady(login: .autologin, timeout: .seconds(60))
 
         let started = ContinuousClock.now
         #expect(try await !WarmStarter.settle(shell, limit: .seconds(1), answerWithin: .seconds(3)))
