@@ -7,4 +7,5 @@
 #include "process.h"
 #include "random.h"
 #include "malloc.h"
+#include "link.h"
 #endif

@@ -28,6 +28,7 @@ struct VMTestCommand: AsyncParsableCommand {
         // reporters handle, not a signal that kills the process before its guest is torn down.
         signal(SIGPIPE, SIG_IGN)
         MallocArenas.limit(to: 2)
+        RelocationTable.release()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
