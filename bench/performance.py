@@ -22,8 +22,8 @@ Each figure is measured --rounds times (default 3) and the median is judged. Und
 this 2-core machine the guest's own work is slow: the warm-run targets were set for it.
 
 Usage: bench/performance.py [--rounds N] [--image-build] [--emulated]
-       VMTEST_EXECUTABLE=path picks the vmtest to measure (default: a release build with
-       Swift's libraries linked in, as script/install makes, in .build-static).
+       VMTEST_EXECUTABLE=path picks the vmtest to measure (default: script/install's build,
+       installed in .build-static/installed).
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -41,12 +41,13 @@ def vmtest_executable():
     chosen = os.environ.get("VMTEST_EXECUTABLE")
     if chosen:
         return chosen
-    # Built as script/install builds what users run: release, Swift's libraries linked in.
-    build = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", os.path.join(ROOT, ".build-static")]
-    print("building vmtest (release, as script/install does) ...", file=sys.stderr)
-    subprocess.run(build + ["--product", "vmtest"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    folder = subprocess.run(build + ["--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
-    return os.path.join(folder, "vmtest")
+    # What users run: script/install's release build (Swift's libraries linked in, the code
+    # in its recorded order), installed beside its build folder.
+    scratch = os.path.join(ROOT, ".build-static")
+    print("installing vmtest (script/install) ...", file=sys.stderr)
+    subprocess.run([os.path.join(ROOT, "script", "install"), "--prefix", os.path.join(scratch, "installed"),
+                    "--scratch-path", scratch], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(scratch, "installed", "bin", "vmtest")
 
 
 VMTEST = None
