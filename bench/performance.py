@@ -45,8 +45,10 @@ def vmtest_executable():
     # in its recorded order), installed beside its build folder.
     scratch = os.path.join(ROOT, ".build-static")
     print("installing vmtest (script/install) ...", file=sys.stderr)
-    subprocess.run([os.path.join(ROOT, "script", "install"), "--prefix", os.path.join(scratch, "installed"),
-                    "--scratch-path", scratch], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([os.path.join(ROOT, "script", "install"), "--prefix", os.path.join(scratch, "installed"),
+                           "--scratch-path", scratch], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"script/install failed ({done.returncode}):\n{done.stderr[-2500:]}")
     return os.path.join(scratch, "installed", "bin", "vmtest")
 
 
