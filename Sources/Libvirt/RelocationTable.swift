@@ -9,7 +9,7 @@ internal import CLibvirt
 /// run's peak from 41.0 to 39.0 MiB (release build, five runs each). They are clean pages of
 /// the file, so touching them again would only read them back. It lives beside the libvirt
 /// wrappers because its C (`getauxval`, the ELF headers, `madvise`) comes through
-/// `CLibvirt`, like ``MallocArenas``'.
+/// `CLibvirt`, like ``MallocSettings``'.
 public enum RelocationTable {
     /// The whole pages of the executable's relocation table, as loaded.
     public static var pages: UnsafeRawBufferPointer? {

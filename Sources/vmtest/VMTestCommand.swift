@@ -27,7 +27,7 @@ struct VMTestCommand: AsyncParsableCommand {
         // A closed pipe on stdout or stderr (`vmtest run ... | head`) is a write error the
         // reporters handle, not a signal that kills the process before its guest is torn down.
         signal(SIGPIPE, SIG_IGN)
-        MallocArenas.limit(to: 2)
+        MallocSettings.apply()
         RelocationTable.release()
         do {
             var command = try parseAsRoot()
