@@ -28,7 +28,7 @@ struct VMTestCommand: AsyncParsableCommand {
         // reporters handle, not a signal that kills the process before its guest is torn down.
         signal(SIGPIPE, SIG_IGN)
         MallocSettings.apply()
-        RelocationTable.release()
+        LoaderData.release()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

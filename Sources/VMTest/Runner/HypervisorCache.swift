@@ -1,3 +1,5 @@
+import Libvirt
+
 /// The process's open hypervisors, one per URI (and one for the embedded driver).
 ///
 /// An actor rather than a lock, because opening a connection takes seconds (the QEMU
@@ -14,7 +16,12 @@ actor HypervisorCache {
     func hypervisor(for uri: String?, directories: Directories) async throws -> Hypervisor {
         let key = uri ?? "embedded"
         if let opening = hypervisors[key] { return try await opening.value }
-        let opening = Task { try await Hypervisor.open(uri: uri, directories: directories) }
+        let opening = Task {
+            let hypervisor = try await Hypervisor.open(uri: uri, directories: directories)
+            // libvirt loaded its driver modules to connect; the loader is done with their tables.
+            LoaderData.release()
+            return hypervisor
+        }
         hypervisors[key] = opening
         do {
             return try await opening.value
