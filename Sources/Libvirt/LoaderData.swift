@@ -75,11 +75,21 @@ public enum LoaderData {
 
     /// The first loadable segment's header of the object loaded at `base`, if an ELF header
     /// of this machine's kind is there and that segment maps the file's start at address 0.
-    private static func firstSegment(at base: Elf64_Addr) -> Elf64_Phdr? {
-        guard base != 0, let header = UnsafePointer<Elf64_Ehdr>(bitPattern: UInt(base))?.pointee,
+    /// An object whose first segment lies higher has nothing mapped at its base: the page is
+    /// asked about (`mincore`) before it is read, as are its program headers.
+    static func firstSegment(at base: Elf64_Addr) -> Elf64_Phdr? {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        func isMapped(_ address: UInt, _ count: Int) -> Bool {
+            let start = address / UInt(page) * UInt(page)
+            var residency = [UInt8](repeating: 0, count: (Int(address - start) + count + page - 1) / page)
+            return mincore(UnsafeMutableRawPointer(bitPattern: start), Int(address - start) + count, &residency) == 0
+        }
+        guard base != 0, isMapped(UInt(base), MemoryLayout<Elf64_Ehdr>.size),
+            let header = UnsafePointer<Elf64_Ehdr>(bitPattern: UInt(base))?.pointee,
             header.e_ident.0 == 0x7F, header.e_ident.1 == UInt8(ascii: "E"), header.e_ident.2 == UInt8(ascii: "L"),
             header.e_ident.3 == UInt8(ascii: "F"), header.e_ident.4 == UInt8(ELFCLASS64),
             header.e_phentsize == MemoryLayout<Elf64_Phdr>.stride,
+            isMapped(UInt(base) + UInt(header.e_phoff), Int(header.e_phnum) * MemoryLayout<Elf64_Phdr>.stride),
             let first = UnsafePointer<Elf64_Phdr>(bitPattern: UInt(base) + UInt(header.e_phoff))
         else { return nil }
         let segment = UnsafeBufferPointer(start: first, count: Int(header.e_phnum)).first { $0.p_type == PT_LOAD }

@@ -23,6 +23,20 @@ import Testing
         #expect(mappings.contains { $0.file.contains("/libvirt.so.0") })
     }
 
+    /// A base with nothing mapped there, or no ELF header, is passed over instead of read.
+    @Test func aBaseWithoutAnELFHeaderIsPassedOver() throws {
+        let size = pageSize
+        let page = try #require(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(page != MAP_FAILED)
+        let base = Elf64_Addr(UInt(bitPattern: page))
+        #expect(LoaderData.firstSegment(at: base) == nil, "zeros are no ELF header")
+        munmap(page, size)
+        #expect(LoaderData.firstSegment(at: base) == nil, "nothing is mapped there")
+        let libvirt = try #require(
+            LoaderData.librarySegments.first { try Self.mapping(holding: $0)?.file.contains("/libvirt.so.0") == true })
+        #expect(LoaderData.firstSegment(at: Elf64_Addr(UInt(bitPattern: libvirt.baseAddress))) != nil)
+    }
+
     @Test func releasedPagesAreNoLongerResident() throws {
         let all = try [#require(LoaderData.executableTables)] + LoaderData.librarySegments
         for pages in all { _ = pages.reduce(0 as UInt8) { $0 ^ $1 } }  // resident whatever happened before
