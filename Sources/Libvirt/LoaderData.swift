@@ -7,9 +7,9 @@ internal import CLibvirt
 /// yet their pages stay resident, counted in vmtest's memory for the whole run. They are
 /// clean pages of the files, so touching them again (a later `dlopen`, a lazily bound call)
 /// only reads them back. Given back, they lowered a warm run's peak from 41.0 to 39.0 MiB
-/// (the executable's relocations alone) and then from 38.5-38.8 to 36.5-36.8 MiB (its symbol
-/// tables and the libraries' tables too), and a 16-set night's from 41.6 to 39.3-39.4 MiB
-/// (release build, four warm runs and two nights each, in turn). It lives beside the
+/// (the executable's relocations alone) and then from 38.5-39.0 to 36.5-36.8 MiB (its symbol
+/// tables and the libraries' tables too), and a 16-set night's from 41.2-41.6 to 39.3-39.4 MiB
+/// (release build, eight warm runs and four nights each, in turn, in two series). It lives beside the
 /// libvirt wrappers because its C (the ELF headers, the loader's list of objects,
 /// `madvise`) comes through `CLibvirt`, like ``MallocSettings``'.
 public enum LoaderData {
@@ -67,7 +67,7 @@ public enum LoaderData {
             guard let name = current.l_name, name.pointee != 0, let segment = firstSegment(at: current.l_addr),
                 segment.p_flags == UInt32(PF_R)
             else { continue }
-            let start = UInt(current.l_addr) + UInt(segment.p_vaddr)
+            let start = UInt(current.l_addr)
             if let pages = wholePages(from: start, to: start + UInt(segment.p_filesz)) { segments.append(pages) }
         }
         return segments
@@ -78,11 +78,11 @@ public enum LoaderData {
     /// An object whose first segment lies higher has nothing mapped at its base: the page is
     /// asked about (`mincore`) before it is read, as are its program headers.
     static func firstSegment(at base: Elf64_Addr) -> Elf64_Phdr? {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         func isMapped(_ address: UInt, _ count: Int) -> Bool {
-            let start = address / UInt(page) * UInt(page)
-            var residency = [UInt8](repeating: 0, count: (Int(address - start) + count + page - 1) / page)
-            return mincore(UnsafeMutableRawPointer(bitPattern: start), Int(address - start) + count, &residency) == 0
+            let start = address / pageSize * pageSize
+            let length = Int(address - start) + count
+            var residency = [UInt8](repeating: 0, count: (length + Int(pageSize) - 1) / Int(pageSize))
+            return mincore(UnsafeMutableRawPointer(bitPattern: start), length, &residency) == 0
         }
         guard base != 0, isMapped(UInt(base), MemoryLayout<Elf64_Ehdr>.size),
             let header = UnsafePointer<Elf64_Ehdr>(bitPattern: UInt(base))?.pointee,
@@ -97,10 +97,11 @@ public enum LoaderData {
         return segment
     }
 
+    private static let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+
     private static func wholePages(from start: UInt, to end: UInt) -> UnsafeRawBufferPointer? {
-        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-        let first = (start + page - 1) / page * page
-        let last = end / page * page
+        let first = (start + pageSize - 1) / pageSize * pageSize
+        let last = end / pageSize * pageSize
         guard last > first else { return nil }
         return UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: first), count: Int(last - first))
     }
