@@ -67,6 +67,8 @@ public final class Connection: Sendable {
             guard let pointer = virConnectOpen(uri) else {
                 throw LibvirtError.last(from: "virConnectOpen")
             }
+            // libvirt loads its driver modules to connect; the loader is done with their tables.
+            LoaderData.release()
             let connection = Connection(pointer: pointer)
             connection.watchForClose()
             return connection

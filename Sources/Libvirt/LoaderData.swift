@@ -107,7 +107,8 @@ public enum LoaderData {
     }
 
     /// Gives the pages back to the kernel; returns how many bytes. Called first thing in
-    /// `main`, when the loader is done, and again once libvirt has loaded its driver modules.
+    /// `main`, when the loader is done, and again by ``Connection/open(uri:)`` once libvirt
+    /// has loaded its driver modules.
     @discardableResult
     public static func release() -> Int {
         ([executableTables].compactMap { $0 } + librarySegments).reduce(0) { released, pages in

@@ -16,12 +16,7 @@ actor HypervisorCache {
     func hypervisor(for uri: String?, directories: Directories) async throws -> Hypervisor {
         let key = uri ?? "embedded"
         if let opening = hypervisors[key] { return try await opening.value }
-        let opening = Task {
-            let hypervisor = try await Hypervisor.open(uri: uri, directories: directories)
-            // libvirt loaded its driver modules to connect; the loader is done with their tables.
-            LoaderData.release()
-            return hypervisor
-        }
+        let opening = Task { try await Hypervisor.open(uri: uri, directories: directories) }
         hypervisors[key] = opening
         do {
             return try await opening.value
