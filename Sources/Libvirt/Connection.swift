@@ -45,9 +45,12 @@ public final class Connection: Sendable {
     let endedSubscriptions = Mutex<[Int32]>([])
     /// Who waits for the connection to close (``closed()``).
     let closeWatch = CloseWatch()
+    /// The folder of libvirt's embedded QEMU driver, whose QEMUs this process reaps.
+    let embeddedRoot: URL?
 
-    private init(pointer: OpaquePointer) {
+    private init(pointer: OpaquePointer, embeddedRoot: URL?) {
         self.pointer = pointer
+        self.embeddedRoot = embeddedRoot
     }
 
     /// Opens a read-write connection to any libvirt URI: `test:///default`,
@@ -61,7 +64,10 @@ public final class Connection: Sendable {
     public static func open(uri: String) async throws(LibvirtError) -> Connection {
         // The embedded driver's QEMUs are this process's to reap (``AdoptedDaemons``),
         // from the capabilities probe that opening may start.
-        if uri.hasPrefix("qemu:///embed") { _ = AdoptedDaemons.areReaped }
+        let embeddedRoot =
+            uri.hasPrefix("qemu:///embed")
+            ? URLComponents(string: uri)?.queryItems?.first { $0.name == "root" }?.value.map { URL(fileURLWithPath: $0) } : nil
+        if embeddedRoot != nil { _ = AdoptedDaemons.areReaped }
         return try await LibvirtWorkers.shared.run { () throws(LibvirtError) in
             try EventLoop.ensureRunning()
             guard let pointer = virConnectOpen(uri) else {
@@ -69,7 +75,7 @@ public final class Connection: Sendable {
             }
             // libvirt loads its driver modules to connect; the loader is done with their tables.
             LoaderData.release()
-            let connection = Connection(pointer: pointer)
+            let connection = Connection(pointer: pointer, embeddedRoot: embeddedRoot)
             connection.watchForClose()
             return connection
         }

@@ -1,7 +1,8 @@
 import Foundation
-import Libvirt
 import Synchronization
 import Testing
+
+@testable import Libvirt
 
 /// The real thing: QEMU started by libvirt's embedded driver (`qemu:///embed`), which
 /// needs no daemon and keeps all its state under a directory of our own.
@@ -18,6 +19,7 @@ struct EmbeddedQEMUTests {
             #expect(try await connection.capabilities().contains("armv7l"))
             try await consoleRoundTripAndLifecycle(connection, root: root)
             try await closingTheConsoleEndsItsByteStream(connection, root: root)
+            try await aQEMUEndedAheadOfItsDestroyIsReapedBeforeLibvirtSeesItGo(connection, root: root)
         }
     }
 
@@ -111,6 +113,32 @@ struct EmbeddedQEMUTests {
 
         #expect(try await domain.state().state == .running)
         try await domain.destroy()
+    }
+}
+
+extension EmbeddedQEMUTests {
+    /// ``EndingQEMU``: with its sockets held, QEMU ends and is reaped while libvirt still
+    /// counts the domain as active, so the destroy after it finds no process to wait for;
+    /// once the copies close, nothing of the domain is left.
+    func aQEMUEndedAheadOfItsDestroyIsReapedBeforeLibvirtSeesItGo(_ connection: Connection, root: URL) async throws {
+        let name = uniqueDomainName("vmtest-libvirt-ending")
+        let domain = try await connection.createDomain(xml: EmbeddedQEMU.domainXML(name: name, root: root))
+        defer { Task { [domain] in _ = try? await domain.destroyIfRunning() } }
+        let pidFile = root.appending(path: "run/qemu/\(name).pid")
+        let pid = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        let ending = try #require(EndingQEMU(pidFile: pidFile), "an adopted QEMU whose sockets this process may copy")
+        ending.end(within: .seconds(30))
+        #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "ended and reaped")
+        // QEMU said on its monitor that a signal shuts it down; its monitor has not closed.
+        let state = try await domain.state().state
+        #expect(state == .shuttingDown, "libvirt has not seen QEMU's monitor close: \(state)")
+        #expect(EndingQEMU(pidFile: pidFile) == nil, "nothing left to end")
+
+        try await domain.destroy()
+        ending.closeSockets()
+        #expect(try await connection.domain(named: name) == nil)
+        #expect(!FileManager.default.fileExists(atPath: pidFile.path))
     }
 }
 
