@@ -64,10 +64,10 @@ public final class Connection: Sendable {
     public static func open(uri: String) async throws(LibvirtError) -> Connection {
         // The embedded driver's QEMUs are this process's to reap (``AdoptedDaemons``),
         // from the capabilities probe that opening may start.
+        let embedded = uri.hasPrefix("qemu:///embed")
+        if embedded { _ = AdoptedDaemons.areReaped }
         let embeddedRoot =
-            uri.hasPrefix("qemu:///embed")
-            ? URLComponents(string: uri)?.queryItems?.first { $0.name == "root" }?.value.map { URL(fileURLWithPath: $0) } : nil
-        if embeddedRoot != nil { _ = AdoptedDaemons.areReaped }
+            embedded ? URLComponents(string: uri)?.queryItems?.first { $0.name == "root" }?.value.map { URL(fileURLWithPath: $0) } : nil
         return try await LibvirtWorkers.shared.run { () throws(LibvirtError) in
             try EventLoop.ensureRunning()
             guard let pointer = virConnectOpen(uri) else {

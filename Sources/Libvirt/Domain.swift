@@ -153,10 +153,11 @@ public final class Domain: Sendable {
     ///
     /// The corresponding libvirt function is `virDomainDestroy`.
     public func destroy() async throws(LibvirtError) {
-        let pidFile = connection.embeddedRoot?.appendingPathComponent("run/qemu/\(name).pid")
+        let root = connection.embeddedRoot
+        let name = self.name
         try await LibvirtWorkers.shared.run { [self] () throws(LibvirtError) in
             // Ended ahead of libvirt, an adopted QEMU is gone before libvirt looks for it.
-            let ending = pidFile.flatMap { EndingQEMU(pidFile: $0) }
+            let ending = root.flatMap { EndingQEMU(domainNamed: name, embeddedRoot: $0) }
             defer { ending?.closeSockets() }
             let ended = ending?.end(within: .seconds(2)) ?? false
             guard virDomainDestroy(pointer) == 0 else {

@@ -19,16 +19,22 @@ final class EndingQEMU {
     private let pidfd: Int32
     private var sockets: [Int32] = []
 
-    /// The QEMU whose PID `pidFile` holds, if it is this process's adopted child and its
-    /// sockets could be copied.
-    init?(pidFile: URL) {
-        guard AdoptedDaemons.areReaped, let text = try? String(contentsOf: pidFile, encoding: .utf8),
+    /// Where libvirt's embedded driver in `root` keeps the PID of domain `name`'s QEMU.
+    static func pidFile(domainNamed name: String, embeddedRoot root: URL) -> URL {
+        root.appendingPathComponent("run/qemu/\(name).pid")
+    }
+
+    /// The QEMU of domain `name` in the embedded driver's folder `root`, if it is this
+    /// process's adopted child and its sockets could be copied.
+    init?(domainNamed name: String, embeddedRoot root: URL) {
+        guard let text = try? String(contentsOf: Self.pidFile(domainNamed: name, embeddedRoot: root), encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return nil }
         pidfd = vmtest_pidfd_open(pid)
         guard pidfd >= 0 else { return nil }
         // The pidfd stands for the process it opened; this process being its parent says
-        // the PID was still QEMU's, not a later process's that took the number.
+        // the PID was still QEMU's, not a later process's that took the number, and that
+        // this process adopted it (``AdoptedDaemons``), so its reaper will reap it.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), ProcessStat(stat)?.parent == getpid(),
             let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
         else { return nil }

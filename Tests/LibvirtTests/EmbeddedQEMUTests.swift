@@ -39,11 +39,7 @@ struct EmbeddedQEMUTests {
         #expect(try await connection.domains().contains { $0.name == name })
         #expect(try await domain.xmlDescription().contains("<console type='pty'"))
 
-        let pidFile = root.appending(path: "run/qemu/\(name).pid")
-        let pid = try #require(
-            Int32(
-                String(contentsOf: pidFile, encoding: .utf8)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(try EmbeddedQEMU.pid(of: name, root: root))
         #expect(EmbeddedQEMU.isRunning(pid))
 
         let namespace = "https://example.org/vmtest/test"
@@ -124,16 +120,16 @@ extension EmbeddedQEMUTests {
         let name = uniqueDomainName("vmtest-libvirt-ending")
         let domain = try await connection.createDomain(xml: EmbeddedQEMU.domainXML(name: name, root: root))
         defer { Task { [domain] in _ = try? await domain.destroyIfRunning() } }
-        let pidFile = root.appending(path: "run/qemu/\(name).pid")
-        let pid = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pidFile = EndingQEMU.pidFile(domainNamed: name, embeddedRoot: root)
+        let pid = try #require(try EmbeddedQEMU.pid(of: name, root: root))
 
-        let ending = try #require(EndingQEMU(pidFile: pidFile), "an adopted QEMU whose sockets this process may copy")
+        let ending = try #require(EndingQEMU(domainNamed: name, embeddedRoot: root), "an adopted QEMU whose sockets this process may copy")
         ending.end(within: .seconds(30))
         #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "ended and reaped")
         // QEMU said on its monitor that a signal shuts it down; its monitor has not closed.
         let state = try await domain.state().state
         #expect(state == .shuttingDown, "libvirt has not seen QEMU's monitor close: \(state)")
-        #expect(EndingQEMU(pidFile: pidFile) == nil, "nothing left to end")
+        #expect(EndingQEMU(domainNamed: name, embeddedRoot: root) == nil, "nothing left to end")
 
         try await domain.destroy()
         ending.closeSockets()
@@ -239,6 +235,13 @@ enum EmbeddedQEMU {
           </devices>
         </domain>
         """
+    }
+
+    /// The PID of domain `name`'s QEMU, from the driver's pid file.
+    static func pid(of name: String, root: URL) throws -> Int32? {
+        Int32(
+            try String(contentsOf: EndingQEMU.pidFile(domainNamed: name, embeddedRoot: root), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Whether `pid` is a live (not zombie) process.
