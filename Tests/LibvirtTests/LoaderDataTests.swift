@@ -43,9 +43,15 @@ import Testing
         let before = try all.map(residentPages(of:))
         #expect(before == all.map { $0.count / pageSize })
         #expect(LoaderData.release() == all.reduce(0) { $0 + $1.count })
-        // Tests running beside this one may look a symbol up meanwhile (a first call through
-        // a lazily bound PLT entry), which reads a few of these pages back: nearly all stay out.
-        let after = try all.map(residentPages(of:)).reduce(0, +)
+        // Tests running beside this one may look symbols up meanwhile (a first call through
+        // a lazily bound PLT entry, libvirt loading a driver module as a test connects),
+        // which reads some of these pages back: nearly all stay out, in one of three tries
+        // (80 of 1,372 came back once in CI).
+        var after = try all.map(residentPages(of:)).reduce(0, +)
+        for _ in 1..<3 where after * 50 >= before.reduce(0, +) {
+            LoaderData.release()
+            after = try all.map(residentPages(of:)).reduce(0, +)
+        }
         #expect(after * 50 < before.reduce(0, +), "\(after) of \(before.reduce(0, +)) pages still resident")
     }
 
