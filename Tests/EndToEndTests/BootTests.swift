@@ -21,6 +21,16 @@ import Testing
             #expect(failing.exitStatus == 3)
             #expect(failing.standardError == "to-stderr\n")
 
+            // The image's dpkg helpers are the guest's own again (the host's ran in their
+            // place while the image was built), and nothing of the host's is left.
+            let tools = try await guest.shell.run(
+                // (--verify also lists the documentation the image leaves out as missing.)
+                "dpkg --verify dpkg | grep ' /usr/bin/'; dpkg-deb --version >/dev/null && dpkg-split --version >/dev/null"
+                    + " && ls -d /lib64 /usr/lib64 /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu 2>/dev/null;"
+                    + " ! grep -q '^/usr/bin/dpkg-' /var/lib/dpkg/diversions && echo intact",
+                timeout: .seconds(120))
+            #expect(tools.standardOutput == "intact\n", "\(tools.standardOutput)\(tools.standardError)")
+
             // The guest writes to its overlay, never to the base.
             let write = try await guest.shell.run("echo data > /root/written && sync && cat /root/written", timeout: .seconds(120))
             #expect(write.standardOutput == "data\n")

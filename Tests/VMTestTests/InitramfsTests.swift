@@ -375,6 +375,16 @@ struct DebianImageBuilderTests {
         #expect(!include.contains("linux-image"), "the host's dpkg unpacks the kernel, not mmdebstrap's emulated one")
         #expect(include.contains(",initramfs-tools,linux-base,u-boot-menu,"), "what a kernel update in the guest needs")
         #expect(DebianImageBuilder.divertedPaths.contains("/usr/sbin/update-initramfs"), "the first initramfs is vmtest's own")
+        let hooks = arguments.filter { $0.hasPrefix("--extract-hook=") || $0.hasPrefix("--essential-hook=") }
+        #expect(
+            hooks == [
+                "--extract-hook=/d/hooks/native-dpkg-deb.sh", "--essential-hook=/d/hooks/native-dpkg-deb.sh",
+                "--essential-hook=/d/hooks/essential-divert.sh",
+            ])
+        #expect(
+            arguments.firstIndex(of: "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")!
+                < arguments.firstIndex(of: "--essential-hook=/d/hooks/native-dpkg-deb.sh")!,
+            "the native tools' loader is put back after usr-is-merged's postinst removed its /lib64")
     }
 
     @Test func undoesOnlyItsOwnDiversions() throws {
@@ -388,12 +398,54 @@ struct DebianImageBuilderTests {
             .write(to: root.appendingPathComponent("var/lib/dpkg/diversions"))
         try Data("no-op".utf8).write(to: root.appendingPathComponent("usr/bin/py3compile"))
         try Data("real".utf8).write(to: root.appendingPathComponent("usr/bin/py3compile.distrib"))
-        try DebianImageBuilder(recipe: DebianImageRecipe()).undoDiversions(root: root)
+        try DebianImageBuilder(recipe: DebianImageRecipe()).undoDiversions(of: DebianImageBuilder.divertedPaths, root: root)
         #expect(
             try String(contentsOf: root.appendingPathComponent("var/lib/dpkg/diversions"), encoding: .utf8)
                 == "/bin/sh\n/bin/sh.distrib\ndash\n")
         #expect(try String(contentsOf: root.appendingPathComponent("usr/bin/py3compile"), encoding: .utf8) == "real")
         #expect(!fm.fileExists(atPath: root.appendingPathComponent("usr/bin/py3compile.distrib").path))
+    }
+
+    @Test func removesWhatTheNativeHookCopiedInAndNothingElse() throws {
+        let fm = FileManager.default
+        let scratch = fm.temporaryDirectory.appendingPathComponent("native-test-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: scratch) }
+        let root = scratch.appendingPathComponent("root")
+        for directory in ["usr/lib64", "usr/lib/x86_64-linux-gnu", "usr/lib/arm-linux-gnueabihf", "opt/shared"] {
+            try fm.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true)
+        }
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("lib").path, withDestinationPath: "usr/lib")
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("lib64").path, withDestinationPath: "usr/lib64")
+        for file in [
+            "usr/lib64/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/arm-linux-gnueabihf/libc.so.6",
+            "opt/shared/guest",
+        ] {
+            try Data("elf".utf8).write(to: root.appendingPathComponent(file))
+        }
+        // As the hook lists them, its essential pass repeating what usr-is-merged removed.
+        let list = scratch.appendingPathComponent("native-files")
+        try Data(
+            """
+            /lib/x86_64-linux-gnu
+            /lib/x86_64-linux-gnu/libc.so.6
+            /usr/lib64
+            /lib64
+            /lib64/ld-linux-x86-64.so.2
+            /opt/shared
+            /usr/lib64
+            /lib64
+            /lib64/ld-linux-x86-64.so.2
+
+            """.utf8
+        ).write(to: list)
+        try DebianImageBuilder.removeNativeFiles(listedIn: list, root: root)
+        for gone in ["lib64", "usr/lib64", "usr/lib/x86_64-linux-gnu"] {
+            #expect((try? fm.attributesOfItem(atPath: root.appendingPathComponent(gone).path)) == nil, "\(gone) is left")
+        }
+        #expect(fm.fileExists(atPath: root.appendingPathComponent("usr/lib/arm-linux-gnueabihf/libc.so.6").path))
+        #expect(fm.fileExists(atPath: root.appendingPathComponent("opt/shared/guest").path), "a folder with the guest's files stays")
+        #expect(try fm.destinationOfSymbolicLink(atPath: root.appendingPathComponent("lib").path) == "usr/lib")
+        #expect(!fm.fileExists(atPath: list.path))
     }
 
     @Test func locksRootPasswordOnly() throws {

@@ -11,6 +11,8 @@ import Foundation
 /// Only the work that must run guest code runs under qemu-user emulation: mmdebstrap
 /// installing the packages (dpkg and maintainer scripts). Everything else happens natively
 /// on the host:
+/// - dpkg-deb and dpkg-split, which dpkg runs for every package it unpacks, are the host's
+///   own binaries (see `hooks/native-dpkg-deb.sh`);
 /// - the kernel package is unpacked by the host's dpkg (``DebianKernelInstall``), so the
 ///   guest's dpkg knows it and its apt upgrades it; only its maintainer scripts run emulated;
 /// - the initramfs (busybox, the modules to mount root, `/init`) is assembled in Swift
@@ -63,6 +65,9 @@ public struct DebianImageBuilder: Sendable {
         "/usr/sbin/update-ca-certificates", "/usr/bin/py3compile", "/usr/bin/py3clean", "/usr/sbin/locale-gen",
         "/usr/share/i18n/SUPPORTED", "/usr/sbin/update-initramfs",
     ]
+    /// dpkg's helpers that run as the host's own binaries while mmdebstrap installs (see the
+    /// extract hook): decompressing every package emulated was half of the unpacking.
+    static let nativeTools = ["/usr/bin/dpkg-deb", "/usr/bin/dpkg-split"]
     static let excludedPaths = [
         "/usr/share/man/*", "/usr/share/info/*", "/usr/share/doc/*", "/usr/share/locale/*",
         "/usr/share/lintian/*", "/usr/share/linda/*",
@@ -95,14 +100,17 @@ public struct DebianImageBuilder: Sendable {
         let staging = directory.appendingPathComponent("unpack.tmp")
         let raw = directory.appendingPathComponent("disk.raw.tmp")
         let rpmScratch = directory.appendingPathComponent("rpm.tmp")
+        let nativeFiles = directory.appendingPathComponent("native-files.tmp")
         defer {
-            for url in [root, downloads, staging, raw, rpmScratch] { try? FileManager.default.removeItem(at: url) }
+            for url in [root, downloads, staging, raw, rpmScratch, nativeFiles] { try? FileManager.default.removeItem(at: url) }
         }
         let total = ContinuousClock.now
         let steps = PhaseRecorder(reporter: StepReporter(progress: progress))
 
         try await steps.timed("install packages (mmdebstrap, emulated)", "") {
-            try await bootstrap(root: root, downloads: downloads, data: data, progress: progress)
+            try await bootstrap(root: root, downloads: downloads, nativeFiles: nativeFiles, data: data, progress: progress)
+            try undoDiversions(of: Self.nativeTools, root: root)
+            try Self.removeNativeFiles(listedIn: nativeFiles, root: root)
         }
         let kernel = DebianKernelInstall(
             root: root, packages: try Self.downloadedPackages(prefix: "linux-image-", in: downloads),
@@ -121,7 +129,7 @@ public struct DebianImageBuilder: Sendable {
             try await kernel.configure()
         }
         try await steps.timed("native replacements for diverted maintainer-script work", "") {
-            try undoDiversions(root: root)
+            try undoDiversions(of: Self.divertedPaths, root: root)
             try Self.completeLocaleGen(root: root)
             try await NativeCertificates(root: root).update()
             try await compilePython(root: root, progress: progress)
@@ -199,6 +207,9 @@ public struct DebianImageBuilder: Sendable {
         ]
         arguments += Self.excludedPaths.map { "--dpkgopt=path-exclude=\($0)" }
         arguments += [
+            "--extract-hook=\(data.appendingPathComponent("hooks/native-dpkg-deb.sh").path)",
+            // After the merged-usr hook's (given before it): see the hook.
+            "--essential-hook=\(data.appendingPathComponent("hooks/native-dpkg-deb.sh").path)",
             "--essential-hook=\(data.appendingPathComponent("hooks/essential-divert.sh").path)",
             "--customize-hook=\(data.appendingPathComponent("hooks/download-boot-packages.sh").path)",
         ]
@@ -216,7 +227,9 @@ public struct DebianImageBuilder: Sendable {
         ["Mirror sync in progress", "Hash Sum mismatch", "File has unexpected size"].contains { text.contains($0) }
     }
 
-    private func bootstrap(root: URL, downloads: URL, data: URL, progress: @Sendable (String) -> Void) async throws {
+    private func bootstrap(
+        root: URL, downloads: URL, nativeFiles: URL, data: URL, progress: @Sendable (String) -> Void
+    ) async throws {
         var attempt = 1
         while true {
             for url in [root, downloads] { try? FileManager.default.removeItem(at: url) }
@@ -227,6 +240,9 @@ public struct DebianImageBuilder: Sendable {
                         "VMTEST_DIVERT": Self.divertedPaths.joined(separator: " "),
                         "VMTEST_KERNEL_PACKAGE": recipe.kernelPackage,
                         "VMTEST_DOWNLOAD_DIR": downloads.path,
+                        "VMTEST_ARCHITECTURE": recipe.architecture,
+                        "VMTEST_NATIVE_TOOLS": Self.nativeTools.joined(separator: " "),
+                        "VMTEST_NATIVE_LIST": nativeFiles.path,
                     ]
                 )
                 return
@@ -249,9 +265,9 @@ public struct DebianImageBuilder: Sendable {
         }
     }
 
-    /// Removes the build-time no-ops and the local diversions the essential hook added,
-    /// putting each package's real file back.
-    func undoDiversions(root: URL) throws {
+    /// Removes the build-time stand-ins for `paths` and the local diversions the hooks added
+    /// for them, putting each package's real file back.
+    func undoDiversions(of paths: [String], root: URL) throws {
         let diversionsFile = root.appendingPathComponent("var/lib/dpkg/diversions")
         let lines = try String(contentsOf: diversionsFile, encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -260,7 +276,7 @@ public struct DebianImageBuilder: Sendable {
         while index + 2 < lines.count {
             let (path, divertedTo, package) = (lines[index], lines[index + 1], lines[index + 2])
             index += 3
-            guard Self.divertedPaths.contains(path), divertedTo == path + ".distrib", package == ":" else {
+            guard paths.contains(path), divertedTo == path + ".distrib", package == ":" else {
                 kept += [path, divertedTo, package]
                 continue
             }
@@ -275,6 +291,24 @@ public struct DebianImageBuilder: Sendable {
         }
         let text = kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n"
         try Data(text.utf8).write(to: diversionsFile)
+    }
+
+    /// Removes what the extract hook copied in for the host's dpkg helpers (the host's loader
+    /// and libraries, and the folders and links made for them), innermost first; a folder is
+    /// removed only if nothing else was put in it.
+    static func removeNativeFiles(listedIn list: URL, root: URL) throws {
+        guard let text = try? String(contentsOf: list, encoding: .utf8) else { return }
+        for path in text.split(separator: "\n").reversed() {
+            let url = root.appendingPathComponent(String(path.drop { $0 == "/" }))
+            var status = stat()
+            guard lstat(url.path, &status) == 0 else { continue }
+            if status.st_mode & S_IFMT == S_IFDIR {
+                _ = rmdir(url.path)
+            } else {
+                try FileManager.default.removeItem(at: url)
+            }
+        }
+        try FileManager.default.removeItem(at: list)
     }
 
     /// Finishes what the locales postinst does with the real list of supported locales (it
@@ -427,7 +461,8 @@ public struct DebianImageBuilder: Sendable {
         // are of no use in the guest.
         for path in [
             "var/log/dpkg.log", "var/log/alternatives.log", "var/log/apt", "var/cache/debconf/config.dat-old",
-            "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old", "etc/ssh/sshd_config.ucf-dist",
+            "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old", "var/lib/dpkg/diversions-old",
+            "etc/ssh/sshd_config.ucf-dist",
         ] {
             try? fm.removeItem(at: root.appendingPathComponent(path))
         }
