@@ -448,6 +448,75 @@ struct DebianImageBuilderTests {
         #expect(!fm.fileExists(atPath: list.path))
     }
 
+    /// The hook against a merged-/usr root holding stand-ins for the guest's dpkg helpers:
+    /// the host's tools run in the root, survive usr-is-merged removing the /lib64 link, and
+    /// the builder's clean-up leaves the root as it was.
+    @Test func theNativeDpkgHookRunsTheHostsToolsAndLeavesTheRootAsItWas() async throws {
+        let fm = FileManager.default
+        let scratch = fm.temporaryDirectory.appendingPathComponent("native-hook-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: scratch) }
+        let root = scratch.appendingPathComponent("root")
+        for directory in ["usr/bin", "usr/lib/arm-linux-gnueabihf", "var/lib/dpkg"] {
+            try fm.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true)
+        }
+        for link in ["bin", "lib"] {
+            try fm.createSymbolicLink(atPath: root.appendingPathComponent(link).path, withDestinationPath: "usr/\(link)")
+        }
+        for tool in DebianImageBuilder.nativeTools {
+            try Data("the guest's \(tool)".utf8).write(to: root.appendingPathComponent(String(tool.dropFirst())))
+        }
+        try Data("/bin/sh\n/bin/sh.distrib\ndash\n".utf8).write(to: root.appendingPathComponent("var/lib/dpkg/diversions"))
+        let before = try Self.tree(root)
+
+        let hostArchitecture = try await ExternalTool.dpkg.run(["--print-architecture"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let list = scratch.appendingPathComponent("native-files")
+        func hook(_ phase: String) async throws {
+            try await ExternalTool.env.run(
+                [try DebianImageBuilder.locateDataDirectory().appendingPathComponent("hooks/native-dpkg-deb.sh").path, root.path],
+                environment: [
+                    "MMDEBSTRAP_HOOK": phase, "VMTEST_ARCHITECTURE": hostArchitecture == "armhf" ? "arm64" : "armhf",
+                    "VMTEST_NATIVE_TOOLS": DebianImageBuilder.nativeTools.joined(separator: " "), "VMTEST_NATIVE_LIST": list.path,
+                ])
+        }
+        func toolsRunInTheRoot() async throws -> String {
+            try await ExternalTool.chroot.run([root.path, "/usr/bin/dpkg-deb", "--version"])
+                + (try await ExternalTool.chroot.run([root.path, "/usr/bin/dpkg-split", "--version"]))
+        }
+
+        try await hook("extract")
+        #expect(try await toolsRunInTheRoot().contains("Debian"))
+        for tool in DebianImageBuilder.nativeTools {
+            #expect(
+                try Data(contentsOf: root.appendingPathComponent(String(tool.dropFirst()) + ".distrib")) == Data("the guest's \(tool)".utf8)
+            )
+        }
+        // usr-is-merged's postinst removes the links it finds for other architectures.
+        let links = try fm.contentsOfDirectory(atPath: root.path).filter {
+            !["bin", "lib"].contains($0) && (try? fm.destinationOfSymbolicLink(atPath: root.appendingPathComponent($0).path)) != nil
+        }
+        for link in links { try fm.removeItem(at: root.appendingPathComponent(link)) }
+        try await hook("essential")
+        #expect(try await toolsRunInTheRoot().contains("Debian"), "the essential pass puts back \(links)")
+
+        try DebianImageBuilder(recipe: DebianImageRecipe()).undoDiversions(of: DebianImageBuilder.nativeTools, root: root)
+        try DebianImageBuilder.removeNativeFiles(listedIn: list, root: root)
+        #expect(try Self.tree(root) == before)
+    }
+
+    /// Every path under `root` with its symlink target or file contents ("" for a folder).
+    static func tree(_ root: URL) throws -> [String: String] {
+        var found: [String: String] = [:]
+        for path in try FileManager.default.subpathsOfDirectory(atPath: root.path) {
+            let url = root.appendingPathComponent(path)
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: url.path) {
+                found[path] = "-> " + target
+            } else {
+                found[path] = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            }
+        }
+        return found
+    }
+
     @Test func locksRootPasswordOnly() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("shadow-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }

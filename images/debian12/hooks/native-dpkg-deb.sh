@@ -19,7 +19,9 @@ root="$1"
 : "${VMTEST_ARCHITECTURE:?}" "${VMTEST_NATIVE_TOOLS:?}" "${VMTEST_NATIVE_LIST:?}"
 [ "$(dpkg --print-architecture)" != "$VMTEST_ARCHITECTURE" ] || exit 0
 list="$VMTEST_NATIVE_LIST"
-if [ "${MMDEBSTRAP_HOOK:-}" != extract ] && [ ! -e "$list" ]; then
+if [ "${MMDEBSTRAP_HOOK:-}" = extract ]; then
+    rm -f "$list" # from a try before (a mirror caught mid-sync), whose root is gone
+elif [ ! -e "$list" ]; then
     exit 0 # the extract hook left the tools emulated
 fi
 
