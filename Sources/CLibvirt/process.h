@@ -18,6 +18,14 @@ static inline int vmtest_become_child_subreaper(void) {
 }
 
 /*
+ * No transparent huge pages for this process and the processes it starts: the setting is
+ * inherited across fork() and execve().
+ */
+static inline int vmtest_disable_transparent_huge_pages(void) {
+    return prctl(PR_SET_THP_DISABLE, 1UL, 0UL, 0UL, 0UL);
+}
+
+/*
  * Waits until a child of this process has ended, without reaping it: its PID, 0 when
  * this process has no child at all, -1 when interrupted.
  */

@@ -31,6 +31,15 @@ import Testing
                 timeout: .seconds(120))
             #expect(tools.standardOutput == "intact\n", "\(tools.standardOutput)\(tools.standardError)")
 
+            // A TCG guest's QEMU runs without transparent huge pages (Hypervisor.prepareForGuests).
+            #expect(guest.accelerator.accelerator == .tcg, "this machine has no KVM for Arm guests")
+            let qemus = EndToEnd.qemuProcesses(forDomain: guest.domainName)
+            #expect(!qemus.isEmpty)
+            for pid in qemus {
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                #expect(status.contains("THP_enabled:\t0\n"), "QEMU \(pid) may get transparent huge pages")
+            }
+
             // The guest writes to its overlay, never to the base.
             let write = try await guest.shell.run("echo data > /root/written && sync && cat /root/written", timeout: .seconds(120))
             #expect(write.standardOutput == "data\n")

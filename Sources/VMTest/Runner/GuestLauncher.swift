@@ -25,6 +25,7 @@ public struct GuestLauncher: Sendable {
         let hypervisor = try await Hypervisor.connect(uri: connectURI, directories: directories)
         let host = try await hypervisor.host(directories: directories)
         let mode = try AcceleratorChoice.choose(for: profile.arch, on: host, request: request)
+        hypervisor.prepareForGuests(under: mode.accelerator)
         return Placement(hypervisor: hypervisor, host: host, mode: mode, request: request)
     }
 

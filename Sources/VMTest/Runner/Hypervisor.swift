@@ -59,6 +59,24 @@ public final class Hypervisor: Sendable {
         return host
     }
 
+    /// Readies this process to start guests under `accelerator`. On the embedded driver
+    /// QEMU is this process's child, and under TCG it starts without transparent huge
+    /// pages. QEMU asks for them for guest RAM, and the kernel zeroes a whole 2 MiB page
+    /// wherever one 4 KiB page lands in it: a restore writes a booted guest's 170 MB spread
+    /// over its 1 GiB, and the guest's first writes after it land in fresh pages too, so
+    /// the kernel zeroed nearly all of it, and compacted memory for it once the host's was
+    /// fragmented (zeroing alone was a quarter of a 4-set night's CPU time). Under TCG the
+    /// huge pages buy little: every guest access goes through QEMU's own TLB. Measured on
+    /// this 2-core machine, in turn: four warm runs at `--parallel 4` 7.2-8.2 s against
+    /// 9.7-12.6 s (five nights each), a lone warm run 2.57-2.72 s against 3.34-4.25 s (the
+    /// restore 0.49-0.58 against 0.73-1.61 s, the guest's commands 1.39-1.46 against
+    /// 1.80-2.06 s; five runs each). Under KVM, huge pages keep the guest's stage-2 tables
+    /// small: left as they are.
+    func prepareForGuests(under accelerator: Accelerator) {
+        guard embeddedRoot != nil, accelerator == .tcg else { return }
+        TransparentHugePages.disableForThisProcessAndWhatItStarts()
+    }
+
     /// Records what a guest start found out: the cores refused a 32-bit vCPU after all.
     func learnNoAArch32EL1(evidence: String) {
         judgedHost.withLock {
