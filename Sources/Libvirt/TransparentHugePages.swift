@@ -7,8 +7,7 @@ internal import CLibvirt
 /// It lives beside the libvirt wrappers because its C (`prctl`, variadic) comes through
 /// `CLibvirt`, like ``MallocSettings``'s.
 public enum TransparentHugePages {
-    /// Turns them off; whether the kernel took it. There is no turning them back on for
-    /// what was started meanwhile.
+    /// Turns them off; whether the kernel took it.
     @discardableResult
     public static func disableForThisProcessAndWhatItStarts() -> Bool {
         vmtest_disable_transparent_huge_pages() == 0
