@@ -8,4 +8,5 @@
 #include "random.h"
 #include "malloc.h"
 #include "link.h"
+#include "pipe.h"
 #endif

@@ -9,6 +9,7 @@ import Foundation
 /// can run beside the original. The file is libvirt's `virQEMUSaveHeader` (a 92-byte
 /// header whose layout libvirt keeps stable on disk), the domain XML and a migration
 /// cookie in a padded data area, then QEMU's migration stream, which is copied untouched.
+/// On the hypervisor's own machine ``SavedStatePipe`` serves such a copy without writing it.
 public enum SavedStateFile {
     static let magic = Array("LibvirtQemudSave".utf8)
     static let headerSize = 92

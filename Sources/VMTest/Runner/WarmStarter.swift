@@ -276,11 +276,22 @@ struct WarmStarter {
         try (bootLog + Self.restoredMarker(state)).write(to: URL(fileURLWithPath: definition.consoleLog))
         definition.appendsToConsoleLog = true
         let restored = definition
-        let copy = runDirectory.appendingPathComponent("state.save")
-        defer { try? FileManager.default.removeItem(at: copy) }
+        let renamed = runDirectory.appendingPathComponent("state.save")
+        let restoreFromRenamed = { [hypervisor] in
+            try await hypervisor.connection.restoreDomain(from: renamed, xml: DomainXML.render(restored), flags: .paused)
+        }
         let domain = try await timedRestore(restored, from: state) {
-            try await SavedStateFile.copy(state.stateFile, to: copy, name: restored.name, uuid: restored.uuid!)
-            try await hypervisor.connection.restoreDomain(from: copy, xml: DomainXML.render(restored), flags: .paused)
+            // A named pipe is this machine's own: a hypervisor elsewhere that mounts the
+            // same files would wait for a writer there for ever, so it gets a copy.
+            if Hypervisor.isOnThisMachine(hypervisor.uri) {
+                try await SavedStatePipe.serving(state.stateFile, at: renamed, name: restored.name, uuid: restored.uuid!) {
+                    try await restoreFromRenamed()
+                }
+            } else {
+                defer { try? FileManager.default.removeItem(at: renamed) }
+                try await SavedStateFile.copy(state.stateFile, to: renamed, name: restored.name, uuid: restored.uuid!)
+                try await restoreFromRenamed()
+            }
         }
         return (domain, restored)
     }
