@@ -25,17 +25,9 @@ public enum SavedStateFile {
     }
 
     static func copyNow(_ source: URL, to destination: URL, name: String, uuid: UUID) throws(SavedStateFileError) {
-        let input: FileHandle
-        do { input = try FileHandle(forReadingFrom: source) } catch {
-            throw SavedStateFileError(file: source, problem: "cannot be opened (\(error.localizedDescription))")
-        }
+        let (input, renamed) = try openRenamed(source, name: name, uuid: uuid)
         defer { try? input.close() }
         do {
-            let header = [UInt8](try input.read(upToCount: headerSize) ?? Data())
-            let length = try prefixLength(header: header, file: source)
-            let prefix = header + [UInt8](try input.read(upToCount: length - headerSize) ?? Data())
-            let renamed = try renamedPrefix(prefix, name: name, uuid: uuid, file: source)
-
             guard FileManager.default.createFile(atPath: destination.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                 throw SavedStateFileError(file: destination, problem: "cannot be created")
             }
@@ -44,7 +36,7 @@ public enum SavedStateFile {
             try output.write(contentsOf: renamed)
             // QEMU's migration stream, as it is: hundreds of MiB, copied by the kernel
             // (sendfile), four times faster here than through user-space buffers.
-            var offset = off_t(length)
+            var offset = off_t(renamed.count)
             while true {
                 let copied = sendfile(output.fileDescriptor, input.fileDescriptor, &offset, 1 << 30)
                 if copied == 0 { break }
@@ -59,6 +51,26 @@ public enum SavedStateFile {
         } catch {
             try? FileManager.default.removeItem(at: destination)
             throw SavedStateFileError(file: destination, problem: "could not be written (\(error.localizedDescription))")
+        }
+    }
+
+    /// Opens the state file `source` and reads its header and XML area: the open file, at
+    /// the start of QEMU's migration stream, and that area with the domain XML naming
+    /// `name` and `uuid` (``renamedPrefix(_:name:uuid:file:)``), as long as before.
+    static func openRenamed(_ source: URL, name: String, uuid: UUID) throws(SavedStateFileError) -> (FileHandle, [UInt8]) {
+        let input: FileHandle
+        do { input = try FileHandle(forReadingFrom: source) } catch {
+            throw SavedStateFileError(file: source, problem: "cannot be opened (\(error.localizedDescription))")
+        }
+        do {
+            let header = [UInt8](try input.read(upToCount: headerSize) ?? Data())
+            let length = try prefixLength(header: header, file: source)
+            let prefix = header + [UInt8](try input.read(upToCount: length - headerSize) ?? Data())
+            return (input, try renamedPrefix(prefix, name: name, uuid: uuid, file: source))
+        } catch {
+            try? input.close()
+            if let error = error as? SavedStateFileError { throw error }
+            throw SavedStateFileError(file: source, problem: "cannot be read (\(error.localizedDescription))")
         }
     }
 

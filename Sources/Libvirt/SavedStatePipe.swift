@@ -38,7 +38,7 @@ private final class ServedState: Sendable {
     let source: URL
     let pipe: URL
     let prefix: [UInt8]
-    let input: Int32
+    let input: FileHandle
     let size: off_t
     let output: Int32
     /// The pump waits on `stopReader`; ``stop()`` closes `stopWriter`.
@@ -48,26 +48,16 @@ private final class ServedState: Sendable {
     init(_ source: URL, at pipe: URL, name: String, uuid: UUID) throws(SavedStateFileError) {
         self.source = source
         self.pipe = pipe
-        input = open(source.path, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw SavedStateFileError(file: source, problem: "cannot be opened (\(Self.lastError))") }
+        (input, prefix) = try SavedStateFile.openRenamed(source, name: name, uuid: uuid)
         var status = stat()
-        guard fstat(input, &status) == 0 else {
+        guard fstat(input.fileDescriptor, &status) == 0 else {
             let problem = Self.lastError
-            Glibc.close(input)
+            try? input.close()
             throw SavedStateFileError(file: source, problem: "cannot be read (\(problem))")
         }
         size = status.st_size
-        do {
-            let header = try Self.read(input, count: SavedStateFile.headerSize, file: source)
-            let length = try SavedStateFile.prefixLength(header: header, file: source)
-            let rest = try Self.read(input, count: length - SavedStateFile.headerSize, file: source)
-            prefix = try SavedStateFile.renamedPrefix(header + rest, name: name, uuid: uuid, file: source)
-        } catch {
-            Glibc.close(input)
-            throw error
-        }
         guard mkfifo(pipe.path, 0o600) == 0 else {
-            Glibc.close(input)
+            try? input.close()
             throw SavedStateFileError(file: pipe, problem: "cannot be made as a named pipe (\(Self.lastError))")
         }
         // Read and write: the open neither waits for a reader nor fails without one, and
@@ -77,7 +67,7 @@ private final class ServedState: Sendable {
         guard output >= 0, vmtest_pipe_closed_on_exec(&stops) == 0 else {
             let problem = Self.lastError
             if output >= 0 { Glibc.close(output) }
-            Glibc.close(input)
+            try? input.close()
             unlink(pipe.path)
             throw SavedStateFileError(file: pipe, problem: "cannot be opened (\(problem))")
         }
@@ -102,7 +92,7 @@ private final class ServedState: Sendable {
         }
         var offset = off_t(prefix.count)
         while offset < size {
-            let count = sendfile(output, input, &offset, Int(size - offset))
+            let count = sendfile(output, input.fileDescriptor, &offset, Int(size - offset))
             if count == 0 { throw SavedStateFileError(file: source, problem: "ended early, at byte \(offset)") }
             if count < 0 {
                 guard errno == EAGAIN || errno == EINTR else {
@@ -126,21 +116,9 @@ private final class ServedState: Sendable {
     /// Closes what the pump does not, and removes the pipe; after the pump has ended.
     func close() {
         Glibc.close(stopReader)
-        Glibc.close(input)
+        try? input.close()
         unlink(pipe.path)
     }
 
     private static var lastError: String { String(cString: strerror(errno)) }
-
-    private static func read(_ file: Int32, count: Int, file url: URL) throws(SavedStateFileError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let got = bytes[done...].withUnsafeMutableBytes { Glibc.read(file, $0.baseAddress, $0.count) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { break }
-            done += got
-        }
-        return Array(bytes[..<done])
-    }
 }
